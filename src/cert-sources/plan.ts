@@ -1,0 +1,100 @@
+/**
+ * Certificate planning (control plane): for every routed host, decide where its certificate comes
+ * from (file / self-signed / none) per `routes.tls` and `[tls]`, load the files, and collect every
+ * problem with its key path. `check` prints the plan; `run` materialises it (self-signed made here).
+ */
+import type { Config, ConfigProblem } from '../config/types.js';
+import type { CertPems } from '../tls/cert-store.js';
+import { loadForHost, loadPair, type LoadedCert } from './static.js';
+import type { SelfSignedSource } from './self-signed.js';
+
+/** CertSource is where a host's certificate comes from. */
+export type CertSource = 'file' | 'self-signed' | 'none';
+
+/** HostCert is the plan for one routed host. */
+export interface HostCert {
+  host: string;
+  source: CertSource;
+  /** file path when source is file */
+  path?: string;
+  notAfter?: Date;
+  issuer?: string;
+}
+
+/** CertPlan is the whole certificate plan of a config. */
+export interface CertPlan {
+  hosts: HostCert[];
+  /** every certificate loaded from files (tls.dir per host and [[tls.certificates]]) */
+  files: LoadedCert[];
+  problems: ConfigProblem[];
+}
+
+/** routedHosts lists each host once, with the `tls` mode of the first route naming it and that route's index. */
+function routedHosts(config: Config): Map<string, { tls: string; index: number }> {
+  const hosts = new Map<string, { tls: string; index: number }>();
+  config.routes.forEach((r, index) => {
+    for (const h of r.hosts) if (!hosts.has(h)) hosts.set(h, { tls: r.tls, index });
+  });
+  return hosts;
+}
+
+/** planCertificates loads certificate files and decides a source for every routed host. */
+export async function planCertificates(config: Config): Promise<CertPlan> {
+  const problems: ConfigProblem[] = [];
+  const files: LoadedCert[] = [];
+  for (const [i, c] of config.tls.certificates.entries()) {
+    try {
+      files.push(await loadPair(c.cert, c.key));
+    } catch (err) {
+      problems.push({ path: `tls.certificates[${i}]`, message: (err as Error).message });
+    }
+  }
+  const hosts: HostCert[] = [];
+  for (const [host, { tls, index }] of routedHosts(config)) {
+    let own: LoadedCert | null = null;
+    if (tls !== 'self-signed') {
+      try {
+        own = await loadForHost(config.tls.dir, host);
+      } catch (err) {
+        problems.push({ path: `routes[${index}].hosts`, message: `${host}: ${(err as Error).message}` });
+      }
+      if (own !== null) files.push(own);
+    }
+    const covered = own ?? files.find((f) => f.names.some((n) => covers(n, host))) ?? null;
+    if (covered !== null && tls !== 'self-signed') {
+      hosts.push({ host, source: 'file', path: covered.certPath, notAfter: covered.notAfter, issuer: covered.issuer });
+    } else if (tls === 'file') {
+      problems.push({ path: `routes[${index}].tls`, message: `"file" but no certificate for ${host} (looked for ${config.tls.dir}/${host}.crt and [[tls.certificates]])` });
+    } else if (tls === 'self-signed' || config.tls.self_signed) {
+      hosts.push({ host, source: 'self-signed' });
+    } else {
+      hosts.push({ host, source: 'none' });
+    }
+  }
+  return { hosts, files, problems };
+}
+
+/** covers tells whether a certificate name serves a host (exact, or a one-label wildcard). */
+export function covers(certName: string, host: string): boolean {
+  if (certName === host) return true;
+  if (!certName.startsWith('*.')) return false;
+  const dot = host.indexOf('.');
+  return dot > 0 && host.slice(dot + 1) === certName.slice(2);
+}
+
+/** materialise turns a plan into the PEM list for the snapshot, generating self-signed ones. */
+export async function materialise(plan: CertPlan, selfSigned: SelfSignedSource): Promise<{ certificates: CertPems[]; refused: string[] }> {
+  const certificates: CertPems[] = plan.files.map((f) => ({ names: f.names, cert: f.cert, key: f.key }));
+  const refused: string[] = [];
+  for (const h of plan.hosts) {
+    if (h.source === 'self-signed') {
+      const p = await selfSigned.forName(h.host);
+      certificates.push({ names: [h.host], cert: p.cert, key: p.key });
+    } else if (h.source === 'none') {
+      refused.push(h.host);
+    }
+  }
+  // A host whose route says self-signed must not be shadowed by a file certificate covering it:
+  // later entries win in the cert store, and self-signed ones come last.
+  return { certificates, refused };
+}

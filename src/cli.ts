@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+/**
+ * The portico command line (DESIGN §3). The only file that calls process.exit.
+ */
+import http from 'node:http';
+import { relative } from 'node:path';
+import { loadConfig } from './config/index.js';
+import type { Address, Config } from './config/types.js';
+import { ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
+import { plan } from './lifecycle/build.js';
+import type { CertPlan } from './cert-sources/plan.js';
+import { run } from './main.js';
+import { VERSION } from './version.js';
+
+/** HELP is the manual page `portico --help` prints (keep it true: README repeats it). */
+export const HELP = `portico ${VERSION}: TLS-terminating reverse proxy
+
+Usage:
+  portico [run] [--config PATH]    start serving (SIGHUP reloads the config, SIGTERM/SIGINT stop gracefully)
+  portico check [--config PATH]    validate the config and print the plan
+                                   exit 0 valid, 1 invalid (every problem listed), 2 unreadable
+  portico health [--config PATH]   GET the admin /healthz; exit 0 when healthy (Docker HEALTHCHECK)
+  portico --version | --help
+
+Options:
+  -c, --config PATH   config file (default: $PORTICO_CONFIG, else config/config.toml)
+
+Admin endpoints (admin.listen, loopback by default):
+  GET /healthz /readyz /metrics /status /status.json
+`;
+
+/** Args is the parsed command line. */
+export interface Args {
+  command: 'run' | 'check' | 'health' | 'help' | 'version';
+  config: string;
+}
+
+/** parseArgs turns argv (without node and script) into Args; throws on unknown input. */
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Args {
+  let command: Args['command'] | null = null;
+  let config = env.PORTICO_CONFIG || 'config/config.toml';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') command = 'help';
+    else if (a === '--version' || a === '-v') command = 'version';
+    else if (a === '--config' || a === '-c') {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a path`);
+      config = v;
+    } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
+    else if (command === null && (a === 'run' || a === 'check' || a === 'health')) command = a;
+    else throw new Error(`unknown argument: ${a}`);
+  }
+  return { command: command ?? 'run', config };
+}
+
+const show = (a: Address | null): string => (a === null ? 'disabled' : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+
+/** renderPlan is what `check` prints for a valid config. */
+export function renderPlan(config: Config, certs: CertPlan): string {
+  const rel = (p: string) => relative(process.cwd(), p) || '.';
+  const out: string[] = [`${rel(config.source)}: valid`, '', 'listeners:'];
+  out.push(`  https  ${show(config.server.https)}  (TLS ${config.tls.min_version}+, SNI, ALPN http/1.1)`);
+  out.push(`  http   ${show(config.server.http)}${config.server.http ? `  (308 redirect to https port ${config.server.public_https_port}; /.well-known/acme-challenge/ reserved)` : ''}`);
+  out.push(`  admin  ${show(config.admin.listen)}`);
+  out.push('', `routes (${config.routes.length}):`);
+  for (const r of config.routes) {
+    out.push(`  ${r.name}`);
+    out.push(`    hosts      ${r.hosts.join(', ')}`);
+    out.push(`    prefix     ${r.path_prefix}`);
+    out.push(`    upstreams  ${r.upstreams.join(', ')}  (round-robin)`);
+  }
+  out.push('', 'certificates:');
+  for (const h of certs.hosts) {
+    const src =
+      h.source === 'file'
+        ? `file ${rel(h.path!)} (${h.issuer}; expires ${h.notAfter!.toISOString()})`
+        : h.source === 'self-signed'
+          ? 'self-signed (generated at start; browsers will warn)'
+          : 'none: handshakes for this name fail (tls.self_signed = false)';
+    out.push(`  ${h.host}  ${src}`);
+  }
+  const warnings = planWarnings(config, certs);
+  if (warnings.length > 0) out.push('', 'warnings:', ...warnings.map((w) => `  - ${w}`));
+  return out.join('\n') + '\n';
+}
+
+/** planWarnings lists things that are valid but probably not what the user wants. */
+export function planWarnings(config: Config, certs: CertPlan): string[] {
+  const w: string[] = [];
+  if (config.routes.length === 0) w.push('no [[routes]]: every request gets 404');
+  for (const h of certs.hosts) {
+    if (h.source === 'none') w.push(`${h.host} has no certificate and tls.self_signed = false: its handshakes fail`);
+    if (h.notAfter && h.notAfter.getTime() < Date.now()) w.push(`the certificate for ${h.host} expired on ${h.notAfter.toISOString()}`);
+  }
+  return w;
+}
+
+async function check(path: string): Promise<number> {
+  let config: Config;
+  try {
+    config = await loadConfig(path);
+    process.stdout.write(renderPlan(config, await plan(config)));
+    return 0;
+  } catch (err) {
+    return reportConfigError(err);
+  }
+}
+
+function reportConfigError(err: unknown): number {
+  if (err instanceof ConfigUnreadableError) {
+    process.stderr.write(`portico: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof ConfigInvalidError) {
+    process.stderr.write(`portico: ${err.file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}:\n`);
+    for (const p of err.problems) process.stderr.write(`  - ${formatProblem(p)}\n`);
+    return 1;
+  }
+  throw err;
+}
+
+/** adminTarget turns the admin listen address into one a local client can reach. */
+function adminTarget(a: Address): { host: string; port: number } {
+  const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
+  return { host, port: a.port };
+}
+
+async function health(path: string): Promise<number> {
+  let config: Config;
+  try {
+    config = await loadConfig(path);
+  } catch (err) {
+    return reportConfigError(err);
+  }
+  if (config.admin.listen === null) {
+    process.stderr.write('portico: admin.listen is disabled; health needs the admin listener\n');
+    return 1;
+  }
+  const { host, port } = adminTarget(config.admin.listen);
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path: '/healthz', timeout: 3000 }, (res) => {
+      res.resume();
+      process.stdout.write(`portico at ${host}:${port}: ${res.statusCode === 200 ? 'healthy' : `unhealthy (${res.statusCode})`}\n`);
+      resolve(res.statusCode === 200 ? 0 : 1);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out after 3s')));
+    req.on('error', (err) => {
+      process.stderr.write(`portico: admin ${host}:${port} unreachable: ${err.message}\n`);
+      resolve(1);
+    });
+  });
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`portico: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  switch (args.command) {
+    case 'help':
+      process.stdout.write(HELP);
+      return 0;
+    case 'version':
+      process.stdout.write(`portico ${VERSION} (node ${process.version})\n`);
+      return 0;
+    case 'check':
+      return check(args.config);
+    case 'health':
+      return health(args.config);
+    case 'run':
+      try {
+        return await run({ configPath: args.config });
+      } catch (err) {
+        if (err instanceof ConfigUnreadableError || err instanceof ConfigInvalidError) return reportConfigError(err);
+        process.stderr.write(`portico: ${(err as Error).message}\n`);
+        return 1;
+      }
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`portico: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);

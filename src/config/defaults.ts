@@ -1,0 +1,66 @@
+/**
+ * Every config.toml default in one place (DESIGN §4), written as they would appear in the file.
+ * validate.ts parses these with the same readers as file values, so a default can never skip
+ * the grammar. `null` marks a default derived from another key (noted beside it).
+ */
+
+/**
+ * deepFreeze freezes o and every object and array reachable from it, and returns o.
+ * Config is plain data (no cycles), which is all this handles.
+ */
+export function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** DEFAULTS holds the default of every key portico accepts in this version. */
+export const DEFAULTS = deepFreeze({
+  server: {
+    https: '0.0.0.0:8443',
+    http: '0.0.0.0:8080', // "" disables
+    public_https_port: null, // = the https listener's port
+    trusted_proxies: [] as string[],
+    shutdown_grace: '30s',
+    shutdown_delay: '0s',
+    timeouts: {
+      header: '10s',
+      body: '30s',
+      idle: '60s',
+      upstream_connect: '3s',
+      upstream_response: '60s',
+      upstream_idle: '4s',
+    },
+    limits: {
+      max_header_bytes: '16KiB',
+      max_body_bytes: '10MiB',
+    },
+  },
+  tls: {
+    min_version: 'TLSv1.2',
+    dir: 'certs', // relative to the config file
+    self_signed: true,
+    certificates: [] as { cert: string; key: string }[],
+  },
+  storage: {
+    dir: 'certs/managed', // relative to the config file
+  },
+  admin: {
+    listen: '127.0.0.1:9901', // "" disables
+    write_from: ['127.0.0.1/32', '::1/128'],
+  },
+  log: {
+    level: 'info',
+    format: 'auto',
+    access: true,
+  },
+  /** Per `[[routes]]` entry; `hosts` and `upstreams` are required. */
+  route: {
+    name: null, // = first host + path_prefix
+    path_prefix: '/',
+    tls: 'auto',
+    max_body_bytes: null, // = server.limits.max_body_bytes
+  },
+});

@@ -1,0 +1,492 @@
+/**
+ * Validation and normalisation of a parsed config.toml table into a Config (DESIGN §4).
+ *
+ * Every key is read through a small Reader that either returns the normalised value or reports a
+ * problem at the key's path and returns undefined; the caller then falls back to the default, so
+ * one bad value never causes a second, derived problem and every problem is reported in one pass.
+ * Built-in defaults (defaults.ts) go through the same readers as file values.
+ */
+
+import { resolve } from 'node:path';
+import { DEFAULTS } from './defaults.js';
+import {
+  editDistance, expandEnv, parseAddress, parseCidr, parseDuration, parseHost, parseSize, parseUpstream,
+} from './grammar.js';
+import type {
+  AdminConfig, Address, CertificateFileConfig, Config, ConfigProblem, LimitsConfig, LogConfig, LogLevel,
+  RouteConfig, RouteTls, ServerConfig, TimeoutsConfig, TlsConfig, TlsMinVersion,
+} from './types.js';
+
+type Table = Record<string, unknown>;
+
+/** Reads one value at `path`: the normalised value, or undefined after reporting a problem. */
+type Reader<T> = (v: unknown, path: string, ctx: Ctx) => T | undefined;
+
+/** A list item with its index in the file (for error paths after invalid items were dropped). */
+type Indexed<T> = [index: number, value: T];
+
+/** The keys each table accepts in this version. Anything else (including keys of later versions) is unknown. */
+const KEYS = {
+  root: ['server', 'tls', 'storage', 'admin', 'log', 'routes'],
+  server: ['https', 'http', 'public_https_port', 'trusted_proxies', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits'],
+  timeouts: ['header', 'body', 'idle', 'upstream_connect', 'upstream_response', 'upstream_idle'],
+  limits: ['max_header_bytes', 'max_body_bytes'],
+  tls: ['min_version', 'dir', 'self_signed', 'certificates'],
+  certificate: ['cert', 'key'],
+  storage: ['dir'],
+  admin: ['listen', 'write_from'],
+  log: ['level', 'format', 'access'],
+  route: ['name', 'hosts', 'path_prefix', 'upstreams', 'tls', 'max_body_bytes'],
+} as const;
+
+/** Intervals and timeouts below this are refused (DESIGN §4). */
+const MIN_TIMEOUT_MS = 10;
+/** setTimeout's ceiling: Node fires larger delays after 1ms (with a warning), so refuse them. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Collects problems and carries what readers need (env for `${NAME}`, baseDir for paths). */
+class Ctx {
+  readonly problems: ConfigProblem[] = [];
+
+  constructor(readonly baseDir: string, readonly env: NodeJS.ProcessEnv) {}
+
+  /** Records a problem; returns undefined so a Reader can `return ctx.report(...)`. */
+  report(path: string, message: string): undefined {
+    this.problems.push({ path, message });
+    return undefined;
+  }
+}
+
+// ─── paths, types, tables ─────────────────────────────────────────────────────
+
+/** Appends a key to a path (`server` + `https`); keys that are not bare TOML keys are quoted. */
+function join(path: string, key: string): string {
+  const k = /^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key);
+  return path === '' ? k : `${path}.${k}`;
+}
+
+function q(v: unknown): string {
+  return JSON.stringify(v);
+}
+
+function isTable(v: unknown): v is Table {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+/** The TOML type of a value, with its article, for "must be X, not Y" messages. */
+function typeName(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Date) return 'a date-time';
+  if (isTable(v)) return 'a table';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a float';
+  if (typeof v === 'boolean') return 'a boolean';
+  return typeof v === 'string' ? 'a string' : typeof v;
+}
+
+function wrongType(ctx: Ctx, path: string, want: string, v: unknown): undefined {
+  return ctx.report(path, `must be ${want}, not ${typeName(v)}`);
+}
+
+/** The known key within edit distance 2 of `key` (and closer than its own length), if any. */
+function suggest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = editDistance(key, k);
+    if (d < bestDistance && d < k.length) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+/**
+ * Checks that v is a table (absent = empty) and reports each key not in `known`.
+ * Returns the table, or an empty one after reporting a wrong type.
+ */
+function table(v: unknown, path: string, known: readonly string[], ctx: Ctx): Table {
+  if (v === undefined) return {};
+  if (!isTable(v)) return wrongType(ctx, path, 'a table', v) ?? {};
+  for (const key of Object.keys(v)) {
+    if (known.includes(key)) continue;
+    const hint = suggest(key, known);
+    ctx.report(join(path, key), hint === undefined ? 'unknown key' : `unknown key, did you mean ${q(hint)}?`);
+  }
+  return v;
+}
+
+function get(t: Table, key: string): unknown {
+  return Object.hasOwn(t, key) ? t[key] : undefined;
+}
+
+// ─── fields: absent, invalid, default ─────────────────────────────────────────
+
+/** Reads an optional key whose default is already normalised: absent or invalid → `fallback`. */
+function orElse<T>(t: Table, key: string, path: string, ctx: Ctx, read: Reader<T>, fallback: T): T {
+  const v = get(t, key);
+  if (v === undefined) return fallback;
+  const r = read(v, join(path, key), ctx);
+  return r === undefined ? fallback : r;
+}
+
+/** Reads an optional key whose default is a raw DEFAULTS value, normalised by the same reader. */
+function opt<T>(t: Table, key: string, path: string, ctx: Ctx, read: Reader<T>, raw: unknown): T {
+  const p = join(path, key);
+  const v = get(t, key);
+  const r = v === undefined ? undefined : read(v, p, ctx);
+  if (r !== undefined) return r;
+  const d = read(raw, p, ctx);
+  if (d === undefined) throw new Error(`portico bug: the built-in default of ${p} (${q(raw)}) is invalid`);
+  return d;
+}
+
+/** Reads a required key: absent → "is required" and `fallback` (only used while problems exist). */
+function req<T>(t: Table, key: string, path: string, ctx: Ctx, read: Reader<T>, fallback: T): T {
+  if (get(t, key) === undefined) ctx.report(join(path, key), 'is required');
+  return orElse(t, key, path, ctx, read, fallback);
+}
+
+// ─── readers ──────────────────────────────────────────────────────────────────
+
+/** A string with `${NAME}` replaced from the environment; each unset name is a problem. */
+const str: Reader<string> = (v, p, ctx) => {
+  if (typeof v !== 'string') return wrongType(ctx, p, 'a string', v);
+  const { value, missing } = expandEnv(v, ctx.env);
+  for (const name of missing) ctx.report(p, `environment variable ${name} is not set`);
+  return missing.length > 0 ? undefined : value;
+};
+
+/**
+ * A string turned into T by a grammar function; null from it is reported as `"x" is not <what>`,
+ * a non-string as `must be <want>, not <type>`.
+ */
+function parsed<T>(parse: (s: string) => T | null, what: string, want = 'a string'): Reader<T> {
+  return (v, p, ctx) => {
+    if (typeof v !== 'string') return wrongType(ctx, p, want, v);
+    const s = str(v, p, ctx);
+    if (s === undefined) return undefined;
+    const r = parse(s);
+    return r === null ? ctx.report(p, `${q(s)} is not ${what}`) : r;
+  };
+}
+
+const ADDRESS = 'a host:port address';
+const ADDRESS_TYPE = 'a "host:port" string';
+const address = parsed(parseAddress, ADDRESS, ADDRESS_TYPE);
+const cidr = parsed(parseCidr, 'a CIDR (like "10.0.0.0/8", "::1/128") or IP address');
+const host = parsed(parseHost, 'a valid host (a DNS name, "*.example.com", or an IP address)');
+
+/** An address, or null for `""` (listener disabled). */
+const optionalAddress: Reader<Address | null> = (v, p, ctx) => {
+  if (typeof v !== 'string') return wrongType(ctx, p, ADDRESS_TYPE, v);
+  const s = str(v, p, ctx);
+  if (s === undefined || s === '') return s === '' ? null : undefined;
+  return parseAddress(s) ?? ctx.report(p, `${q(s)} is not ${ADDRESS}`);
+};
+
+/** A duration in ms, at least `min` and at most what setTimeout can honour. */
+function duration(min: number): Reader<number> {
+  const read = parsed(parseDuration, 'a duration (like "500ms", "10s", "5m")', 'a duration string (like "10s")');
+  return (v, p, ctx) => {
+    const ms = read(v, p, ctx);
+    if (ms === undefined) return undefined;
+    if (ms < min) return ctx.report(p, `must be at least ${min}ms`);
+    return ms <= MAX_TIMER_MS ? ms : ctx.report(p, `must be at most ${MAX_TIMER_MS}ms (about 24.8d)`);
+  };
+}
+
+const timeout = duration(MIN_TIMEOUT_MS);
+const grace = duration(0);
+
+/** A positive size in bytes: `"16KiB"`-style string or an integer. */
+const size: Reader<number> = (v, p, ctx) => {
+  if (typeof v !== 'number' && typeof v !== 'string') return wrongType(ctx, p, 'a size string (like "16KiB") or an integer', v);
+  const s = typeof v === 'string' ? str(v, p, ctx) : v;
+  if (s === undefined) return undefined;
+  const n = parseSize(s);
+  if (n === null) return ctx.report(p, `${q(s)} is not a size (like "512B", "16KiB", "10MiB")`);
+  return n > 0 ? n : ctx.report(p, 'must be positive');
+};
+
+const bool: Reader<boolean> = (v, p, ctx) => (typeof v === 'boolean' ? v : wrongType(ctx, p, 'a boolean', v));
+
+const port: Reader<number> = (v, p, ctx) => {
+  if (typeof v !== 'number' || !Number.isInteger(v)) return wrongType(ctx, p, 'an integer', v);
+  return v >= 1 && v <= 65535 ? v : ctx.report(p, `must be a port number 1..65535, not ${v}`);
+};
+
+/** One of a fixed set of strings; `special` gives a dedicated message for some refused values. */
+function oneOf<T extends string>(values: readonly T[], special: Readonly<Record<string, string>> = {}): Reader<T> {
+  return (v, p, ctx) => {
+    const s = str(v, p, ctx);
+    if (s === undefined) return undefined;
+    if ((values as readonly string[]).includes(s)) return s as T;
+    if (Object.hasOwn(special, s)) return ctx.report(p, special[s]!);
+    return ctx.report(p, `must be one of ${values.map(q).join(', ')}, not ${q(s)}`);
+  };
+}
+
+/** A non-empty path, made absolute against the config file's directory. */
+const filePath: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined) return undefined;
+  return s === '' ? ctx.report(p, 'must not be empty') : resolve(ctx.baseDir, s);
+};
+
+const nonEmptyString: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  return s === '' ? ctx.report(p, 'must not be empty') : s;
+};
+
+/** An array of `item`s, keeping the valid ones with their indexes; `unique` reports repeats. */
+function indexedList<T>(item: Reader<T>, opts: { nonEmpty?: boolean; unique?: boolean } = {}): Reader<Indexed<T>[]> {
+  return (v, p, ctx) => {
+    if (!Array.isArray(v)) return wrongType(ctx, p, 'an array', v);
+    if (opts.nonEmpty === true && v.length === 0) return ctx.report(p, 'must not be empty');
+    const out: Indexed<T>[] = [];
+    v.forEach((x: unknown, i) => {
+      const r = item(x, `${p}[${i}]`, ctx);
+      if (r !== undefined) out.push([i, r]);
+    });
+    return opts.unique === true ? dropRepeats(out, p, ctx) : out;
+  };
+}
+
+/** Reports and drops items equal to an earlier one (`upstreams[2]: duplicate "…" (same as upstreams[0])`). */
+function dropRepeats<T>(items: Indexed<T>[], p: string, ctx: Ctx): Indexed<T>[] {
+  const first = new Map<string, number>();
+  const name = p.slice(p.lastIndexOf('.') + 1);
+  return items.filter(([i, v]) => {
+    const key = String(v);
+    const j = first.get(key);
+    if (j === undefined) first.set(key, i);
+    else ctx.report(`${p}[${i}]`, `duplicate ${q(key)} (same as ${name}[${j}])`);
+    return j === undefined;
+  });
+}
+
+function list<T>(item: Reader<T>, opts: { nonEmpty?: boolean; unique?: boolean } = {}): Reader<T[]> {
+  const read = indexedList(item, opts);
+  return (v, p, ctx) => read(v, p, ctx)?.map(([, x]) => x);
+}
+
+/** An array of tables (`[[name]]`); entries that are not tables are reported and skipped. */
+function tableList<T>(known: readonly string[], syntax: string, item: (t: Table, p: string, ctx: Ctx, i: number) => T): Reader<T[]> {
+  return (v, p, ctx) => {
+    if (!Array.isArray(v)) return wrongType(ctx, p, `an array of tables (${syntax})`, v);
+    const out: T[] = [];
+    v.forEach((x: unknown, i) => {
+      const ip = `${p}[${i}]`;
+      if (isTable(x)) out.push(item(table(x, ip, known, ctx), ip, ctx, i));
+      else wrongType(ctx, ip, 'a table', x);
+    });
+    return out;
+  };
+}
+
+const upstream: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined) return undefined;
+  const r = parseUpstream(s);
+  return 'origin' in r ? r.origin : ctx.report(p, r.error);
+};
+
+const pathPrefix: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined) return undefined;
+  if (!s.startsWith('/')) return ctx.report(p, `must start with "/", not ${q(s)}`);
+  return /[?#\s]/.test(s) ? ctx.report(p, 'must not contain "?", "#" or whitespace') : s;
+};
+
+const routeTls = oneOf<RouteTls>(['auto', 'file', 'self-signed'], {
+  acme: 'ACME is not configured in this version: there is no [acme] section yet; use "auto", "file" or "self-signed"',
+});
+
+// ─── sections ─────────────────────────────────────────────────────────────────
+
+function readTimeouts(v: unknown, p: string, ctx: Ctx): TimeoutsConfig {
+  const t = table(v, p, KEYS.timeouts, ctx);
+  const d = DEFAULTS.server.timeouts;
+  const ms = (k: keyof TimeoutsConfig): number => opt(t, k, p, ctx, timeout, d[k]);
+  return {
+    header: ms('header'), body: ms('body'), idle: ms('idle'),
+    upstream_connect: ms('upstream_connect'), upstream_response: ms('upstream_response'), upstream_idle: ms('upstream_idle'),
+  };
+}
+
+function readLimits(v: unknown, p: string, ctx: Ctx): LimitsConfig {
+  const t = table(v, p, KEYS.limits, ctx);
+  const d = DEFAULTS.server.limits;
+  return {
+    max_header_bytes: opt(t, 'max_header_bytes', p, ctx, size, d.max_header_bytes),
+    max_body_bytes: opt(t, 'max_body_bytes', p, ctx, size, d.max_body_bytes),
+  };
+}
+
+function readServer(v: unknown, ctx: Ctx): ServerConfig {
+  const p = 'server';
+  const t = table(v, p, KEYS.server, ctx);
+  const d = DEFAULTS.server;
+  const https = opt(t, 'https', p, ctx, address, d.https);
+  return {
+    https,
+    http: opt(t, 'http', p, ctx, optionalAddress, d.http),
+    public_https_port: orElse(t, 'public_https_port', p, ctx, port, https.port),
+    trusted_proxies: opt(t, 'trusted_proxies', p, ctx, list(cidr), d.trusted_proxies),
+    shutdown_grace: opt(t, 'shutdown_grace', p, ctx, grace, d.shutdown_grace),
+    shutdown_delay: opt(t, 'shutdown_delay', p, ctx, grace, d.shutdown_delay),
+    timeouts: readTimeouts(get(t, 'timeouts'), join(p, 'timeouts'), ctx),
+    limits: readLimits(get(t, 'limits'), join(p, 'limits'), ctx),
+  };
+}
+
+function readCertificate(t: Table, p: string, ctx: Ctx): CertificateFileConfig {
+  return { cert: req(t, 'cert', p, ctx, filePath, ''), key: req(t, 'key', p, ctx, filePath, '') };
+}
+
+function readTls(v: unknown, ctx: Ctx): TlsConfig {
+  const p = 'tls';
+  const t = table(v, p, KEYS.tls, ctx);
+  const d = DEFAULTS.tls;
+  return {
+    min_version: opt(t, 'min_version', p, ctx, oneOf<TlsMinVersion>(['TLSv1.2', 'TLSv1.3']), d.min_version),
+    dir: opt(t, 'dir', p, ctx, filePath, d.dir),
+    self_signed: opt(t, 'self_signed', p, ctx, bool, d.self_signed),
+    certificates: opt(t, 'certificates', p, ctx, tableList(KEYS.certificate, '[[tls.certificates]]', readCertificate), d.certificates),
+  };
+}
+
+function readAdmin(v: unknown, ctx: Ctx): AdminConfig {
+  const t = table(v, 'admin', KEYS.admin, ctx);
+  const d = DEFAULTS.admin;
+  return {
+    listen: opt(t, 'listen', 'admin', ctx, optionalAddress, d.listen),
+    write_from: opt(t, 'write_from', 'admin', ctx, list(cidr), d.write_from),
+  };
+}
+
+function readLog(v: unknown, ctx: Ctx): LogConfig {
+  const t = table(v, 'log', KEYS.log, ctx);
+  const d = DEFAULTS.log;
+  return {
+    level: opt(t, 'level', 'log', ctx, oneOf<LogLevel>(['trace', 'debug', 'info', 'warn', 'error']), d.level),
+    format: opt(t, 'format', 'log', ctx, oneOf(['json', 'pretty', 'auto'] as const), d.format),
+    access: opt(t, 'access', 'log', ctx, bool, d.access),
+  };
+}
+
+// ─── routes ───────────────────────────────────────────────────────────────────
+
+/** A route as read, plus what the cross-route checks need. */
+interface RouteDraft {
+  index: number;
+  /** Whether `name` was given (a default name repeats only when host + prefix repeat too). */
+  named: boolean;
+  hosts: Indexed<string>[];
+  route: RouteConfig;
+}
+
+const hostList = indexedList(host, { nonEmpty: true, unique: true });
+const upstreamList = list(upstream, { nonEmpty: true, unique: true });
+
+function readRoute(t: Table, p: string, ctx: Ctx, index: number, maxBody: number): RouteDraft {
+  const d = DEFAULTS.route;
+  const name = orElse<string | null>(t, 'name', p, ctx, nonEmptyString, null);
+  const hosts = req(t, 'hosts', p, ctx, hostList, []);
+  const path_prefix = opt(t, 'path_prefix', p, ctx, pathPrefix, d.path_prefix);
+  const route: RouteConfig = {
+    name: name ?? `${hosts[0]?.[1] ?? ''}${path_prefix}`,
+    hosts: hosts.map(([, h]) => h),
+    path_prefix,
+    upstreams: req(t, 'upstreams', p, ctx, upstreamList, []),
+    tls: opt(t, 'tls', p, ctx, routeTls, d.tls),
+    max_body_bytes: orElse(t, 'max_body_bytes', p, ctx, size, maxBody),
+  };
+  return { index, named: name !== null, hosts, route };
+}
+
+/** Route names are metric labels: each must be unique. */
+function checkRouteNames(drafts: RouteDraft[], ctx: Ctx): void {
+  const seen = new Map<string, RouteDraft>();
+  for (const d of drafts) {
+    const first = seen.get(d.route.name);
+    if (first === undefined) seen.set(d.route.name, d);
+    // Two default names only collide when first host + prefix do, which checkRouteHosts reports.
+    else if (d.named || first.named) {
+      ctx.report(`routes[${d.index}].name`, `duplicate route name ${q(d.route.name)} (also routes[${first.index}])`);
+    }
+  }
+}
+
+/** Each host + path_prefix pair may be routed by one route only. */
+function checkRouteHosts(drafts: RouteDraft[], ctx: Ctx): void {
+  const seen = new Map<string, RouteDraft>();
+  for (const d of drafts) {
+    for (const [i, h] of d.hosts) {
+      const key = `${h} ${d.route.path_prefix}`;
+      const first = seen.get(key);
+      if (first === undefined) {
+        seen.set(key, d);
+        continue;
+      }
+      ctx.report(`routes[${d.index}].hosts[${i}]`,
+        `${q(h)} with path_prefix ${q(d.route.path_prefix)} in route ${q(d.route.name)} is already routed by route ${q(first.route.name)} (routes[${first.index}])`);
+    }
+  }
+}
+
+function readRoutes(v: unknown, ctx: Ctx, maxBody: number): RouteConfig[] {
+  const read = tableList(KEYS.route, '[[routes]]', (t, p, c, i) => readRoute(t, p, c, i, maxBody));
+  const drafts = v === undefined ? [] : (read(v, 'routes', ctx) ?? []);
+  checkRouteNames(drafts, ctx);
+  checkRouteHosts(drafts, ctx);
+  return drafts.map((d) => d.route);
+}
+
+// ─── cross-section checks ─────────────────────────────────────────────────────
+
+/** Whether two listeners would fight over one socket (port 0 = "any free port" never does). */
+function clash(a: Address, b: Address): boolean {
+  if (a.port === 0 || a.port !== b.port) return false;
+  if (a.host === b.host || a.host === '::' || b.host === '::') return true;
+  return (a.host === '0.0.0.0' && !b.host.includes(':')) || (b.host === '0.0.0.0' && !a.host.includes(':'));
+}
+
+function formatAddress(a: Address): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** server.https, server.http and admin.listen must not bind the same address. */
+function checkListeners(server: ServerConfig, admin: AdminConfig, ctx: Ctx): void {
+  const listeners: [string, Address | null][] = [['server.https', server.https], ['server.http', server.http], ['admin.listen', admin.listen]];
+  listeners.forEach(([path, a], i) => {
+    const other = listeners.slice(0, i).find(([, b]) => a !== null && b !== null && clash(a, b));
+    if (a !== null && other !== undefined) ctx.report(path, `${formatAddress(a)} clashes with ${other[0]} (same port)`);
+  });
+}
+
+/** Options for validateConfig. */
+export interface ValidateOptions {
+  /** Goes into `Config.source`. */
+  source: string;
+  /** Relative paths resolve against this directory. */
+  baseDir: string;
+  /** Values for `${NAME}` references. */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * validateConfig normalises a parsed TOML table into a Config and lists every problem found.
+ * The config is only meaningful when `problems` is empty; it is not frozen (parseConfig freezes).
+ */
+export function validateConfig(raw: Table, opts: ValidateOptions): { config: Config; problems: ConfigProblem[] } {
+  const ctx = new Ctx(opts.baseDir, opts.env);
+  const root = table(raw, '', KEYS.root, ctx);
+  const server = readServer(get(root, 'server'), ctx);
+  const tls = readTls(get(root, 'tls'), ctx);
+  const storageTable = table(get(root, 'storage'), 'storage', KEYS.storage, ctx);
+  const storage = { dir: opt(storageTable, 'dir', 'storage', ctx, filePath, DEFAULTS.storage.dir) };
+  const admin = readAdmin(get(root, 'admin'), ctx);
+  const log = readLog(get(root, 'log'), ctx);
+  const routes = readRoutes(get(root, 'routes'), ctx, server.limits.max_body_bytes);
+  checkListeners(server, admin, ctx);
+  return { config: { source: opts.source, server, tls, storage, admin, log, routes }, problems: ctx.problems };
+}

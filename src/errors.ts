@@ -1,0 +1,115 @@
+/**
+ * The error catalogue: every error portico raises on purpose, each with a stable `code`
+ * (`PORTICO_ERR_*`), an optional HTTP `statusCode`, and `cause` for wrapping.
+ * docs/errors.md documents every code (a unit test keeps the two in step).
+ * This module imports nothing internal.
+ */
+
+/** Problem shape shared with config/types.ts (kept structural so errors.ts imports nothing). */
+export interface Problem {
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+/** PorticoError is the base class: `code` is stable, `message` is for people. */
+export class PorticoError extends Error {
+  readonly code: string;
+  readonly statusCode: number | undefined;
+
+  constructor(code: string, message: string, options?: { cause?: unknown; statusCode?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PorticoError';
+    this.code = code;
+    this.statusCode = options?.statusCode;
+  }
+}
+
+/** formatProblem renders one problem as `path: message` (or `line:col: message` for syntax errors). */
+export function formatProblem(p: Problem): string {
+  const where = p.line !== undefined ? `line ${p.line}, column ${p.column ?? 1}` : p.path;
+  return where ? `${where}: ${p.message}` : p.message;
+}
+
+/** ConfigInvalidError: the file was read but has problems; `problems` lists every one. */
+export class ConfigInvalidError extends PorticoError {
+  readonly problems: readonly Problem[];
+  readonly file: string;
+
+  constructor(file: string, problems: readonly Problem[]) {
+    const lines = problems.map((p) => `  - ${formatProblem(p)}`).join('\n');
+    super('PORTICO_ERR_CONFIG_INVALID', `invalid config ${file} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines}`);
+    this.name = 'ConfigInvalidError';
+    this.problems = problems;
+    this.file = file;
+  }
+}
+
+/** ConfigUnreadableError: the file could not be read at all (missing, permissions). */
+export class ConfigUnreadableError extends PorticoError {
+  constructor(file: string, cause: unknown) {
+    super('PORTICO_ERR_CONFIG_UNREADABLE', `reading config ${file}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'ConfigUnreadableError';
+  }
+}
+
+/** CertificateError: a certificate or key could not be loaded or does not match. */
+export class CertificateError extends PorticoError {
+  constructor(message: string, cause?: unknown) {
+    super('PORTICO_ERR_CERTIFICATE', message, { cause });
+    this.name = 'CertificateError';
+  }
+}
+
+/** ListenError: a listener could not be bound. */
+export class ListenError extends PorticoError {
+  constructor(what: string, address: string, cause: unknown) {
+    super('PORTICO_ERR_LISTEN', `binding ${what} listener ${address}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'ListenError';
+  }
+}
+
+/** NoUpstreamError: the route has no upstream in its pool (→ 503). */
+export class NoUpstreamError extends PorticoError {
+  constructor(route: string) {
+    super('PORTICO_ERR_NO_UPSTREAM', `no healthy upstream for route ${route}`, { statusCode: 503 });
+    this.name = 'NoUpstreamError';
+  }
+}
+
+/** UpstreamTimeoutError: no response headers within `upstream_response` (→ 504). */
+export class UpstreamTimeoutError extends PorticoError {
+  constructor(upstream: string, ms: number, cause?: unknown) {
+    super('PORTICO_ERR_UPSTREAM_TIMEOUT', `upstream ${upstream} sent no response headers within ${ms}ms`, { statusCode: 504, cause });
+    this.name = 'UpstreamTimeoutError';
+  }
+}
+
+/** UpstreamError: connecting to or reading from the upstream failed (→ 502). */
+export class UpstreamError extends PorticoError {
+  constructor(upstream: string, cause: unknown) {
+    super('PORTICO_ERR_UPSTREAM', `upstream ${upstream}: ${(cause as Error)?.message ?? String(cause)}`, { statusCode: 502, cause });
+    this.name = 'UpstreamError';
+  }
+}
+
+/** AdminRequestError: the CLI could not reach or use the admin listener. */
+export class AdminRequestError extends PorticoError {
+  constructor(message: string, cause?: unknown) {
+    super('PORTICO_ERR_ADMIN', message, { cause });
+    this.name = 'AdminRequestError';
+  }
+}
+
+/** ERROR_CODES lists every code above; docs/errors.md must document each (tested). */
+export const ERROR_CODES = [
+  'PORTICO_ERR_CONFIG_INVALID',
+  'PORTICO_ERR_CONFIG_UNREADABLE',
+  'PORTICO_ERR_CERTIFICATE',
+  'PORTICO_ERR_LISTEN',
+  'PORTICO_ERR_NO_UPSTREAM',
+  'PORTICO_ERR_UPSTREAM_TIMEOUT',
+  'PORTICO_ERR_UPSTREAM',
+  'PORTICO_ERR_ADMIN',
+] as const;

@@ -1,0 +1,71 @@
+/**
+ * ControlPlane: owns the current Runtime and feeds the data plane(s) snapshots (DESIGN §1).
+ * `swap(runtime)` makes a built runtime current in one step: next version, `apply(snapshot)` on every
+ * data plane, start the new runtime's background work, retire the old one. Requests already in
+ * flight finish on the state they started with; listeners are not touched.
+ */
+import type { Logger } from '../log.js';
+import type { Snapshot } from '../proxy/snapshot.js';
+import type { Runtime } from './runtime.js';
+
+/** SnapshotSink is anything that serves from snapshots: a DataPlane in-process, or an IPC link to one. */
+export interface SnapshotSink {
+  apply(snapshot: Snapshot): void;
+}
+
+/** ControlPlane holds the current runtime and the data planes it feeds. */
+export class ControlPlane {
+  private current: Runtime | null = null;
+  private version = 0;
+  private readonly sinks: SnapshotSink[] = [];
+
+  constructor(private readonly log: Logger) {}
+
+  /** attach adds a data plane; it receives the current snapshot at once when there is one. */
+  attach(sink: SnapshotSink): void {
+    this.sinks.push(sink);
+    if (this.current !== null) sink.apply(this.current.snapshot(this.version));
+  }
+
+  /** runtime is the current runtime (null before the first swap). */
+  get runtime(): Runtime | null {
+    return this.current;
+  }
+
+  /** snapshotVersion is the version last applied. */
+  get snapshotVersion(): number {
+    return this.version;
+  }
+
+  /** swap makes `next` current and retires the previous runtime; returns the previous one. */
+  swap(next: Runtime): Runtime | null {
+    const snapshot = next.snapshot(this.version + 1);
+    for (const sink of this.sinks) sink.apply(snapshot);
+    this.version = snapshot.version;
+    const old = this.current;
+    this.current = next;
+    next.start();
+    if (old !== null) retire(old);
+    this.log.info({ version: this.version, routes: snapshot.routes.length }, 'runtime swapped');
+    return old;
+  }
+
+  /** publish re-sends the current runtime's snapshot under a new version (e.g. after a certificate change). */
+  publish(): void {
+    if (this.current === null) return;
+    const snapshot = this.current.snapshot(this.version + 1);
+    for (const sink of this.sinks) sink.apply(snapshot);
+    this.version = snapshot.version;
+  }
+
+  /** stop retires the current runtime (shutdown). */
+  stop(): void {
+    if (this.current !== null) retire(this.current);
+    this.current = null;
+  }
+}
+
+/** retire stops a runtime's background work (safe on a runtime that never started). */
+export function retire(runtime: Runtime): void {
+  runtime.retire();
+}

@@ -1,0 +1,85 @@
+/**
+ * Runtime: everything built from one Config (DESIGN §1). It is provisioned completely by
+ * `build()`, becomes current with `Lifecycle.swap()`, and is stopped with `retire()`. State that
+ * outlives a config (listeners, upstream pools, self-signed certificates, metrics) is owned by the
+ * process and shared by key, never by a runtime.
+ */
+import { isIP } from 'node:net';
+import type { Config } from '../config/types.js';
+import type { CertPlan } from '../cert-sources/plan.js';
+import type { Snapshot } from '../proxy/snapshot.js';
+import type { CertPems } from '../tls/cert-store.js';
+
+/** Runtime is a provisioned config, ready to be swapped in. */
+export class Runtime {
+  private readonly abort = new AbortController();
+  private started = false;
+
+  constructor(
+    readonly config: Config,
+    readonly certPlan: CertPlan,
+    readonly certificates: readonly CertPems[],
+    readonly refusedNames: readonly string[],
+    readonly defaultCertificate: { cert: string; key: string },
+  ) {}
+
+  /** signal aborts when the runtime is retired: every background loop of this runtime listens to it. */
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  /** snapshot renders what the data plane needs, as plain data. */
+  snapshot(version: number): Snapshot {
+    const c = this.config;
+    return {
+      version,
+      server: {
+        trusted_proxies: [...c.server.trusted_proxies],
+        timeouts: { ...c.server.timeouts },
+        max_header_bytes: c.server.limits.max_header_bytes,
+        public_https_port: c.server.public_https_port,
+        min_version: c.tls.min_version,
+        access_log: c.log.access,
+      },
+      routes: c.routes.map((r) => ({
+        name: r.name,
+        hosts: [...r.hosts],
+        path_prefix: r.path_prefix,
+        upstreams: [...r.upstreams],
+        max_body_bytes: r.max_body_bytes,
+      })),
+      certificates: this.certificates.map((p) => ({ names: [...p.names], cert: p.cert, key: p.key })),
+      default_certificate: { ...this.defaultCertificate },
+      no_sni_certificate: this.noSniCertificate(),
+      refused_names: [...this.refusedNames],
+    };
+  }
+
+  /** noSniCertificate: clients connecting to an IP send no SNI; serve the first routed IP literal's certificate. */
+  noSniCertificate(): { cert: string; key: string } {
+    for (const r of this.config.routes) {
+      for (const h of r.hosts) {
+        if (!isIP(h)) continue;
+        const hit = [...this.certificates].reverse().find((c) => c.names.includes(h));
+        if (hit !== undefined) return { cert: hit.cert, key: hit.key };
+      }
+    }
+    return { ...this.defaultCertificate };
+  }
+
+  /** start begins the runtime's background work (health probes, renewals: added by their issues). */
+  start(): void {
+    this.started = true;
+  }
+
+  /** retire stops the runtime's background work; safe to call on a partly built or never started runtime. */
+  retire(): void {
+    this.abort.abort();
+    this.started = false;
+  }
+
+  /** running tells whether start() ran and retire() did not. */
+  get running(): boolean {
+    return this.started;
+  }
+}

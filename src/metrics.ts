@@ -1,0 +1,82 @@
+/**
+ * Prometheus metrics (prom-client lives behind this file). Names are contract (DESIGN §5).
+ * One Metrics object per process, shared by every runtime, so counters survive reloads.
+ * The request path uses cached label children (`requestCounter`) so no label lookup or
+ * string building happens per request beyond one Map probe.
+ */
+import client from 'prom-client';
+
+/** RouteMetrics are the per-route children the request path touches, resolved once per route. */
+export interface RouteMetrics {
+  /** duration histogram child for this route */
+  duration: { observe(value: number): void };
+  /** status code → counter child, filled lazily */
+  byStatus: Map<number, { inc(): void }>;
+  route: string;
+}
+
+/** Metrics holds the registry and every metric portico exports. */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly requests = new client.Counter({
+    name: 'portico_requests_total',
+    help: 'Requests answered, by route and status code (route "" = no route matched).',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new client.Histogram({
+    name: 'portico_request_duration_seconds',
+    help: 'Time from request received to response finished, by route.',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly certNotAfter = new client.Gauge({
+    name: 'portico_cert_not_after_seconds',
+    help: 'Expiry (unix seconds) of the certificate served for a name.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+  readonly configReloads = new client.Counter({
+    name: 'portico_config_reloads_total',
+    help: 'Configuration reloads by result (success | failure).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  private readonly routeCache = new Map<string, RouteMetrics>();
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'portico_process_' });
+  }
+
+  /** forRoute returns the cached label children for a route (created on first use). */
+  forRoute(route: string): RouteMetrics {
+    let m = this.routeCache.get(route);
+    if (m === undefined) {
+      m = { route, duration: this.duration.labels(route), byStatus: new Map() };
+      this.routeCache.set(route, m);
+    }
+    return m;
+  }
+
+  /** observe records one finished request. */
+  observe(m: RouteMetrics, status: number, seconds: number): void {
+    let c = m.byStatus.get(status);
+    if (c === undefined) {
+      c = this.requests.labels(m.route, String(status));
+      m.byStatus.set(status, c);
+    }
+    c.inc();
+    m.duration.observe(seconds);
+  }
+
+  /** text renders the Prometheus exposition format. */
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** contentType is the exposition format's media type. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

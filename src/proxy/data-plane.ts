@@ -1,0 +1,224 @@
+/**
+ * DataPlane: serves traffic from the latest snapshot (DESIGN §1). `apply(snapshot)` builds the
+ * routing state (router, pools, selectors, certificates) and swaps one reference; requests already
+ * running keep the state they started with. Listeners call `handleRequest`, `handleUpgrade` and
+ * `sniCallback`; nothing here reads config or touches disk.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BlockList, isIPv6 } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type tls from 'node:tls';
+import type { Logger } from '../log.js';
+import type { Metrics, RouteMetrics } from '../metrics.js';
+import { CertStore } from '../tls/cert-store.js';
+import { RoundRobin } from '../upstream/selector.js';
+import type { Engine } from './engine.js';
+import { Exchange, sendPlain, type ExchangeHost, type RouteRuntime, type UpstreamTarget } from './handler.js';
+import { hostOf, splitTarget, unwrapIp } from './passes.js';
+import { Router } from './router.js';
+import type { Snapshot, SnapshotServer } from './snapshot.js';
+import { UpgradeProxy } from './upgrade.js';
+
+/** PlaneState is one applied snapshot, immutable once built. */
+interface PlaneState {
+  readonly version: number;
+  readonly router: Router<RouteRuntime>;
+  readonly routes: readonly RouteRuntime[];
+  readonly trusted: BlockList | null;
+  readonly server: SnapshotServer;
+  readonly refused: ReadonlySet<string>;
+}
+
+/** DataPlaneOptions inject the process-wide collaborators. */
+export interface DataPlaneOptions {
+  engine: Engine;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** blockListOf turns CIDR strings into a BlockList (null when empty, so the check is skipped). */
+export function blockListOf(cidrs: readonly string[]): BlockList | null {
+  if (cidrs.length === 0) return null;
+  const bl = new BlockList();
+  for (const c of cidrs) {
+    const [net, bits] = c.split('/');
+    const type = isIPv6(net!) ? 'ipv6' : 'ipv4';
+    bl.addSubnet(net!, Number(bits), type);
+  }
+  return bl;
+}
+
+/** DataPlane is the serving side of one process. */
+export class DataPlane implements ExchangeHost {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly noRoute: RouteMetrics;
+  private readonly engine: Engine;
+  private readonly upgrades: UpgradeProxy;
+  private state: PlaneState | null = null;
+  private certs: CertStore | null = null;
+  private minVersion: string | null = null;
+  private active = 0;
+  private isDraining = false;
+  private readonly sockets = new Set<Duplex>();
+  private readonly tlsServers: tls.Server[] = [];
+  private noSni: { cert: string; key: string } | null = null;
+
+  constructor(opts: DataPlaneOptions) {
+    this.engine = opts.engine;
+    this.log = opts.log;
+    this.metrics = opts.metrics;
+    this.noRoute = opts.metrics.forRoute('');
+    this.upgrades = new UpgradeProxy(opts.log.child({ component: 'proxy.upgrade' }), (req) => this.forwardContext(req));
+  }
+
+  /** apply installs a snapshot: builds the new state, swaps it in, releases the old state's pools. */
+  apply(snap: Snapshot): void {
+    const s = snap.server;
+    if (this.certs === null || this.minVersion !== s.min_version) {
+      this.certs = new CertStore(snap.default_certificate, { minVersion: s.min_version });
+      this.minVersion = s.min_version;
+    }
+    this.certs.replace(snap.certificates, snap.default_certificate);
+    this.setNoSni(snap.no_sni_certificate, s.min_version);
+    const poolOpts = { connectTimeout: s.timeouts.upstream_connect, idleTimeout: s.timeouts.upstream_idle, responseTimeout: s.timeouts.upstream_response };
+    const routes = snap.routes.map((r): RouteRuntime => ({
+      name: r.name,
+      hosts: r.hosts,
+      prefix: r.path_prefix,
+      maxBody: r.max_body_bytes,
+      selector: new RoundRobin<UpstreamTarget>(),
+      metrics: this.metrics.forRoute(r.name),
+      upstreams: r.upstreams.map((origin) => ({ origin, client: this.engine.acquire(origin, poolOpts), available: true })),
+    }));
+    const old = this.state;
+    this.state = {
+      version: snap.version,
+      router: new Router(routes),
+      routes,
+      trusted: blockListOf(s.trusted_proxies),
+      server: s,
+      refused: new Set(snap.refused_names),
+    };
+    if (old !== null) this.releaseState(old);
+  }
+
+  /** attachTlsServer lets the data plane set the certificate for clients without SNI on a listener. */
+  attachTlsServer(server: tls.Server): void {
+    this.tlsServers.push(server);
+    if (this.noSni !== null && this.minVersion !== null) server.setSecureContext({ ...this.noSni, minVersion: this.minVersion as tls.SecureVersion });
+  }
+
+  private setNoSni(pems: { cert: string; key: string }, minVersion: tls.SecureVersion): void {
+    if (this.noSni !== null && this.noSni.cert === pems.cert && this.noSni.key === pems.key) return;
+    this.noSni = pems;
+    for (const server of this.tlsServers) server.setSecureContext({ ...pems, minVersion });
+  }
+
+  private releaseState(old: PlaneState): void {
+    for (const r of old.routes) for (const u of r.upstreams) this.engine.release(u.client);
+  }
+
+  /** version is the applied snapshot's version (0 before the first). */
+  get version(): number {
+    return this.state?.version ?? 0;
+  }
+
+  get accessLog(): boolean {
+    return this.state?.server.access_log ?? true;
+  }
+
+  get bodyTimeout(): number {
+    return this.state?.server.timeouts.body ?? 0;
+  }
+
+  get draining(): boolean {
+    return this.isDraining;
+  }
+
+  /** inFlight counts requests being proxied right now. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** upgradedSockets counts open WebSocket (upgraded) client connections. */
+  get upgradedSockets(): number {
+    return this.sockets.size;
+  }
+
+  isTrusted(ip: string): boolean {
+    const bl = this.state?.trusted;
+    if (!bl) return false;
+    return bl.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+  }
+
+  exchangeDone(): void {
+    this.active--;
+  }
+
+  /** handleRequest is the https listener's request handler. */
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const st = this.state;
+    if (st === null) return notReady(res);
+    this.active++;
+    const ex = new Exchange(this, req, res);
+    ex.run((host, path) => st.router.match(host, path));
+  };
+
+  /** handleUpgrade proxies an HTTP/1.1 Upgrade (WebSocket) to the route's next upstream. */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const st = this.state;
+    socket.on('error', () => socket.destroy());
+    const target = splitTarget(req.url ?? '/');
+    const route = st?.router.match(hostOf(target.host ?? req.headers.host), target.path) ?? null;
+    const upstream = route?.selector.select(route.upstreams) ?? null;
+    if (route === null || upstream === null || this.isDraining) {
+      const status = route === null ? 404 : 503;
+      socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      this.log.info({ route: route?.name ?? null, host: req.headers.host, path: target.path, status, upgrade: true }, 'request');
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    this.log.info({ route: route.name, host: req.headers.host, path: target.path, status: 101, upstream: upstream.origin, upgrade: true, client_ip: unwrapIp(req.socket.remoteAddress) }, 'request');
+    this.upgrades.proxy(req, socket, head, upstream.origin);
+  };
+
+  private forwardContext(req: IncomingMessage) {
+    const ip = unwrapIp(req.socket.remoteAddress);
+    return { clientIp: ip, trusted: this.isTrusted(ip), host: req.headers.host ?? '', proto: 'https' };
+  }
+
+  /** sniCallback picks the certificate for a handshake; refused names fail it (unrecognized_name). */
+  readonly sniCallback = (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void => {
+    const certs = this.certs;
+    if (certs === null) return cb(new Error('no certificates loaded'));
+    if (servername && this.state?.refused.has(servername.toLowerCase())) return cb(new Error(`no certificate for ${servername}`));
+    cb(null, certs.lookup(servername));
+  };
+
+  /** startDraining marks responses `Connection: close` from now on (shutdown). */
+  startDraining(): void {
+    this.isDraining = true;
+  }
+
+  /** closeUpgraded cuts every upgraded connection (end of the shutdown grace). */
+  closeUpgraded(): void {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+
+  /** close releases the pools (after in-flight requests when graceful). */
+  async close(graceful = true): Promise<void> {
+    if (this.state !== null) this.releaseState(this.state);
+    this.state = null;
+    this.closeUpgraded();
+    this.upgrades.close();
+    await this.engine.close(graceful);
+  }
+}
+
+/** notReady answers before the first snapshot (never expected in practice: listeners open after it). */
+export function notReady(res: ServerResponse): void {
+  sendPlain(res, 503, 'starting\n', { 'retry-after': '1' });
+}

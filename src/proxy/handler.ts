@@ -1,0 +1,288 @@
+/**
+ * The request path: ordered passes, then one undici dispatch whose handler (an `Exchange`) writes the
+ * upstream response into the client response with backpressure.
+ *
+ *   requestProblem → route → body limit → select upstream → outgoing headers → dispatch
+ *   → (error) statusFor(err) → error response or cut-off → access log + metrics
+ *
+ * One `Exchange` object per request holds all per-request state; it is the undici handler, so no
+ * per-request closures are created beyond one `close` listener.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { NoUpstreamError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics, RouteMetrics } from '../metrics.js';
+import type { DispatchController, DispatchHandler, UpstreamClient } from './engine.js';
+import { hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext } from './passes.js';
+import type { Routable } from './router.js';
+import { BodyTooLargeError, CLIENT_GONE, ClientGoneError, statusFor } from './status.js';
+import type { RoundRobin } from '../upstream/selector.js';
+
+/** UpstreamTarget is one upstream of a route, as the data plane holds it. */
+export interface UpstreamTarget {
+  readonly origin: string;
+  readonly client: UpstreamClient;
+  available: boolean;
+}
+
+/** RouteRuntime is a route ready to serve: matched hosts/prefix, pool, selector, limits, metrics. */
+export interface RouteRuntime extends Routable {
+  readonly name: string;
+  readonly upstreams: readonly UpstreamTarget[];
+  readonly selector: RoundRobin<UpstreamTarget>;
+  readonly maxBody: number;
+  readonly metrics: RouteMetrics;
+}
+
+/** ExchangeHost is what an exchange needs from its data plane (kept small so it is easy to fake). */
+export interface ExchangeHost {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly accessLog: boolean;
+  readonly draining: boolean;
+  readonly noRoute: RouteMetrics;
+  /** body idle timeout (ms): a client that stops sending its body this long gets 408 */
+  readonly bodyTimeout: number;
+  isTrusted(ip: string): boolean;
+  exchangeDone(): void;
+}
+
+const kTlsVersion = Symbol('portico.tlsVersion');
+type TaggedSocket = TLSSocket & { [kTlsVersion]?: string | null };
+
+/** tlsVersionOf reads the negotiated protocol once per connection. */
+function tlsVersionOf(req: IncomingMessage): string | null {
+  const s = req.socket as TaggedSocket;
+  let v = s[kTlsVersion];
+  if (v === undefined) {
+    v = typeof s.getProtocol === 'function' ? s.getProtocol() : null;
+    s[kTlsVersion] = v;
+  }
+  return v;
+}
+
+/** sendPlain writes a short plain-text response (error pages). */
+export function sendPlain(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const headers: Record<string, string | number> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...extra,
+  };
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+const ERROR_BODY: Record<number, string> = {
+  400: 'bad request\n',
+  404: 'no route for this host\n',
+  408: 'request timeout\n',
+  413: 'request body too large\n',
+  502: 'bad gateway\n',
+  503: 'no upstream available\n',
+  504: 'upstream timeout\n',
+};
+
+/** Exchange is one proxied request: the passes' state and the undici dispatch handler. */
+export class Exchange implements DispatchHandler {
+  readonly start = performance.now();
+  route: RouteRuntime | null = null;
+  upstream: UpstreamTarget | null = null;
+  host = '';
+  path: string;
+  status = 0;
+  bytes = 0;
+  private ctrl: DispatchController | null = null;
+  private gone = false;
+  private finished = false;
+  private error: unknown = null;
+  private resumeFn: (() => void) | null = null;
+
+  constructor(
+    readonly owner: ExchangeHost,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {
+    this.path = req.url ?? '/';
+    res.once('close', this.onClientClose);
+  }
+
+  /** run executes the passes and dispatches; every outcome ends in `finish`. */
+  run(routeFor: (host: string, path: string) => RouteRuntime | null): void {
+    const { req } = this;
+    const problem = requestProblem(req);
+    if (problem !== null) return this.fail(400, problem, true);
+    const target = splitTarget(this.path);
+    this.path = target.path;
+    this.host = hostOf(target.host ?? req.headers.host);
+    const route = routeFor(this.host, target.path);
+    if (route === null) return this.fail(404, 'no route', false);
+    this.route = route;
+    const limited = this.bodyLimit(route);
+    if (limited === false) return;
+    const upstream = route.selector.select(route.upstreams);
+    if (upstream === null) return this.failWith(new NoUpstreamError(route.name));
+    this.upstream = upstream;
+    this.dispatch(upstream, limited);
+  }
+
+  /** bodyLimit: 413 on a declared length over the limit (without reading it); a counting stream for chunked bodies. */
+  private bodyLimit(route: RouteRuntime): IncomingMessage | Transform | null | false {
+    const { req } = this;
+    const cl = req.headers['content-length'];
+    if (cl !== undefined) {
+      if (Number(cl) > route.maxBody) {
+        this.fail(413, 'body too large', true);
+        return false;
+      }
+      if (cl === '0') return null;
+    } else if (req.headers['transfer-encoding'] === undefined) {
+      return null;
+    }
+    if (this.owner.bodyTimeout > 0) req.setTimeout(this.owner.bodyTimeout, this.onBodyTimeout);
+    if (cl !== undefined) return req;
+    return req.pipe(new LimitStream(route.maxBody));
+  }
+
+  private dispatch(upstream: UpstreamTarget, body: IncomingMessage | Transform | null): void {
+    const { req } = this;
+    const ip = unwrapIp(req.socket.remoteAddress);
+    const ctx: ForwardContext = { clientIp: ip, trusted: this.owner.isTrusted(ip), host: req.headers.host ?? '', proto: 'https' };
+    try {
+      upstream.client.dispatch(
+        { path: this.path, method: req.method ?? 'GET', headers: outgoingHeaders(req.rawHeaders, ctx), body },
+        this,
+      );
+    } catch (err) {
+      // undici refuses some inputs synchronously (invalid header values): the client's fault
+      this.failWith(err);
+    }
+  }
+
+  onRequestStart(controller: DispatchController): void {
+    this.ctrl = controller;
+    if (this.gone) controller.abort(new ClientGoneError());
+  }
+
+  onResponseStart(_c: DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    if (statusCode < 200) return; // informational responses are not forwarded
+    this.status = statusCode;
+    const res = this.res;
+    if (res.destroyed) return;
+    const h = responseHeaders(headers);
+    if (this.owner.draining) h.connection = 'close';
+    res.writeHead(statusCode, statusMessage, h as Record<string, string | string[]>);
+  }
+
+  onResponseData(controller: DispatchController, chunk: Buffer): void {
+    this.bytes += chunk.length;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.resumeFn ??= () => this.ctrl?.resume();
+      this.res.once('drain', this.resumeFn);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    this.finish(this.status);
+  }
+
+  onResponseError(_c: DispatchController, err: Error): void {
+    this.failWith(err);
+  }
+
+  /** failWith ends the exchange for an error: status from statusFor, error page if nothing was sent yet. */
+  failWith(err: unknown): void {
+    if (this.finished) return;
+    this.error = err;
+    const status = this.gone ? CLIENT_GONE : statusFor(err);
+    if (status === CLIENT_GONE || this.res.headersSent) {
+      this.res.destroy();
+    } else {
+      const extra: Record<string, string> | undefined =
+        status === 503 ? { 'retry-after': '1' } : status === 413 ? { connection: 'close' } : undefined;
+      sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', extra);
+    }
+    this.finish(status);
+  }
+
+  private fail(status: number, reason: string, close: boolean): void {
+    this.error = reason;
+    sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', close ? { connection: 'close' } : undefined);
+    this.finish(status);
+  }
+
+  private readonly onBodyTimeout = (): void => {
+    if (this.finished || this.req.complete) return;
+    const status = 408;
+    this.error = 'client body timeout';
+    this.ctrl?.abort(new ClientGoneError());
+    sendPlain(this.res, status, ERROR_BODY[status]!, { connection: 'close' });
+    this.finish(status);
+  };
+
+  private readonly onClientClose = (): void => {
+    if (this.res.writableFinished) return;
+    this.gone = true;
+    if (this.ctrl !== null) this.ctrl.abort(new ClientGoneError());
+    else if (this.upstream === null) this.finish(CLIENT_GONE);
+  };
+
+  private finish(status: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.gone) status = CLIENT_GONE;
+    this.status = status;
+    const owner = this.owner;
+    owner.exchangeDone();
+    const seconds = (performance.now() - this.start) / 1000;
+    owner.metrics.observe(this.route?.metrics ?? owner.noRoute, status, seconds);
+    if (owner.accessLog) this.logLine(seconds);
+  }
+
+  private logLine(seconds: number): void {
+    const { req } = this;
+    const q = this.path.indexOf('?');
+    const line = {
+      route: this.route?.name ?? null,
+      host: this.host,
+      method: req.method,
+      path: q < 0 ? this.path : this.path.slice(0, q),
+      status: this.status,
+      upstream: this.upstream?.origin ?? null,
+      attempts: this.upstream === null ? 0 : 1,
+      duration_ms: Math.round(seconds * 1e6) / 1e3,
+      bytes: this.bytes,
+      client_ip: unwrapIp(req.socket.remoteAddress),
+      tls_version: tlsVersionOf(req),
+      error: this.error === null ? undefined : errorText(this.error),
+    };
+    if (this.status >= 500 && this.status !== CLIENT_GONE) this.owner.log.warn(line, 'request');
+    else this.owner.log.info(line, 'request');
+  }
+}
+
+function errorText(err: unknown): string {
+  if (typeof err === 'string') return err;
+  const e = err as { message?: string; code?: string };
+  return e.code ? `${e.code}: ${e.message}` : String(e.message ?? err);
+}
+
+/** LimitStream passes a chunked body through and errors once it exceeds `limit` bytes. */
+export class LimitStream extends Transform {
+  private seen = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) cb(new BodyTooLargeError(this.limit));
+    else cb(null, chunk);
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Request passes: small, ordered steps over the incoming request and the OUTGOING header list.
+ * The incoming message is never mutated (measured: doing so broke `Connection: close` handling).
+ *
+ * - `requestProblem`: requests that must get a 400 before anything else (malformed framing).
+ * - `outgoingHeaders`: one loop over req.rawHeaders that strips hop-by-hop fields (RFC 9110 §7.6.1,
+ *   plus the names listed in `Connection`) and replaces or appends the forwarding headers.
+ * - `responseHeaders`: strips hop-by-hop fields from the upstream's response, in place.
+ */
+
+/** HOP_BY_HOP are never forwarded, in either direction (RFC 9110 §7.6.1 + de-facto ones). */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+  // Node answers `Expect: 100-continue` itself; forwarding it would make the upstream wait again.
+  'expect',
+]);
+
+/** FORWARDING are the headers a client could use to lie about its origin. */
+const FORWARDING: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded']);
+
+/** connectionListed parses a Connection header value into lower-case field names. */
+export function connectionListed(value: string | undefined): string[] | null {
+  if (value === undefined) return null;
+  const out: string[] = [];
+  for (const part of value.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') out.push(name);
+  }
+  return out.length > 0 ? out : null;
+}
+
+/** ForwardContext is what the forwarding pass needs to know about the client side. */
+export interface ForwardContext {
+  /** peer address (IPv4-mapped IPv6 already unwrapped) */
+  clientIp: string;
+  /** the peer is a configured trusted proxy: keep and append to its forwarding headers */
+  trusted: boolean;
+  /** the Host header as received (with port), or '' */
+  host: string;
+  /** 'https' for the TLS listener */
+  proto: string;
+}
+
+/** forwardedFor renders one RFC 7239 `for=` node (IPv6 quoted and bracketed). */
+export function forwardedNode(ip: string): string {
+  return ip.includes(':') ? `"[${ip}]"` : ip;
+}
+
+/**
+ * outgoingHeaders builds the flat header list sent upstream from the client's raw header list:
+ * hop-by-hop fields (and those the client named in `Connection`) are dropped; from an untrusted
+ * peer the forwarding headers are replaced, from a trusted one they are appended to. `Host` is kept.
+ */
+export function outgoingHeaders(raw: readonly string[], ctx: ForwardContext): string[] {
+  let listed: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    if (k.length === 10 && k.toLowerCase() === 'connection') listed = mergeListed(listed, raw[i + 1]);
+  }
+  const out: string[] = [];
+  let xff: string | undefined;
+  let xfp: string | undefined;
+  let xfh: string | undefined;
+  let xri: string | undefined;
+  let fwd: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const k = name.toLowerCase();
+    if (HOP_BY_HOP.has(k) || (listed !== null && listed.includes(k))) continue;
+    if (FORWARDING.has(k)) {
+      if (ctx.trusted) {
+        const v = raw[i + 1]!;
+        if (k === 'x-forwarded-for') xff = xff === undefined ? v : `${xff}, ${v}`;
+        else if (k === 'x-forwarded-proto') xfp ??= v;
+        else if (k === 'x-forwarded-host') xfh ??= v;
+        else if (k === 'x-real-ip') xri ??= v;
+        else fwd = fwd === undefined ? v : `${fwd}, ${v}`;
+      }
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  const ip = ctx.clientIp;
+  out.push(
+    'x-forwarded-for', xff === undefined ? ip : `${xff}, ${ip}`,
+    'x-forwarded-proto', xfp ?? ctx.proto,
+    'x-forwarded-host', xfh ?? ctx.host,
+    'x-real-ip', xri ?? ip,
+  );
+  const node = `for=${forwardedNode(ip)};proto=${ctx.proto}` + (ctx.host ? `;host="${ctx.host.replace(/["\\]/g, '')}"` : '');
+  out.push('forwarded', fwd === undefined ? node : `${fwd}, ${node}`);
+  return out;
+}
+
+function mergeListed(prev: string[] | null, value: string | undefined): string[] | null {
+  const more = connectionListed(value);
+  if (more === null) return prev;
+  return prev === null ? more : prev.concat(more);
+}
+
+/** responseHeaders removes hop-by-hop fields from an upstream response's header object, in place. */
+export function responseHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const c = h.connection;
+  if (c !== undefined) {
+    const listed = connectionListed(Array.isArray(c) ? c.join(',') : c);
+    if (listed !== null) for (const name of listed) delete h[name];
+  }
+  for (const name of HOP_BY_HOP) if (h[name] !== undefined) delete h[name];
+  return h;
+}
+
+/** RequestHead is the part of an IncomingMessage the early checks read. */
+export interface RequestHead {
+  headers: Record<string, string | string[] | undefined>;
+  url?: string;
+}
+
+/**
+ * requestProblem returns a reason when a request must be refused with 400 before routing:
+ * a `Trailer` header on a request without a chunked body (http-proxy #1647 crashed Node proxies
+ * with it), or a request target that is neither origin-form nor absolute-form.
+ */
+export function requestProblem(req: RequestHead): string | null {
+  const h = req.headers;
+  if (h.trailer !== undefined) {
+    const te = h['transfer-encoding'];
+    if (typeof te !== 'string' || !/(^|,)\s*chunked\s*$/i.test(te)) return 'Trailer header without a chunked body';
+  }
+  const url = req.url ?? '';
+  if (url.charCodeAt(0) !== 47 /* / */ && !/^https?:\/\//i.test(url)) return 'request target must be a path';
+  return null;
+}
+
+/** hostOf returns the lower-case host name of a Host header value, without port or brackets. */
+export function hostOf(hostHeader: string | undefined): string {
+  if (hostHeader === undefined || hostHeader === '') return '';
+  let h = hostHeader;
+  if (h.charCodeAt(0) === 91 /* [ */) {
+    const end = h.indexOf(']');
+    return (end > 0 ? h.slice(1, end) : h.slice(1)).toLowerCase();
+  }
+  const colon = h.indexOf(':');
+  if (colon >= 0) h = h.slice(0, colon);
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  return h.toLowerCase();
+}
+
+/** splitTarget turns an absolute-form target (`http://h/p?q`) into host and path; origin-form passes through. */
+export function splitTarget(url: string): { host: string | null; path: string } {
+  if (url.charCodeAt(0) === 47) return { host: null, path: url };
+  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(url);
+  if (m === null) return { host: null, path: url };
+  const path = m[2] === '' ? '/' : m[2]!.charCodeAt(0) === 47 ? m[2]! : `/${m[2]}`;
+  return { host: m[1]!, path };
+}
+
+/** unwrapIp turns `::ffff:1.2.3.4` into `1.2.3.4`. */
+export function unwrapIp(ip: string | undefined): string {
+  if (ip === undefined) return '';
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}

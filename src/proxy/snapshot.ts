@@ -1,0 +1,46 @@
+/**
+ * Snapshot: the data plane's whole input, as serialisable plain data with a version number
+ * (DESIGN §1). The control plane builds it (lifecycle/snapshot.ts); the data plane applies it with
+ * `DataPlane.apply` — by function call in one process, over IPC with several.
+ */
+import type { CertPems } from '../tls/cert-store.js';
+
+/** SnapshotRoute is one route as the data plane serves it. */
+export interface SnapshotRoute {
+  name: string;
+  hosts: string[];
+  path_prefix: string;
+  /** origins (`http://host:port`) */
+  upstreams: string[];
+  max_body_bytes: number;
+}
+
+/** SnapshotServer holds the serving settings that can change on reload (ms / bytes). */
+export interface SnapshotServer {
+  trusted_proxies: string[];
+  timeouts: {
+    header: number;
+    body: number;
+    idle: number;
+    upstream_connect: number;
+    upstream_response: number;
+    upstream_idle: number;
+  };
+  max_header_bytes: number;
+  public_https_port: number;
+  min_version: 'TLSv1.2' | 'TLSv1.3';
+  access_log: boolean;
+}
+
+/** Snapshot is everything a data-plane process needs to serve traffic. */
+export interface Snapshot {
+  version: number;
+  server: SnapshotServer;
+  routes: SnapshotRoute[];
+  certificates: CertPems[];
+  default_certificate: { cert: string; key: string };
+  /** served to clients that send no SNI (IP-literal hosts): the first routed IP host's certificate, else the default */
+  no_sni_certificate: { cert: string; key: string };
+  /** routed names with no certificate while `tls.self_signed = false`: their handshakes fail */
+  refused_names: string[];
+}

@@ -1,0 +1,57 @@
+/**
+ * The plain HTTP listener (`server.http`): `/.well-known/acme-challenge/*` is reserved for ACME
+ * HTTP-01 (404 until ACME answers there), everything else gets a 308 to the same host, path and
+ * query on https (port `public_https_port`, omitted when 443).
+ */
+import http from 'node:http';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { hostOf } from '../proxy/passes.js';
+import { applyTimeouts, clientErrorHandler } from './listeners.js';
+
+/** ACME_PREFIX is the HTTP-01 challenge path prefix (RFC 8555 §8.3). */
+export const ACME_PREFIX = '/.well-known/acme-challenge/';
+
+const VALID_HOST = /^[a-z0-9.-]+$|^[0-9a-f:.]+$/;
+
+/** redirectLocation builds the https URL for a request, or null when the Host header is unusable. */
+export function redirectLocation(hostHeader: string | undefined, url: string, httpsPort: number): string | null {
+  const host = hostOf(hostHeader);
+  if (host === '' || !VALID_HOST.test(host)) return null;
+  const h = host.includes(':') ? `[${host}]` : host;
+  const port = httpsPort === 443 ? '' : `:${httpsPort}`;
+  const path = url.charCodeAt(0) === 47 ? url : '/';
+  return `https://${h}${port}${path}`;
+}
+
+function plain(res: http.ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+}
+
+/** RedirectOptions: what the redirect listener needs (read on every request, so reloads apply). */
+export interface RedirectOptions {
+  httpsPort(): number;
+  headerTimeout: number;
+  idleTimeout: number;
+  maxHeaderBytes: number;
+}
+
+/** createRedirectListener builds (does not bind) the plain HTTP server. */
+export function createRedirectListener(o: RedirectOptions, log: Logger, metrics: Metrics): http.Server {
+  const server = http.createServer({ maxHeaderSize: o.maxHeaderBytes, connectionsCheckingInterval: 1000 } as http.ServerOptions, (req, res) => {
+    const url = req.url ?? '/';
+    if (url.startsWith(ACME_PREFIX)) {
+      plain(res, 404, 'no such ACME challenge\n');
+      return;
+    }
+    const location = redirectLocation(req.headers.host, url, o.httpsPort());
+    if (location === null) {
+      plain(res, 400, 'missing or bad Host header\n');
+      return;
+    }
+    res.writeHead(308, { location, 'content-length': 0 }).end();
+  });
+  applyTimeouts(server, o.headerTimeout, o.idleTimeout);
+  server.on('clientError', clientErrorHandler(log, metrics));
+  return server;
+}

@@ -1,0 +1,131 @@
+/**
+ * Listeners: the sockets that outlive reloads. One HTTPS listener (SNI via the data plane's cert
+ * store; ALPN through `ALPNCallback` so h2 and acme-tls/1 can join on the same port), the plain
+ * HTTP listener (redirects) and the admin listener are created here and bound with `bind()`.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type tls from 'node:tls';
+import { ListenError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { DataPlane } from '../proxy/data-plane.js';
+
+/** ListenAddress is a host and port to bind. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** HttpsListenerOptions are fixed for the listener's lifetime. */
+export interface HttpsListenerOptions {
+  maxHeaderBytes: number;
+  headerTimeout: number;
+  idleTimeout: number;
+  minVersion: tls.SecureVersion;
+  /** served to clients that send no SNI (PEM) */
+  defaultCertificate: { cert: string; key: string };
+}
+
+/** CLIENT_ERROR_STATUS maps Node's parser errors to the status sent before closing. */
+const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+};
+
+/** selectAlpn picks http/1.1 (h2 joins with the performance issue); no common protocol fails the handshake. */
+export function selectAlpn({ protocols }: { protocols: string[] }): string | undefined {
+  return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
+}
+
+/** onClientError answers malformed or too-slow requests with 400/408/431 and closes; it never throws. */
+export function clientErrorHandler(log: Logger, metrics: Metrics) {
+  const noRoute = metrics.forRoute('');
+  return (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    const code = err.code ?? '';
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, text] = CLIENT_ERROR_STATUS[code] ?? [400, 'Bad Request'];
+    metrics.observe(noRoute, status, 0);
+    log.info({ status, code, reason: err.message, client_ip: (socket as Socket).remoteAddress }, 'client error');
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${text.length + 1}\r\n\r\n${text.toLowerCase()}\n`);
+  };
+}
+
+/** applyTimeouts sets the Node server's header/idle timers (checked every second, also on Node 20). */
+export function applyTimeouts(server: http.Server, headerTimeout: number, idleTimeout: number): void {
+  server.headersTimeout = headerTimeout;
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = idleTimeout;
+  server.timeout = 0;
+}
+
+/** createHttpsListener builds (does not bind) the public TLS server wired to a data plane. */
+export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log: Logger, metrics: Metrics): https.Server {
+  const server = https.createServer({
+    SNICallback: dp.sniCallback,
+    ALPNCallback: selectAlpn,
+    cert: o.defaultCertificate.cert,
+    key: o.defaultCertificate.key,
+    minVersion: o.minVersion,
+    maxHeaderSize: o.maxHeaderBytes,
+    headersTimeout: o.headerTimeout,
+    requestTimeout: 0,
+    keepAliveTimeout: o.idleTimeout,
+    connectionsCheckingInterval: 1000,
+    noDelay: true,
+  } as https.ServerOptions);
+  applyTimeouts(server, o.headerTimeout, o.idleTimeout);
+  dp.attachTlsServer(server);
+  server.on('request', dp.handleRequest);
+  server.on('upgrade', dp.handleUpgrade);
+  server.on('clientError', clientErrorHandler(log, metrics));
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+    log.debug({ code: err.code, reason: err.message, client_ip: socket.remoteAddress }, 'tls handshake failed');
+  });
+  return server;
+}
+
+/** bind listens on an address; rejects with ListenError (EADDRINUSE, EACCES…) instead of crashing. */
+export function bind(server: http.Server, address: ListenAddress, what: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.off('listening', onListening);
+      reject(new ListenError(what, `${address.host}:${address.port}`, err));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host: address.host, port: address.port, backlog: 4096 });
+  });
+}
+
+/** closeServer stops accepting and resolves when every connection is gone (or `deadline` ms passed, then cuts them). */
+export function closeServer(server: http.Server, deadline: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      server.closeAllConnections();
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => server.closeAllConnections(), deadline);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+/** formatAddress renders an AddressInfo as host:port (IPv6 bracketed). */
+export function formatAddress(a: AddressInfo): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}

@@ -1,0 +1,34 @@
+/**
+ * Upstream selection (leaf: no I/O). A Selector picks one upstream from a route's candidates;
+ * round-robin is the policy. Candidates that are not available (health, later) are skipped.
+ */
+
+/** Candidate is what a selector needs to know about an upstream. */
+export interface Candidate {
+  /** false while the upstream is out of the pool */
+  readonly available: boolean;
+}
+
+/** Selector picks an upstream, or null when none is available. */
+export interface Selector<T extends Candidate> {
+  select(pool: readonly T[]): T | null;
+}
+
+/** RoundRobin cycles through the pool, skipping unavailable entries. One instance per route. */
+export class RoundRobin<T extends Candidate> implements Selector<T> {
+  private next = 0;
+
+  /** select returns the next available upstream after the previous pick, or null. */
+  select(pool: readonly T[]): T | null {
+    const n = pool.length;
+    for (let i = 0; i < n; i++) {
+      const idx = (this.next + i) % n;
+      const c = pool[idx]!;
+      if (c.available) {
+        this.next = (idx + 1) % n;
+        return c;
+      }
+    }
+    return null;
+  }
+}
