@@ -110,7 +110,7 @@ export class Portico {
     if (config.server.http !== null) {
       const redirect = createRedirectListener(
         {
-          httpsPort: () => this.control.runtime?.config.server.public_https_port ?? httpsAddr.port,
+          httpsPort: () => this.control.runtime?.config.server.public_https_port || httpsAddr.port,
           headerTimeout: t.header,
           idleTimeout: t.idle,
           maxHeaderBytes: config.server.limits.max_header_bytes,

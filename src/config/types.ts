@@ -22,30 +22,45 @@ export type RouteTls = 'auto' | 'file' | 'self-signed';
 
 /** `[server.timeouts]`, all in milliseconds. */
 export interface TimeoutsConfig {
+  /** The whole request head must arrive within this → 408 and close (default 10s). */
   header: number;
+  /** A request body making no progress this long → 408 (default 30s). */
   body: number;
+  /** Client keep-alive idle (default 60s). */
   idle: number;
+  /** Connecting to an upstream (default 3s). */
   upstream_connect: number;
+  /** Until upstream response headers → 504 (default 60s). */
   upstream_response: number;
+  /** Kept-alive upstream connections close after this (default 4s). */
   upstream_idle: number;
 }
 
 /** `[server.limits]`, in bytes. */
 export interface LimitsConfig {
+  /** Request head size → 431 (default 16KiB). */
   max_header_bytes: number;
+  /** Request body size → 413; routes may override (default 10MiB). */
   max_body_bytes: number;
 }
 
 /** `[server]`. */
 export interface ServerConfig {
+  /** Public TLS listener (default 0.0.0.0:8443). */
   https: Address;
-  /** null when `http = ""` (no plain listener). */
+  /** Plain listener for redirects and ACME HTTP-01 (default 0.0.0.0:8080); null when `http = ""`. */
   http: Address | null;
-  /** Port written into 308 redirects; defaults to the https listener's port. */
+  /**
+   * Port written into 308 redirects; an explicit value is 1..65535, the default is the https
+   * listener's port. That default is 0 when https listens on port 0 (tests): then use the port
+   * actually bound.
+   */
   public_https_port: number;
-  /** Normalised CIDRs (`"10.0.0.0/8"`, `"::1/128"`); a bare address becomes /32 or /128. */
+  /** Normalised CIDRs (`"10.0.0.0/8"`, `"::1/128"`); a bare address becomes /32 or /128 (default []). */
   trusted_proxies: string[];
+  /** Milliseconds in-flight requests get on shutdown/reload (default 30s). */
   shutdown_grace: number;
+  /** Milliseconds to keep serving (readiness 503) after SIGTERM before closing (default 0s). */
   shutdown_delay: number;
   timeouts: TimeoutsConfig;
   limits: LimitsConfig;
@@ -59,24 +74,27 @@ export interface CertificateFileConfig {
 
 /** `[tls]`. */
 export interface TlsConfig {
+  /** Default TLSv1.2. */
   min_version: TlsMinVersion;
-  /** Absolute directory holding `<host>.crt` + `<host>.key`. */
+  /** Absolute directory holding `<host>.crt` + `<host>.key` (default `certs` next to the config file). */
   dir: string;
+  /** Generate certificates for routed hosts without one (default true). */
   self_signed: boolean;
+  /** `[[tls.certificates]]` entries (default none). */
   certificates: CertificateFileConfig[];
 }
 
 /** `[storage]`. */
 export interface StorageConfig {
-  /** Absolute directory for state portico manages. */
+  /** Absolute directory for state portico manages (default `certs/managed` next to the config file). */
   dir: string;
 }
 
 /** `[admin]`. */
 export interface AdminConfig {
-  /** null when `listen = ""` (admin disabled). */
+  /** Admin listener (default 127.0.0.1:9901); null when `listen = ""` (admin disabled). */
   listen: Address | null;
-  /** Normalised CIDRs allowed to POST. */
+  /** Normalised CIDRs allowed to POST (default 127.0.0.1/32 and ::1/128). */
   write_from: string[];
 }
 
@@ -85,8 +103,11 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 /** `[log]`. */
 export interface LogConfig {
+  /** Default info. */
   level: LogLevel;
+  /** Default auto (pretty on a TTY, else JSON). */
   format: 'json' | 'pretty' | 'auto';
+  /** One access log line per request (default true). */
   access: boolean;
 }
 
@@ -96,10 +117,11 @@ export interface RouteConfig {
   name: string;
   /** Lower-case DNS names, `*.example.com` wildcards, or IP literals (IPv6 without brackets). */
   hosts: string[];
-  /** Starts with `/`; longest prefix wins within a host. */
+  /** Starts with `/`; longest prefix wins within a host (default `/`). */
   path_prefix: string;
-  /** Origins, `http://host:port`, no path. At least one. */
+  /** Origins, `http://host:port` (port always written), no path. At least one, no repeats. */
   upstreams: string[];
+  /** Default auto. */
   tls: RouteTls;
   /** Bytes; default `server.limits.max_body_bytes`. */
   max_body_bytes: number;

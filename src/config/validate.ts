@@ -178,7 +178,8 @@ const host = parsed(parseHost, 'a valid host (a DNS name, "*.example.com", or an
 const optionalAddress: Reader<Address | null> = (v, p, ctx) => {
   if (typeof v !== 'string') return wrongType(ctx, p, ADDRESS_TYPE, v);
   const s = str(v, p, ctx);
-  if (s === undefined || s === '') return s === '' ? null : undefined;
+  if (s === undefined) return undefined;
+  if (s === '') return null;
   return parseAddress(s) ?? ctx.report(p, `${q(s)} is not ${ADDRESS}`);
 };
 

@@ -220,11 +220,9 @@ export class Exchange implements DispatchHandler {
 
   private readonly onBodyTimeout = (): void => {
     if (this.finished || this.req.complete) return;
-    const status = 408;
-    this.error = 'client body timeout';
+    // answer first, then abort the upstream side: the abort's error callback then finds us finished
+    this.fail(408, 'client body timeout', true);
     this.ctrl?.abort(new ClientGoneError());
-    sendPlain(this.res, status, ERROR_BODY[status]!, { connection: 'close' });
-    this.finish(status);
   };
 
   private readonly onClientClose = (): void => {

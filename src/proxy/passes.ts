@@ -143,14 +143,22 @@ export function requestProblem(req: RequestHead): string | null {
 export function hostOf(hostHeader: string | undefined): string {
   if (hostHeader === undefined || hostHeader === '') return '';
   let h = hostHeader;
-  if (h.charCodeAt(0) === 91 /* [ */) {
-    const end = h.indexOf(']');
-    return (end > 0 ? h.slice(1, end) : h.slice(1)).toLowerCase();
-  }
+  if (h.charCodeAt(0) === 91 /* [ */) return canonicalIpv6(h);
   const colon = h.indexOf(':');
   if (colon >= 0) h = h.slice(0, colon);
   if (h.endsWith('.')) h = h.slice(0, -1);
   return h.toLowerCase();
+}
+
+/** canonicalIpv6 turns `[2001:DB8::0:1]:443` into `2001:db8::1` (the form config hosts are stored in). */
+function canonicalIpv6(bracketed: string): string {
+  const end = bracketed.indexOf(']');
+  const literal = end > 0 ? bracketed.slice(0, end + 1) : bracketed + ']';
+  try {
+    return new URL(`http://${literal}/`).hostname.slice(1, -1);
+  } catch {
+    return literal.slice(1, -1).toLowerCase();
+  }
 }
 
 /** splitTarget turns an absolute-form target (`http://h/p?q`) into host and path; origin-form passes through. */

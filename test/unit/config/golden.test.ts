@@ -64,8 +64,11 @@ async function checkInvalid(t: Assert, toml: string, errorFile: string): Promise
   }
 }
 
-const tomls = readdirSync(FIXTURES).filter((f) => f.endsWith('.toml')).sort();
+const files = readdirSync(FIXTURES);
+const tomls = files.filter((f) => f.endsWith('.toml')).sort();
 t.ok(tomls.length > 0, 'fixtures found');
+const orphans = files.filter((f) => /\.(expected\.json|error\.txt)$/.test(f) && !tomls.includes(f.replace(/\..*$/, '.toml')));
+t.strictSame(orphans, [], 'every .expected.json / .error.txt has its .toml');
 
 for (const toml of tomls) {
   t.test(toml, async (t) => {

@@ -1,0 +1,32 @@
+/** makeCert: certificates generated at test time (node-forge via portico's own generator); no keys in git. */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeCertificate, type Pems } from '../src/cert-sources/self-signed.js';
+
+/** TestCA is a root that signs leaf certificates. */
+export interface TestCA extends Pems {
+  /** leaf signed by this CA for the names; `cert` is leaf + CA (the full chain a server sends) */
+  issue(names: string[]): Promise<Pems & { leaf: string }>;
+}
+
+/** makeCA creates a test root CA. */
+export async function makeCA(name = 'portico test CA'): Promise<TestCA> {
+  const ca = await makeCertificate({ commonName: name, names: [], isCA: true, days: 30 });
+  return {
+    ...ca,
+    async issue(names: string[]) {
+      const leaf = await makeCertificate({ commonName: names[0]!, names, issuer: ca, days: 30 });
+      return { cert: leaf.cert + ca.cert, key: leaf.key, leaf: leaf.cert };
+    },
+  };
+}
+
+/** writePair writes `<dir>/<stem>.crt` and `.key` (key 0600) and returns the paths. */
+export async function writePair(dir: string, stem: string, p: Pems): Promise<{ cert: string; key: string }> {
+  await mkdir(dir, { recursive: true });
+  const cert = join(dir, `${stem}.crt`);
+  const key = join(dir, `${stem}.key`);
+  await writeFile(cert, p.cert);
+  await writeFile(key, p.key, { mode: 0o600 });
+  return { cert, key };
+}

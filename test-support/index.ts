@@ -1,0 +1,8 @@
+/**
+ * Test support (outside test/, so tap never runs these as test files): real servers on port 0,
+ * generated certificates, an in-process portico, and a spawned portico process.
+ */
+export * from './backend.js';
+export * from './certs.js';
+export * from './proxy.js';
+export * from './client.js';

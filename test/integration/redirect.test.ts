@@ -1,0 +1,67 @@
+/**
+ * The plain HTTP listener (`server.http`): everything is a 308 to the same host, path and query on
+ * https; the ACME HTTP-01 path is reserved (404, never redirected); an unusable Host is a 400.
+ */
+import t, { type Test } from 'tap';
+import { proxyConfig, startBackend, startProxy, type ProxyHandle } from '../../test-support/index.js';
+import { httpRequest, rawTcp } from '../../test-support/http.js';
+
+const route = (origin: string) => [{ name: 'app', hosts: ['app.test'], upstreams: [origin] }];
+
+async function start(t: Test, extra: Parameters<typeof proxyConfig>[1] = {}): Promise<ProxyHandle> {
+  const backend = await startBackend('b');
+  t.teardown(() => backend.close());
+  const p = await startProxy(t.testdir(), proxyConfig(route(backend.origin), extra));
+  t.teardown(() => p.close());
+  return p;
+}
+
+t.test('default public port: 308 to the https listener port, path and query kept', async (t) => {
+  const p = await start(t);
+  const r = await httpRequest({ port: p.httpPort, path: '/some/path?x=1&y=2', headers: { host: 'app.test' } });
+  t.equal(r.status, 308);
+  t.equal(r.headers.location, `https://app.test:${p.port}/some/path?x=1&y=2`);
+
+  const withPort = await httpRequest({ port: p.httpPort, path: '/', headers: { host: 'app.test:8080' } });
+  t.equal(withPort.status, 308);
+  t.equal(withPort.headers.location, `https://app.test:${p.port}/`, 'the port in Host is not carried over');
+
+  const v6 = await httpRequest({ port: p.httpPort, path: '/', headers: { host: '[::1]:8080' } });
+  t.equal(v6.status, 308);
+  t.equal(v6.headers.location, `https://[::1]:${p.port}/`, 'IPv6 literal stays bracketed');
+});
+
+t.test('public_https_port = 443: the port is omitted from Location', async (t) => {
+  const p = await start(t, { server: 'public_https_port = 443' });
+  const r = await httpRequest({ port: p.httpPort, path: '/some/path?x=1&y=2', headers: { host: 'app.test' } });
+  t.equal(r.status, 308);
+  t.equal(r.headers.location, 'https://app.test/some/path?x=1&y=2');
+});
+
+t.test('public_https_port other than 443 is used instead of the bound port', async (t) => {
+  const p = await start(t, { server: 'public_https_port = 8443' });
+  const r = await httpRequest({ port: p.httpPort, path: '/a', headers: { host: 'app.test:80' } });
+  t.equal(r.status, 308);
+  t.equal(r.headers.location, 'https://app.test:8443/a');
+});
+
+t.test('ACME HTTP-01 path is reserved: 404, not redirected', async (t) => {
+  const p = await start(t);
+  const r = await httpRequest({ port: p.httpPort, path: '/.well-known/acme-challenge/tok', headers: { host: 'app.test' } });
+  t.equal(r.status, 404);
+  t.equal(r.headers.location, undefined);
+});
+
+t.test('missing Host (HTTP/1.0) is a 400, not a redirect', async (t) => {
+  const p = await start(t);
+  const raw = await rawTcp(p.httpPort, 'GET / HTTP/1.0\r\n\r\n');
+  t.match(raw, /^HTTP\/1\.[01] 400 /);
+  t.notMatch(raw, /\r\nlocation:/i);
+});
+
+t.test('a Host that is not a host name is a 400', async (t) => {
+  const p = await start(t);
+  const r = await httpRequest({ port: p.httpPort, path: '/', headers: { host: 'evil.test/x@y' } });
+  t.equal(r.status, 400);
+  t.equal(r.headers.location, undefined);
+});

@@ -1,0 +1,125 @@
+/** parseConfig / loadConfig behaviour that golden fixtures cannot show: files, freezing, env, errors. */
+
+import t from 'tap';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULTS, loadConfig, parseConfig } from '../../../src/config/index.js';
+import { ConfigInvalidError, ConfigUnreadableError } from '../../../src/errors.js';
+
+const ROUTE = '[[routes]]\nhosts = ["a.example.com"]\nupstreams = ["http://127.0.0.1:3001"]\n';
+const INLINE = { file: '<inline>', baseDir: '/srv/portico', env: {} };
+
+/** The problems parseConfig reports for text (fails the test if it does not throw ConfigInvalidError). */
+function problemsOf(text: string): ConfigInvalidError['problems'] {
+  try {
+    parseConfig(text, INLINE);
+  } catch (err) {
+    if (err instanceof ConfigInvalidError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigInvalidError');
+}
+
+t.test('loadConfig: an unreadable file is ConfigUnreadableError', async (t) => {
+  const dir = t.testdir({ sub: {} });
+  for (const file of [join(dir, 'missing.toml'), join(dir, 'sub')]) {
+    await t.rejects(loadConfig(file), { name: 'ConfigUnreadableError', code: 'PORTICO_ERR_CONFIG_UNREADABLE' }, file);
+  }
+  const err = await loadConfig(join(dir, 'missing.toml')).catch((e: unknown) => e);
+  t.ok(err instanceof ConfigUnreadableError);
+  t.match((err as Error).message, /missing\.toml/);
+});
+
+t.test('loadConfig: source is absolute, relative paths resolve against the file directory', async (t) => {
+  const dir = t.testdir({ conf: { 'portico.toml': '[tls]\ndir = "../certs"\n[storage]\ndir = "state/./x/.."\n' } });
+  const rel = relative(process.cwd(), join(dir, 'conf', 'portico.toml'));
+  const config = await loadConfig(rel);
+  t.equal(config.source, join(dir, 'conf', 'portico.toml'));
+  t.equal(config.tls.dir, join(dir, 'certs'));
+  t.equal(config.storage.dir, join(dir, 'conf', 'state'));
+});
+
+t.test('loadConfig: an invalid file names its absolute path', async (t) => {
+  const dir = t.testdir({ 'bad.toml': 'nope = 1\n' });
+  const err = await loadConfig(join(dir, 'bad.toml')).catch((e: unknown) => e);
+  t.ok(err instanceof ConfigInvalidError);
+  t.equal((err as ConfigInvalidError).file, join(dir, 'bad.toml'));
+  t.match((err as Error).message, `invalid config ${join(dir, 'bad.toml')} (1 problem)`);
+});
+
+t.test('the result is deep-frozen plain data that survives JSON', async (t) => {
+  const config = parseConfig(`${ROUTE}[[tls.certificates]]\ncert = "a.crt"\nkey = "a.key"\n`, INLINE);
+  const objects = [config, config.server, config.server.https, config.server.timeouts, config.server.trusted_proxies,
+    config.tls.certificates, config.tls.certificates[0], config.admin.write_from, config.routes, config.routes[0],
+    config.routes[0]!.hosts, config.routes[0]!.upstreams];
+  for (const o of objects) t.ok(Object.isFrozen(o), 'frozen');
+  t.throws(() => { (config.routes as unknown as unknown[]).push(1); });
+  t.strictSame(JSON.parse(JSON.stringify(config)), config);
+  t.equal(config.source, '<inline>');
+  t.equal(config.tls.certificates[0]!.cert, '/srv/portico/a.crt');
+});
+
+t.test('DEFAULTS is frozen', async (t) => {
+  t.ok(Object.isFrozen(DEFAULTS) && Object.isFrozen(DEFAULTS.server.timeouts) && Object.isFrozen(DEFAULTS.admin.write_from));
+});
+
+t.test('parseConfig reads process.env when no env is given', async (t) => {
+  const name = `PORTICO_TEST_LOAD_${process.pid}`;
+  process.env[name] = 'b.example.com';
+  t.teardown(() => { delete process.env[name]; });
+  const config = parseConfig(`[[routes]]\nhosts = ["\${${name}}"]\nupstreams = ["http://127.0.0.1:1"]\n`, { file: '<inline>', baseDir: '/' });
+  t.strictSame(config.routes[0]!.hosts, ['b.example.com']);
+});
+
+t.test('a TOML syntax error is one problem with line and column', async (t) => {
+  const problems = problemsOf('[server]\nhttps = "0.0.0.0:1"\nhttps = "0.0.0.0:2"\n');
+  t.equal(problems.length, 1);
+  t.match(problems[0], { path: '', line: 3, column: Number, message: /Invalid TOML document/ });
+  t.notMatch(problems[0]!.message, /\n/, 'one line (the code excerpt is dropped)');
+});
+
+t.test('every validation problem has a key path and no position', async (t) => {
+  const problems = problemsOf('[server]\nhttps = 1\nhttp = 2\n[log]\nlevel = 3\n');
+  t.strictSame(problems.map((p) => p.path), ['server.https', 'server.http', 'log.level']);
+  t.ok(problems.every((p) => p.line === undefined && p.column === undefined));
+});
+
+t.test('a byte-order mark is ignored', async (t) => {
+  t.equal(parseConfig(`\uFEFF${ROUTE}`, INLINE).routes.length, 1);
+});
+
+t.test('prototype-looking keys are unknown keys, never prototypes', async (t) => {
+  const problems = problemsOf('__proto__ = 1\nconstructor = 2\n[server]\ntoString = "x"\n');
+  t.strictSame(problems.map((p) => `${p.path}: ${p.message}`), [
+    '__proto__: unknown key', 'constructor: unknown key', 'server.toString: unknown key',
+  ]);
+});
+
+t.test('a bad value falls back to its default, so it causes no second problem', async (t) => {
+  // https is bad, so public_https_port and the listener clash check see the default 8443, not garbage.
+  t.strictSame(problemsOf('[server]\nhttps = "x"\n').map((p) => p.path), ['server.https']);
+  // The server body limit is bad, so the route inherits the default and is not reported.
+  t.strictSame(problemsOf(`[server.limits]\nmax_body_bytes = "x"\n${ROUTE}`).map((p) => p.path), ['server.limits.max_body_bytes']);
+});
+
+t.test('route defaults follow server.limits.max_body_bytes and name = first host + path_prefix', async (t) => {
+  const config = parseConfig(`[server.limits]\nmax_body_bytes = "1MiB"\n${ROUTE}path_prefix = "/api"\n`, INLINE);
+  t.equal(config.routes[0]!.max_body_bytes, 1_048_576);
+  t.equal(config.routes[0]!.name, 'a.example.com/api');
+});
+
+t.test('paths in [[tls.certificates]] may be absolute or relative', async (t) => {
+  const dir = t.testdir();
+  mkdirSync(join(dir, 'etc'));
+  writeFileSync(join(dir, 'etc', 'p.toml'), '[[tls.certificates]]\ncert = "/abs/x.crt"\nkey = "k/x.key"\n');
+  const config = await loadConfig(join(dir, 'etc', 'p.toml'));
+  t.strictSame(config.tls.certificates, [{ cert: '/abs/x.crt', key: join(dir, 'etc', 'k', 'x.key') }]);
+});
+
+t.test('the shipped config/config.toml is valid', async (t) => {
+  const file = fileURLToPath(new URL('../../../config/config.toml', import.meta.url));
+  const config = await loadConfig(file, { env: {} });
+  t.equal(config.source, file);
+  t.ok(config.routes.length > 0, 'has a demo route');
+});
