@@ -4,7 +4,7 @@
  * certificate's subjectAltName. Every file is checked: it parses, the key matches, and its dates.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertificateError } from '../errors.js';
 
@@ -81,10 +81,9 @@ export async function loadPair(certPath: string, keyPath: string, names?: string
 export async function loadForHost(dir: string, host: string): Promise<LoadedCert | null> {
   const stem = join(dir, fileNameFor(host));
   try {
-    return await loadPair(`${stem}.crt`, `${stem}.key`, [host]);
-  } catch (err) {
-    const cause = (err as CertificateError).cause as NodeJS.ErrnoException | undefined;
-    if (cause?.code === 'ENOENT' && cause.path === `${stem}.crt`) return null;
-    throw err;
+    await access(`${stem}.crt`);
+  } catch {
+    return null; // no certificate file for this host: not an error (self-signed or none applies)
   }
+  return loadPair(`${stem}.crt`, `${stem}.key`, [host]);
 }

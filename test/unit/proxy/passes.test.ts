@@ -1,0 +1,77 @@
+// Each request pass with stub inputs: header filtering, forwarding rules, early 400s, host parsing.
+import t from 'tap';
+import { connectionListed, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp } from '../../../src/proxy/passes.js';
+
+const pairs = (flat: string[]) => {
+  const m: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) m[flat[i]!.toLowerCase()] = flat[i + 1]!;
+  return m;
+};
+const untrusted = { clientIp: '198.51.100.7', trusted: false, host: 'app.test', proto: 'https' };
+
+t.test('outgoingHeaders strips hop-by-hop fields and those named in Connection', async (t) => {
+  const out = pairs(
+    outgoingHeaders(['Host', 'app.test', 'Connection', 'close, X-Foo', 'X-Foo', '1', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Authorization', 'x', 'Accept', '*/*'], untrusted),
+  );
+  t.equal(out.host, 'app.test');
+  t.equal(out.accept, '*/*');
+  for (const k of ['connection', 'x-foo', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'proxy-authorization']) t.notOk(k in out, `${k} dropped`);
+});
+
+t.test('outgoingHeaders replaces forwarding headers from an untrusted peer', async (t) => {
+  const out = pairs(outgoingHeaders(['X-Forwarded-For', '6.6.6.6', 'Forwarded', 'for=6.6.6.6', 'X-Real-IP', '6.6.6.6', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', 'evil'], untrusted));
+  t.equal(out['x-forwarded-for'], '198.51.100.7');
+  t.equal(out['x-real-ip'], '198.51.100.7');
+  t.equal(out['x-forwarded-proto'], 'https');
+  t.equal(out['x-forwarded-host'], 'app.test');
+  t.equal(out.forwarded, 'for=198.51.100.7;proto=https;host="app.test"');
+});
+
+t.test('outgoingHeaders appends to a trusted peer’s forwarding headers', async (t) => {
+  const out = pairs(outgoingHeaders(['X-Forwarded-For', '203.0.113.1', 'x-forwarded-for', '10.0.0.2', 'Forwarded', 'for=203.0.113.1', 'X-Forwarded-Proto', 'http'], { ...untrusted, trusted: true, clientIp: '10.0.0.3' }));
+  t.equal(out['x-forwarded-for'], '203.0.113.1, 10.0.0.2, 10.0.0.3');
+  t.equal(out['x-forwarded-proto'], 'http');
+  t.equal(out.forwarded, 'for=203.0.113.1, for=10.0.0.3;proto=https;host="app.test"');
+});
+
+t.test('IPv6 clients are quoted in Forwarded', async (t) => {
+  const out = pairs(outgoingHeaders([], { ...untrusted, clientIp: '2001:db8::1' }));
+  t.match(out.forwarded, /^for="\[2001:db8::1\]"/);
+});
+
+t.test('connectionListed ignores close and keep-alive tokens', async (t) => {
+  t.same(connectionListed('close'), null);
+  t.same(connectionListed(' Keep-Alive , X-A,x-b '), ['x-a', 'x-b']);
+  t.same(connectionListed(undefined), null);
+});
+
+t.test('responseHeaders strips hop-by-hop fields in place', async (t) => {
+  const h = responseHeaders({ connection: 'x-a', 'x-a': '1', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', 'content-type': 'text/plain' });
+  t.same(h, { 'content-type': 'text/plain' });
+});
+
+t.test('requestProblem', async (t) => {
+  t.equal(requestProblem({ headers: {}, url: '/' }), null);
+  t.equal(requestProblem({ headers: {}, url: 'http://app.test/x' }), null);
+  t.match(requestProblem({ headers: {}, url: 'foo' }), /path/);
+  t.match(requestProblem({ headers: { trailer: 'x-t', 'content-length': '2' }, url: '/' }), /Trailer/);
+  t.equal(requestProblem({ headers: { trailer: 'x-t', 'transfer-encoding': 'chunked' }, url: '/' }), null);
+});
+
+t.test('hostOf lower-cases and drops the port, brackets and a trailing dot', async (t) => {
+  t.equal(hostOf('App.Test:8443'), 'app.test');
+  t.equal(hostOf('app.test.'), 'app.test');
+  t.equal(hostOf('[2001:DB8::0:1]:443'), '2001:db8::1');
+  t.equal(hostOf(undefined), '');
+});
+
+t.test('splitTarget handles origin-form and absolute-form targets', async (t) => {
+  t.same(splitTarget('/a?b'), { host: null, path: '/a?b' });
+  t.same(splitTarget('http://h.test:80/p?q=1'), { host: 'h.test:80', path: '/p?q=1' });
+  t.same(splitTarget('https://h.test'), { host: 'h.test', path: '/' });
+});
+
+t.test('unwrapIp', async (t) => {
+  t.equal(unwrapIp('::ffff:127.0.0.1'), '127.0.0.1');
+  t.equal(unwrapIp('::1'), '::1');
+});

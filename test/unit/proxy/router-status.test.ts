@@ -1,0 +1,35 @@
+// Router (host then longest prefix, wildcards) and the one status-mapping function.
+import t from 'tap';
+import { NoUpstreamError, UpstreamTimeoutError } from '../../../src/errors.js';
+import { Router } from '../../../src/proxy/router.js';
+import { BodyTooLargeError, ClientGoneError, statusFor } from '../../../src/proxy/status.js';
+
+const r = (name: string, hosts: string[], prefix = '/') => ({ name, hosts, prefix });
+
+t.test('longest prefix wins within a host; exact host before wildcard', async (t) => {
+  const router = new Router([r('root', ['app.test']), r('api', ['app.test'], '/api'), r('apiv2', ['app.test'], '/api/v2'), r('wild', ['*.app.test']), r('other', ['other.test'])]);
+  t.equal(router.match('app.test', '/')?.name, 'root');
+  t.equal(router.match('app.test', '/api/x')?.name, 'api');
+  t.equal(router.match('app.test', '/api/v2/x')?.name, 'apiv2');
+  t.equal(router.match('www.app.test', '/')?.name, 'wild');
+  t.equal(router.match('a.b.app.test', '/'), null, 'a wildcard matches one label');
+  t.equal(router.match('nope.test', '/'), null);
+});
+
+t.test('a host with only a deeper prefix does not match other paths', async (t) => {
+  const router = new Router([r('api', ['app.test'], '/api')]);
+  t.equal(router.match('app.test', '/'), null);
+});
+
+t.test('statusFor maps every failure class', async (t) => {
+  t.equal(statusFor(new NoUpstreamError('r')), 503);
+  t.equal(statusFor(new UpstreamTimeoutError('u', 10)), 504);
+  t.equal(statusFor(Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' })), 504);
+  t.equal(statusFor(Object.assign(new Error('x'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), 504);
+  t.equal(statusFor(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), 502);
+  t.equal(statusFor(Object.assign(new Error('x'), { code: 'ECONNRESET' })), 502);
+  t.equal(statusFor(Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' })), 502);
+  t.equal(statusFor(Object.assign(new Error('x'), { code: 'UND_ERR_INVALID_ARG' })), 400);
+  t.equal(statusFor(new ClientGoneError()), 499);
+  t.equal(statusFor(new BodyTooLargeError(1)), 413);
+});
