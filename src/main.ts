@@ -42,6 +42,7 @@ const RESTART_KEYS: Array<[string, (c: Config) => unknown]> = [
   ['server.http', (c) => c.server.http],
   ['admin.listen', (c) => c.admin.listen],
   ['server.limits.max_header_bytes', (c) => c.server.limits.max_header_bytes],
+  ['tls.min_version', (c) => c.tls.min_version],
   ['storage.dir', (c) => c.storage.dir],
   ['log.format', (c) => c.log.format],
 ];
@@ -233,33 +234,53 @@ export class Portico {
   }
 }
 
-/** run starts portico from a config file and wires signals; resolves with the exit code. */
+/** run starts portico from a config file and wires signals; resolves with the exit code. Handlers are
+ * installed before start, so a signal during start-up is honoured afterwards instead of killing the process. */
 export async function run(opts: StartOptions): Promise<number> {
-  const p = await Portico.start(opts);
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onStop = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        p.log.warn({ signal }, 'second signal: exiting now');
-        flushLogger(p.log);
-        resolve(1);
-        return;
+  let portico: Portico | null = null;
+  let signals = 0;
+  let pendingStop: NodeJS.Signals | null = null;
+  let finish!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (finish = resolve));
+  const stop = (p: Portico, signal: NodeJS.Signals) => {
+    p.log.info({ signal }, 'signal received');
+    p.shutdown().then(
+      () => finish(0),
+      (err: Error) => {
+        p.log.error({ err: err.message }, 'shutdown failed');
+        finish(1);
+      },
+    );
+  };
+  const onStop = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      if (portico) {
+        portico.log.warn({ signal }, 'second signal: exiting now');
+        flushLogger(portico.log);
       }
-      p.log.info({ signal }, 'signal received');
-      p.shutdown().then(
-        () => resolve(0),
-        (err: Error) => {
-          p.log.error({ err: err.message }, 'shutdown failed');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
-    process.on('SIGHUP', () => {
-      p.log.info({ signal: 'SIGHUP' }, 'signal received');
-      void p.reload();
-    });
-  });
+      finish(1);
+      return;
+    }
+    if (portico) stop(portico, signal);
+    else pendingStop = signal;
+  };
+  const onHup = () => {
+    if (!portico) return; // still starting: the file is being read right now anyway
+    portico.log.info({ signal: 'SIGHUP' }, 'signal received');
+    void portico.reload();
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+  try {
+    portico = await Portico.start(opts);
+  } catch (err) {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onHup);
+    throw err;
+  }
+  if (pendingStop !== null) stop(portico, pendingStop);
+  return done;
 }

@@ -57,8 +57,7 @@ async function writeConfig(t: Test, toml: string): Promise<string> {
   return path;
 }
 
-// tls = "self-signed" unless a test is about certificate files: routes with no files under
-// tls = "auto" hit a race in src/cert-sources/static.ts (see the report / tls-sni test).
+// tls = "self-signed" unless a test is about certificate files (the tls-sni test covers "auto").
 const route = (origin: string, hosts = ['app.test'], name = 'app'): RouteSpec => ({ name, hosts, upstreams: [origin], tls: 'self-signed' });
 
 /** start spawns `portico run` and waits until it serves (signal handlers are wired once /readyz answers). */

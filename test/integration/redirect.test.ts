@@ -6,8 +6,7 @@ import t, { type Test } from 'tap';
 import { proxyConfig, startBackend, startProxy, type ProxyHandle } from '../../test-support/index.js';
 import { httpRequest, rawTcp } from '../../test-support/http.js';
 
-// tls = "self-signed": these tests are about redirects, not certificate lookup (which has a race
-// for hosts without files: see the tls-sni test).
+// tls = "self-signed": these tests are about redirects, not certificate files.
 const route = (origin: string) => [{ name: 'app', hosts: ['app.test'], upstreams: [origin], tls: 'self-signed' }];
 
 async function start(t: Test, extra: Parameters<typeof proxyConfig>[1] = {}): Promise<ProxyHandle> {

@@ -70,9 +70,9 @@ t.test('two hosts on one port: tls.dir and [[tls.certificates]], each verified a
 });
 
 t.test('a routed host without files gets a self-signed certificate for its name and is proxied', async (t) => {
-  // tls = "auto" with no certs/own.test.{crt,key}. This start also guards a race in
-  // src/cert-sources/static.ts loadForHost: when both files are missing, the .key ENOENT may reject
-  // first and start then fails with "routes[0].hosts: own.test: loading certificate … own.test.key".
+  // tls = "auto" with no certs/own.test.{crt,key}. Regression: loadForHost used to read .crt and
+  // .key in parallel, and when the .key ENOENT rejected first, start failed with
+  // "routes[0].hosts: own.test: loading certificate … own.test.key" (about 1 start in 20).
   const b = await backend(t);
   const ca = await makeCA();
   const p = await startProxy(t.testdir(), proxyConfig([{ name: 'own', hosts: ['own.test'], upstreams: [b.origin] }]));
