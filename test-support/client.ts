@@ -1,4 +1,5 @@
 /** HTTPS test client helpers: one request with SNI and optional CA verification. */
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 
@@ -25,6 +26,14 @@ export interface RequestOptions {
   timeout?: number;
 }
 
+/** bufferReply collects a response into a Reply (shared by the HTTPS and plain-HTTP helpers). */
+export function bufferReply(res: IncomingMessage, resolve: (r: Reply) => void, reject: (e: Error) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+  res.on('error', reject);
+}
+
 /** request sends one HTTPS request and buffers the reply. */
 export function request(o: RequestOptions): Promise<Reply> {
   return new Promise((resolve, reject) => {
@@ -42,12 +51,7 @@ export function request(o: RequestOptions): Promise<Reply> {
         agent: o.agent ?? false,
         timeout: o.timeout ?? 10_000,
       },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
+      (res) => bufferReply(res, resolve, reject),
     );
     req.on('timeout', () => req.destroy(new Error('client timeout')));
     req.on('error', reject);

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { CLI } from './proxy.js';
-import type { Reply } from './client.js';
+import { bufferReply, type Reply } from './client.js';
 
 /** HttpOptions for `httpRequest`. */
 export interface HttpOptions {
@@ -25,12 +25,7 @@ export function httpRequest(o: HttpOptions): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: o.host ?? '127.0.0.1', port: o.port, path: o.path ?? '/', method: o.method ?? 'GET', headers: o.headers, agent: false, timeout: 10_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
+      (res) => bufferReply(res, resolve, reject),
     );
     req.on('timeout', () => req.destroy(new Error('client timeout')));
     req.on('error', reject);
