@@ -62,5 +62,21 @@ export const DEFAULTS = deepFreeze({
     path_prefix: '/',
     tls: 'auto',
     max_body_bytes: null, // = server.limits.max_body_bytes
+    retries: 2,
+    health: {
+      enabled: true,
+      path: '/',
+      interval: '5s',
+      timeout: '2s',
+      healthy_threshold: 2,
+      unhealthy_threshold: 3,
+      expect_status: '2xx',
+    },
+    passive: {
+      max_fails: 3,
+      fail_window: '10s',
+      eject_for: '30s',
+      fail_statuses: [] as number[],
+    },
   },
 });

@@ -21,6 +21,20 @@ export function parseDuration(s: string): number | null {
   return Number.isSafeInteger(ms) ? ms : null;
 }
 
+/**
+ * parseStatusRange turns `"2xx"`, `"200"` or `"200-399"` into an inclusive [min, max] of HTTP
+ * statuses (100..599); anything else, or min > max, gives null.
+ */
+export function parseStatusRange(s: string): [number, number] | null {
+  let m = /^([1-5])xx$/.exec(s);
+  if (m) return [Number(m[1]) * 100, Number(m[1]) * 100 + 99];
+  m = /^(\d{3})(?:-(\d{3}))?$/.exec(s);
+  if (!m) return null;
+  const min = Number(m[1]);
+  const max = m[2] === undefined ? min : Number(m[2]);
+  return min >= 100 && max <= 599 && min <= max ? [min, max] : null;
+}
+
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   '': 1, B: 1,
   KB: 1e3, MB: 1e6, GB: 1e9,

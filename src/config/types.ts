@@ -111,6 +111,36 @@ export interface LogConfig {
   access: boolean;
 }
 
+/** `[routes.health]`: active checks of each upstream of the route. Durations in ms. */
+export interface HealthConfig {
+  /** Default true. */
+  enabled: boolean;
+  /** Probe path, starts with `/` (default `/`). */
+  path: string;
+  /** Time between the end of one probe and the start of the next (default 5s). */
+  interval: number;
+  /** A probe without response headers within this fails (default 2s). */
+  timeout: number;
+  /** Consecutive passing probes that restore a down upstream (default 2). */
+  healthy_threshold: number;
+  /** Consecutive failing probes that drop an upstream (default 3). */
+  unhealthy_threshold: number;
+  /** Inclusive status range a probe must answer with: `"2xx"` → [200, 299] (default "2xx"). */
+  expect_status: [number, number];
+}
+
+/** `[routes.passive]`: failures seen in real traffic. Durations in ms. */
+export interface PassiveConfig {
+  /** Failures within `fail_window` that eject an upstream; 0 turns passive ejection off (default 3). */
+  max_fails: number;
+  /** Default 10s. */
+  fail_window: number;
+  /** With active checks off: how long an ejected upstream stays out before one trial request (default 30s). */
+  eject_for: number;
+  /** Upstream response statuses counted as failures (passed on to the client, not retried) (default []). */
+  fail_statuses: number[];
+}
+
 /** One `[[routes]]` entry. */
 export interface RouteConfig {
   /** Metric/log label; default: first host + path_prefix. Unique. */
@@ -125,6 +155,10 @@ export interface RouteConfig {
   tls: RouteTls;
   /** Bytes; default `server.limits.max_body_bytes`. */
   max_body_bytes: number;
+  /** Extra attempts on another upstream under the retry rule (default 2). */
+  retries: number;
+  health: HealthConfig;
+  passive: PassiveConfig;
 }
 
 /** The whole normalised config. */

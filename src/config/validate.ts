@@ -10,11 +10,11 @@
 import { resolve } from 'node:path';
 import { DEFAULTS } from './defaults.js';
 import {
-  editDistance, expandEnv, parseAddress, parseCidr, parseDuration, parseHost, parseSize, parseUpstream,
+  editDistance, expandEnv, parseAddress, parseCidr, parseDuration, parseHost, parseSize, parseStatusRange, parseUpstream,
 } from './grammar.js';
 import type {
-  AdminConfig, Address, CertificateFileConfig, Config, ConfigProblem, LimitsConfig, LogConfig, LogLevel,
-  RouteConfig, RouteTls, ServerConfig, TimeoutsConfig, TlsConfig, TlsMinVersion,
+  AdminConfig, Address, CertificateFileConfig, Config, ConfigProblem, HealthConfig, LimitsConfig, LogConfig, LogLevel,
+  PassiveConfig, RouteConfig, RouteTls, ServerConfig, TimeoutsConfig, TlsConfig, TlsMinVersion,
 } from './types.js';
 
 type Table = Record<string, unknown>;
@@ -36,7 +36,9 @@ const KEYS = {
   storage: ['dir'],
   admin: ['listen', 'write_from'],
   log: ['level', 'format', 'access'],
-  route: ['name', 'hosts', 'path_prefix', 'upstreams', 'tls', 'max_body_bytes'],
+  route: ['name', 'hosts', 'path_prefix', 'upstreams', 'tls', 'max_body_bytes', 'retries', 'health', 'passive'],
+  health: ['enabled', 'path', 'interval', 'timeout', 'healthy_threshold', 'unhealthy_threshold', 'expect_status'],
+  passive: ['max_fails', 'fail_window', 'eject_for', 'fail_statuses'],
 } as const;
 
 /** Intervals and timeouts below this are refused (DESIGN §4). */
@@ -207,6 +209,14 @@ const size: Reader<number> = (v, p, ctx) => {
   return n > 0 ? n : ctx.report(p, 'must be positive');
 };
 
+/** An integer in [min, max]. */
+function integer(min: number, max: number): Reader<number> {
+  return (v, p, ctx) => {
+    if (typeof v !== 'number' || !Number.isInteger(v)) return wrongType(ctx, p, 'an integer', v);
+    return v >= min && v <= max ? v : ctx.report(p, `must be an integer ${min}..${max}, not ${v}`);
+  };
+}
+
 const bool: Reader<boolean> = (v, p, ctx) => (typeof v === 'boolean' ? v : wrongType(ctx, p, 'a boolean', v));
 
 const port: Reader<number> = (v, p, ctx) => {
@@ -259,7 +269,7 @@ function dropRepeats<T>(items: Indexed<T>[], p: string, ctx: Ctx): Indexed<T>[] 
     const key = String(v);
     const j = first.get(key);
     if (j === undefined) first.set(key, i);
-    else ctx.report(`${p}[${i}]`, `duplicate ${q(key)} (same as ${name}[${j}])`);
+    else ctx.report(`${p}[${i}]`, `duplicate ${q(v)} (same as ${name}[${j}])`);
     return j === undefined;
   });
 }
@@ -296,6 +306,18 @@ const pathPrefix: Reader<string> = (v, p, ctx) => {
   if (!s.startsWith('/')) return ctx.report(p, `must start with "/", not ${q(s)}`);
   return /[?#\s]/.test(s) ? ctx.report(p, 'must not contain "?", "#" or whitespace') : s;
 };
+
+const statusRange = parsed(parseStatusRange, 'a status range (like "2xx", "200" or "200-399")');
+
+/** A probe path: starts with "/", may carry a query. */
+const probePath: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined) return undefined;
+  if (!s.startsWith('/')) return ctx.report(p, `must start with "/", not ${q(s)}`);
+  return /[#\s]/.test(s) ? ctx.report(p, 'must not contain "#" or whitespace') : s;
+};
+
+const failStatuses = list(integer(400, 599), { unique: true });
 
 const routeTls = oneOf<RouteTls>(['auto', 'file', 'self-signed'], {
   acme: 'ACME is not configured in this version: there is no [acme] section yet; use "auto", "file" or "self-signed"',
@@ -400,8 +422,36 @@ function readRoute(t: Table, p: string, ctx: Ctx, index: number, maxBody: number
     upstreams: req(t, 'upstreams', p, ctx, upstreamList, []),
     tls: opt(t, 'tls', p, ctx, routeTls, d.tls),
     max_body_bytes: orElse(t, 'max_body_bytes', p, ctx, size, maxBody),
+    retries: opt(t, 'retries', p, ctx, integer(0, 10), d.retries),
+    health: readHealth(get(t, 'health'), join(p, 'health'), ctx),
+    passive: readPassive(get(t, 'passive'), join(p, 'passive'), ctx),
   };
   return { index, named: name !== null, hosts, route };
+}
+
+function readHealth(v: unknown, p: string, ctx: Ctx): HealthConfig {
+  const t = table(v, p, KEYS.health, ctx);
+  const d = DEFAULTS.route.health;
+  return {
+    enabled: opt(t, 'enabled', p, ctx, bool, d.enabled),
+    path: opt(t, 'path', p, ctx, probePath, d.path),
+    interval: opt(t, 'interval', p, ctx, timeout, d.interval),
+    timeout: opt(t, 'timeout', p, ctx, timeout, d.timeout),
+    healthy_threshold: opt(t, 'healthy_threshold', p, ctx, integer(1, 1000), d.healthy_threshold),
+    unhealthy_threshold: opt(t, 'unhealthy_threshold', p, ctx, integer(1, 1000), d.unhealthy_threshold),
+    expect_status: opt(t, 'expect_status', p, ctx, statusRange, d.expect_status),
+  };
+}
+
+function readPassive(v: unknown, p: string, ctx: Ctx): PassiveConfig {
+  const t = table(v, p, KEYS.passive, ctx);
+  const d = DEFAULTS.route.passive;
+  return {
+    max_fails: opt(t, 'max_fails', p, ctx, integer(0, 1000), d.max_fails),
+    fail_window: opt(t, 'fail_window', p, ctx, timeout, d.fail_window),
+    eject_for: opt(t, 'eject_for', p, ctx, timeout, d.eject_for),
+    fail_statuses: opt(t, 'fail_statuses', p, ctx, failStatuses, d.fail_statuses),
+  };
 }
 
 /** Route names are metric labels: each must be unique. */
