@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config/index.js';
 import type { Config } from './config/types.js';
 import { ConfigInvalidError, formatProblem, type Problem } from './errors.js';
-import { build } from './lifecycle/build.js';
+import { build, type BuildDeps } from './lifecycle/build.js';
 import { ControlPlane } from './lifecycle/control.js';
 import type { Runtime } from './lifecycle/runtime.js';
 import { statusDocument } from './lifecycle/status.js';
@@ -20,6 +20,7 @@ import { SelfSignedSource } from './cert-sources/self-signed.js';
 import { createAdminListener } from './server/admin.js';
 import { createRedirectListener } from './server/http-redirect.js';
 import { bind, closeServer, createHttpsListener, formatAddress } from './server/listeners.js';
+import { HealthRegistry } from './upstream/health.js';
 import { VERSION } from './version.js';
 
 /** StartOptions: where the config is and, for tests, where log lines go. */
@@ -63,7 +64,8 @@ export class Portico {
     readonly metrics: Metrics,
     readonly control: ControlPlane,
     readonly dataPlane: DataPlane,
-    private readonly selfSigned: SelfSignedSource,
+    readonly health: HealthRegistry,
+    private readonly deps: BuildDeps,
     private readonly env: NodeJS.ProcessEnv,
   ) {}
 
@@ -73,12 +75,14 @@ export class Portico {
     const config = await loadConfig(opts.configPath, { env });
     const log = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination });
     const metrics = new Metrics();
-    const dataPlane = new DataPlane({ engine: new Engine(), log: log.child({ component: 'proxy' }), metrics });
     const control = new ControlPlane(log.child({ component: 'lifecycle' }));
+    const health = new HealthRegistry({ log, metrics, onChange: (u) => control.health(u) });
+    const dataPlane = new DataPlane({ engine: new Engine(), log: log.child({ component: 'proxy' }), metrics, report: (r) => health.report(r) });
     control.attach(dataPlane);
-    const p = new Portico(opts.configPath, log, metrics, control, dataPlane, new SelfSignedSource(), env);
+    const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health };
+    const p = new Portico(opts.configPath, log, metrics, control, dataPlane, health, deps, env);
     try {
-      control.swap(await build(config, { selfSigned: p.selfSigned }));
+      control.swap(await build(config, deps));
       await p.listen(config);
     } catch (err) {
       await p.closeAll(false);
@@ -142,7 +146,7 @@ export class Portico {
 
   /** buildRuntime provisions a runtime for a config without touching the running one. */
   buildRuntime(config: Config): Promise<Runtime> {
-    return build(config, { selfSigned: this.selfSigned });
+    return build(config, this.deps);
   }
 
   /** swap makes a built runtime current (DESIGN §1); in-flight requests finish on the old state. */
@@ -192,6 +196,7 @@ export class Portico {
       addresses: this.addresses,
       inFlight: this.dataPlane.inFlight,
       lastReload: this.lastReload,
+      upstream: (route, url) => this.health.status(route, url),
     });
   }
 
@@ -229,6 +234,7 @@ export class Portico {
     await Promise.all(publicServers.map((s) => closeServer(s.server, graceful ? grace : 0)));
     clearTimeout(upgraded);
     this.control.stop();
+    this.health.close();
     await this.dataPlane.close(graceful);
     await Promise.all(this.servers.filter((s) => s.name === 'admin').map((s) => closeServer(s.server, 0)));
   }

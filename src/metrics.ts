@@ -12,6 +12,8 @@ export interface RouteMetrics {
   duration: { observe(value: number): void };
   /** status code → counter child, filled lazily */
   byStatus: Map<number, { inc(): void }>;
+  /** retries counter child */
+  retries: { inc(): void };
   route: string;
 }
 
@@ -43,6 +45,24 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly upstreamHealthy = new client.Gauge({
+    name: 'portico_upstream_healthy',
+    help: 'Whether an upstream is in its route\'s pool (1) or out of it (0).',
+    labelNames: ['route', 'upstream'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamEjections = new client.Counter({
+    name: 'portico_upstream_ejections_total',
+    help: 'Upstreams taken out of a route\'s pool by passive health (failures in real traffic).',
+    labelNames: ['route', 'upstream'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamRetries = new client.Counter({
+    name: 'portico_upstream_retries_total',
+    help: 'Extra upstream attempts made under the retry rule, by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
   private readonly routeCache = new Map<string, RouteMetrics>();
 
   constructor() {
@@ -53,7 +73,7 @@ export class Metrics {
   forRoute(route: string): RouteMetrics {
     let m = this.routeCache.get(route);
     if (m === undefined) {
-      m = { route, duration: this.duration.labels(route), byStatus: new Map() };
+      m = { route, duration: this.duration.labels(route), byStatus: new Map(), retries: this.upstreamRetries.labels(route) };
       this.routeCache.set(route, m);
     }
     return m;

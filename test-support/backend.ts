@@ -10,8 +10,10 @@ export interface Backend {
   origin: string;
   /** TCP connections accepted so far */
   accepted: number;
-  /** requests seen so far (method, url, headers) */
+  /** requests seen so far (method, url, headers), health probes not included */
   requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }>;
+  /** portico's health probes seen so far (user-agent portico-health/…): url and the status answered */
+  probes: Array<{ url: string; status: number }>;
   close(): Promise<void>;
 }
 
@@ -20,13 +22,19 @@ export type BackendHandler = (req: http.IncomingMessage, res: http.ServerRespons
 
 /** startBackend starts an upstream named `name` (it sets `x-upstream: name` by default). */
 export async function startBackend(name = 'b', handler?: BackendHandler): Promise<Backend> {
-  const b = { accepted: 0, requests: [] } as unknown as Backend;
+  const b = { accepted: 0, requests: [], probes: [] } as unknown as Backend;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString();
-      b.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (req.headers['user-agent']?.startsWith('portico-health/')) {
+        const probe = { url: req.url ?? '', status: 0 };
+        b.probes.push(probe);
+        res.once('finish', () => (probe.status = res.statusCode));
+      } else {
+        b.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      }
       if (handler) return handler(req, res, body);
       res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name });
       res.end(`${name}\n`);

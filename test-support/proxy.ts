@@ -21,6 +21,12 @@ export interface RouteSpec {
   path_prefix?: string;
   tls?: string;
   max_body_bytes?: string;
+  retries?: number;
+  /** inline-table body for [routes.health], e.g. `path = "/health", interval = "50ms"`; default
+   * `enabled = false`, so tests of other behaviour see no probe traffic */
+  health?: string;
+  /** inline-table body for [routes.passive], e.g. `max_fails = 1, fail_statuses = [503]` */
+  passive?: string;
 }
 
 const q = (v: string): string => JSON.stringify(v);
@@ -32,6 +38,9 @@ export function routeToml(r: RouteSpec): string {
   if (r.path_prefix) lines.push(`path_prefix = ${q(r.path_prefix)}`);
   if (r.tls) lines.push(`tls = ${q(r.tls)}`);
   if (r.max_body_bytes) lines.push(`max_body_bytes = ${q(r.max_body_bytes)}`);
+  if (r.retries !== undefined) lines.push(`retries = ${r.retries}`);
+  lines.push(`health = { ${r.health ?? 'enabled = false'} }`);
+  if (r.passive) lines.push(`passive = { ${r.passive} }`);
   return lines.join('\n') + '\n';
 }
 

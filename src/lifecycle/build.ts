@@ -7,11 +7,13 @@ import { ConfigInvalidError } from '../errors.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { materialise, planCertificates, type CertPlan } from '../cert-sources/plan.js';
 import type { SelfSignedSource } from '../cert-sources/self-signed.js';
+import type { HealthRegistry } from '../upstream/health.js';
 import { Runtime } from './runtime.js';
 
 /** BuildDeps are the process-wide pieces a build uses (kept across runtimes). */
 export interface BuildDeps {
   selfSigned: SelfSignedSource;
+  health: HealthRegistry;
 }
 
 /** listenerProblems finds listeners that would collide on one port. */
@@ -45,5 +47,5 @@ export async function build(config: Config, deps: BuildDeps): Promise<Runtime> {
   const certPlan = await plan(config);
   const { certificates, refused } = await materialise(certPlan, deps.selfSigned);
   const defaultCertificate = await deps.selfSigned.defaultCertificate();
-  return new Runtime(config, certPlan, certificates, refused, defaultCertificate);
+  return new Runtime(config, certPlan, certificates, refused, defaultCertificate, deps.health);
 }

@@ -6,11 +6,14 @@
  */
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../proxy/snapshot.js';
+import type { HealthUpdate } from '../upstream/health.js';
 import type { Runtime } from './runtime.js';
 
 /** SnapshotSink is anything that serves from snapshots: a DataPlane in-process, or an IPC link to one. */
 export interface SnapshotSink {
   apply(snapshot: Snapshot): void;
+  /** a health decision between snapshots (the next snapshot carries it too) */
+  applyHealth(update: HealthUpdate): void;
 }
 
 /** ControlPlane holds the current runtime and the data planes it feeds. */
@@ -56,6 +59,11 @@ export class ControlPlane {
     const snapshot = this.current.snapshot(this.version + 1);
     for (const sink of this.sinks) sink.apply(snapshot);
     this.version = snapshot.version;
+  }
+
+  /** health forwards a health decision to every data plane. */
+  health(update: HealthUpdate): void {
+    for (const sink of this.sinks) sink.applyHealth(update);
   }
 
   /** stop retires the current runtime (shutdown). */

@@ -9,6 +9,7 @@ import type { Config } from '../config/types.js';
 import type { CertPlan } from '../cert-sources/plan.js';
 import type { Snapshot } from '../proxy/snapshot.js';
 import type { CertPems } from '../tls/cert-store.js';
+import type { HealthRegistry } from '../upstream/health.js';
 
 /** Runtime is a provisioned config, ready to be swapped in. */
 export class Runtime {
@@ -21,6 +22,7 @@ export class Runtime {
     readonly certificates: readonly CertPems[],
     readonly refusedNames: readonly string[],
     readonly defaultCertificate: { cert: string; key: string },
+    private readonly health: HealthRegistry,
   ) {}
 
   /** signal aborts when the runtime is retired: every background loop of this runtime listens to it. */
@@ -45,8 +47,12 @@ export class Runtime {
         name: r.name,
         hosts: [...r.hosts],
         path_prefix: r.path_prefix,
-        upstreams: [...r.upstreams],
+        upstreams: r.upstreams.map((url) => ({ url, state: this.health.stateOf(r.name, url) })),
         max_body_bytes: r.max_body_bytes,
+        retries: r.retries,
+        passive: r.passive.max_fails > 0,
+        fail_statuses: [...r.passive.fail_statuses],
+        retry_after: Math.max(1, Math.ceil((r.health.enabled ? r.health.interval : r.passive.eject_for) / 1000)),
       })),
       certificates: this.certificates.map((p) => ({ names: [...p.names], cert: p.cert, key: p.key })),
       default_certificate: { ...this.defaultCertificate },
@@ -67,14 +73,17 @@ export class Runtime {
     return { ...this.defaultCertificate };
   }
 
-  /** start begins the runtime's background work (health probes, renewals: added by their issues). */
+  /** start begins the runtime's background work: its routes join the health registry (probes start). */
   start(): void {
+    if (this.started || this.abort.signal.aborted) return;
     this.started = true;
+    this.health.acquire(this.config.routes);
   }
 
   /** retire stops the runtime's background work; safe to call on a partly built or never started runtime. */
   retire(): void {
     this.abort.abort();
+    if (this.started) this.health.release(this.config.routes);
     this.started = false;
   }
 

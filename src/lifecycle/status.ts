@@ -2,6 +2,7 @@
  * statusDocument: the data behind /status.json and /status (DESIGN §5), and what `check` prints.
  */
 import type { AddressInfo } from 'node:net';
+import type { UpstreamStatus } from '../upstream/health.js';
 import type { Runtime } from './runtime.js';
 
 /** StatusInput is what the status document is made from. */
@@ -14,6 +15,8 @@ export interface StatusInput {
   addresses: { https: AddressInfo; http: AddressInfo | null; admin: AddressInfo | null } | undefined;
   inFlight: number;
   lastReload: unknown;
+  /** health of one upstream of a route */
+  upstream(route: string, url: string): UpstreamStatus;
 }
 
 const addr = (a: AddressInfo | null | undefined): string | null =>
@@ -29,8 +32,11 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
       name: r.name,
       hosts: r.hosts,
       path_prefix: r.path_prefix,
-      upstreams: r.upstreams.map((u) => ({ url: u, healthy: true })),
+      upstreams: r.upstreams.map((u) => s.upstream(r.name, u)),
+      healthy_upstreams: r.upstreams.filter((u) => s.upstream(r.name, u).healthy).length,
       max_body_bytes: r.max_body_bytes,
+      retries: r.retries,
+      health_checks: r.health.enabled ? { path: r.health.path, interval_ms: r.health.interval, timeout_ms: r.health.timeout } : null,
     })),
     certificates: (s.runtime?.certPlan.hosts ?? []).map((h) => ({
       host: h.host,

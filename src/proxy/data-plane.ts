@@ -11,6 +11,7 @@ import type tls from 'node:tls';
 import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
 import { CertStore } from '../tls/cert-store.js';
+import type { HealthUpdate, PassiveReport } from '../upstream/health.js';
 import { RoundRobin } from '../upstream/selector.js';
 import type { Engine } from './engine.js';
 import { Exchange, sendPlain, type ExchangeHost, type RouteRuntime, type UpstreamTarget } from './handler.js';
@@ -24,6 +25,7 @@ interface PlaneState {
   readonly version: number;
   readonly router: Router<RouteRuntime>;
   readonly routes: readonly RouteRuntime[];
+  readonly byName: ReadonlyMap<string, RouteRuntime>;
   readonly trusted: BlockList | null;
   readonly server: SnapshotServer;
   readonly refused: ReadonlySet<string>;
@@ -34,6 +36,13 @@ export interface DataPlaneOptions {
   engine: Engine;
   log: Logger;
   metrics: Metrics;
+  /** where passive health reports go (the control plane: a function call in-process, IPC with workers) */
+  report?: (r: PassiveReport) => void;
+}
+
+/** PlaneRoute adds what only the data plane needs to a route. */
+interface PlaneRoute extends RouteRuntime {
+  readonly passive: boolean;
 }
 
 /** blockListOf turns CIDR strings into a BlockList (null when empty, so the check is skipped). */
@@ -54,6 +63,7 @@ export class DataPlane implements ExchangeHost {
   readonly metrics: Metrics;
   readonly noRoute: RouteMetrics;
   private readonly engine: Engine;
+  private readonly reporter: ((r: PassiveReport) => void) | null;
   private readonly upgrades: UpgradeProxy;
   private state: PlaneState | null = null;
   private certs: CertStore | null = null;
@@ -66,6 +76,7 @@ export class DataPlane implements ExchangeHost {
 
   constructor(opts: DataPlaneOptions) {
     this.engine = opts.engine;
+    this.reporter = opts.report ?? null;
     this.log = opts.log;
     this.metrics = opts.metrics;
     this.noRoute = opts.metrics.forRoute('');
@@ -82,25 +93,45 @@ export class DataPlane implements ExchangeHost {
     this.certs.replace(snap.certificates, snap.default_certificate);
     this.setNoSni(snap.no_sni_certificate, s.min_version);
     const poolOpts = { connectTimeout: s.timeouts.upstream_connect, idleTimeout: s.timeouts.upstream_idle, responseTimeout: s.timeouts.upstream_response };
-    const routes = snap.routes.map((r): RouteRuntime => ({
+    const routes = snap.routes.map((r): PlaneRoute => ({
       name: r.name,
       hosts: r.hosts,
       prefix: r.path_prefix,
       maxBody: r.max_body_bytes,
       selector: new RoundRobin<UpstreamTarget>(),
       metrics: this.metrics.forRoute(r.name),
-      upstreams: r.upstreams.map((origin) => ({ origin, client: this.engine.acquire(origin, poolOpts), available: true })),
+      retries: r.retries,
+      passive: r.passive,
+      failStatuses: r.fail_statuses.length > 0 ? new Set(r.fail_statuses) : null,
+      retryAfter: String(r.retry_after),
+      upstreams: r.upstreams.map((u) => ({ origin: u.url, client: this.engine.acquire(u.url, poolOpts), state: u.state, available: u.state !== 'down' })),
     }));
     const old = this.state;
     this.state = {
       version: snap.version,
       router: new Router(routes),
       routes,
+      byName: new Map(routes.map((r) => [r.name, r])),
       trusted: blockListOf(s.trusted_proxies),
       server: s,
       refused: new Set(snap.refused_names),
     };
     if (old !== null) this.releaseState(old);
+  }
+
+  /** applyHealth takes a health decision made between snapshots. */
+  applyHealth(u: HealthUpdate): void {
+    const target = this.state?.byName.get(u.route)?.upstreams.find((t) => t.origin === u.upstream);
+    if (target === undefined) return;
+    target.state = u.state;
+    target.available = u.state !== 'down';
+  }
+
+  /** report passes what traffic saw to the control plane (failures only when passive health is on). */
+  report(route: RouteRuntime, upstream: UpstreamTarget, ok: boolean, detail: string): void {
+    if (this.reporter === null) return;
+    if (!ok && !(route as PlaneRoute).passive && upstream.state !== 'trial') return;
+    this.reporter({ route: route.name, upstream: upstream.origin, ok, detail });
   }
 
   /** attachTlsServer lets the data plane set the certificate for clients without SNI on a listener. */
@@ -130,6 +161,10 @@ export class DataPlane implements ExchangeHost {
 
   get bodyTimeout(): number {
     return this.state?.server.timeouts.body ?? 0;
+  }
+
+  get responseTimeout(): number {
+    return this.state?.server.timeouts.upstream_response ?? 0;
   }
 
   get draining(): boolean {

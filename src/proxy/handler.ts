@@ -2,29 +2,38 @@
  * The request path: ordered passes, then one undici dispatch whose handler (an `Exchange`) writes the
  * upstream response into the client response with backpressure.
  *
- *   requestProblem → route → body limit → select upstream → outgoing headers → dispatch
- *   → (error) statusFor(err) → error response or cut-off → access log + metrics
+ *   requestProblem → route → body limit (buffer ≤ 64 KiB) → select upstream → outgoing headers
+ *   → dispatch → (error) passive report → retry on another upstream when the retry rule allows
+ *   → statusFor(err) → error response or cut-off → access log + metrics
+ *
+ * Retry rule (DESIGN §4): another attempt, up to `retries`, on another upstream when one is
+ * available, within the upstream_response budget, when (a) the connection failed before the request
+ * was written (any method, body still replayable), or (b) the request was written, its method is
+ * idempotent and its body empty or buffered; never once response bytes reached the client.
  *
  * One `Exchange` object per request holds all per-request state; it is the undici handler, so no
  * per-request closures are created beyond one `close` listener.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { NoUpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
+import type { UpstreamState } from '../upstream/health-state.js';
+import { RequestBody, type BodyEvents } from './body.js';
 import type { DispatchController, DispatchHandler, UpstreamClient } from './engine.js';
 import { hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext } from './passes.js';
 import type { Routable } from './router.js';
-import { BodyTooLargeError, CLIENT_GONE, ClientGoneError, statusFor } from './status.js';
+import { CLIENT_GONE, ClientGoneError, isUpstreamFault, statusFor } from './status.js';
 import type { RoundRobin } from '../upstream/selector.js';
 
 /** UpstreamTarget is one upstream of a route, as the data plane holds it. */
 export interface UpstreamTarget {
   readonly origin: string;
   readonly client: UpstreamClient;
+  /** in the pool: up, or on trial with no trial request running */
   available: boolean;
+  state: UpstreamState;
 }
 
 /** RouteRuntime is a route ready to serve: matched hosts/prefix, pool, selector, limits, metrics. */
@@ -34,6 +43,12 @@ export interface RouteRuntime extends Routable {
   readonly selector: RoundRobin<UpstreamTarget>;
   readonly maxBody: number;
   readonly metrics: RouteMetrics;
+  /** extra attempts allowed by the retry rule */
+  readonly retries: number;
+  /** upstream statuses that count as failures (passed on, not retried); null when none */
+  readonly failStatuses: ReadonlySet<number> | null;
+  /** Retry-After seconds on 503 when no upstream is available */
+  readonly retryAfter: string;
 }
 
 /** ExchangeHost is what an exchange needs from its data plane (kept small so it is easy to fake). */
@@ -45,9 +60,16 @@ export interface ExchangeHost {
   readonly noRoute: RouteMetrics;
   /** body idle timeout (ms): a client that stops sending its body this long gets 408 */
   readonly bodyTimeout: number;
+  /** upstream_response (ms): the budget every attempt of one request shares */
+  readonly responseTimeout: number;
   isTrusted(ip: string): boolean;
   exchangeDone(): void;
+  /** report tells the control plane what real traffic saw (failures; trial outcomes) */
+  report(route: RouteRuntime, upstream: UpstreamTarget, ok: boolean, detail: string): void;
 }
+
+/** Methods that may be sent twice (RFC 9110 §9.2.2). */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 const kTlsVersion = Symbol('portico.tlsVersion');
 type TaggedSocket = TLSSocket & { [kTlsVersion]?: string | null };
@@ -89,7 +111,7 @@ const ERROR_BODY: Record<number, string> = {
 };
 
 /** Exchange is one proxied request: the passes' state and the undici dispatch handler. */
-export class Exchange implements DispatchHandler {
+export class Exchange implements DispatchHandler, BodyEvents {
   readonly start = performance.now();
   route: RouteRuntime | null = null;
   upstream: UpstreamTarget | null = null;
@@ -97,11 +119,20 @@ export class Exchange implements DispatchHandler {
   path: string;
   status = 0;
   bytes = 0;
+  attempts = 0;
   private ctrl: DispatchController | null = null;
   private gone = false;
   private finished = false;
   private error: unknown = null;
   private resumeFn: (() => void) | null = null;
+  private body: RequestBody | null = null;
+  private headers: string[] | null = null;
+  /** performance.now() after which no new attempt starts (upstream_response budget) */
+  private deadline = 0;
+  /** the current attempt's request was written to the upstream (onRequestStart ran) */
+  private sent = false;
+  /** the current attempt is the one trial request of an ejected upstream */
+  private trial = false;
 
   constructor(
     readonly owner: ExchangeHost,
@@ -123,39 +154,66 @@ export class Exchange implements DispatchHandler {
     const route = routeFor(this.host, target.path);
     if (route === null) return this.fail(404, 'no route', false);
     this.route = route;
-    const limited = this.bodyLimit(route);
-    if (limited === false) return;
-    const upstream = route.selector.select(route.upstreams);
-    if (upstream === null) return this.failWith(new NoUpstreamError(route.name));
-    this.upstream = upstream;
-    this.dispatch(upstream, limited);
-  }
-
-  /** bodyLimit: 413 on a declared length over the limit (without reading it); a counting stream for chunked bodies. */
-  private bodyLimit(route: RouteRuntime): IncomingMessage | Transform | null | false {
-    const { req } = this;
+    // no upstream at all: 503 at once, before reading the body or connecting anywhere
+    if (!route.upstreams.some((u) => u.available)) return this.failWith(new NoUpstreamError(route.name));
     const cl = req.headers['content-length'];
     if (cl !== undefined) {
-      if (Number(cl) > route.maxBody) {
-        this.fail(413, 'body too large', true);
-        return false;
-      }
-      if (cl === '0') return null;
+      if (Number(cl) > route.maxBody) return this.fail(413, 'body too large', true);
+      if (cl === '0') return this.attempt();
     } else if (req.headers['transfer-encoding'] === undefined) {
-      return null;
+      return this.attempt();
     }
     if (this.owner.bodyTimeout > 0) req.setTimeout(this.owner.bodyTimeout, this.onBodyTimeout);
-    if (cl !== undefined) return req;
-    return req.pipe(new LimitStream(route.maxBody));
+    // a body declared too large to buffer streams at once; otherwise ready() starts the first attempt
+    this.body = new RequestBody(req, route.maxBody, cl === undefined ? null : Number(cl), this);
+    if (this.body.streamsNow) this.attempt();
   }
 
-  private dispatch(upstream: UpstreamTarget, body: IncomingMessage | Transform | null): void {
+  /** ready: the body is buffered (or streams): start the first attempt. */
+  ready(): void {
+    if (!this.finished && this.attempts === 0) this.attempt();
+  }
+
+  /** failed: the body broke its limit before an attempt read it. */
+  failed(err: Error): void {
+    if (this.attempts > 0) this.ctrl?.abort(err);
+    this.failWith(err);
+  }
+
+  /** attempt picks the next upstream (another than the last one when possible) and dispatches. */
+  private attempt(): void {
+    if (this.finished) return;
+    const route = this.route!;
+    const last = this.upstream;
+    const upstream = route.selector.select(route.upstreams, last);
+    if (upstream === null) return this.failWith(this.attempts === 0 ? new NoUpstreamError(route.name) : this.error);
+    if (upstream.state === 'trial') {
+      upstream.available = false; // one trial request at a time
+      this.trial = true;
+    } else {
+      this.trial = false;
+    }
+    this.upstream = upstream;
     const { req } = this;
-    const ip = unwrapIp(req.socket.remoteAddress);
-    const ctx: ForwardContext = { clientIp: ip, trusted: this.owner.isTrusted(ip), host: req.headers.host ?? '', proto: 'https' };
+    if (this.headers === null) {
+      const ip = unwrapIp(req.socket.remoteAddress);
+      const ctx: ForwardContext = { clientIp: ip, trusted: this.owner.isTrusted(ip), host: req.headers.host ?? '', proto: 'https' };
+      this.headers = outgoingHeaders(req.rawHeaders, ctx);
+      this.deadline = performance.now() + this.owner.responseTimeout;
+    }
+    this.attempts++;
+    this.ctrl = null;
+    this.sent = false;
     try {
       upstream.client.dispatch(
-        { path: this.path, method: req.method ?? 'GET', headers: outgoingHeaders(req.rawHeaders, ctx), body },
+        {
+          path: this.path,
+          method: req.method ?? 'GET',
+          headers: this.headers,
+          body: this.body === null ? null : this.body.forAttempt(),
+          // a retry gets what is left of the request's budget
+          headersTimeout: this.attempts === 1 ? undefined : Math.max(1, Math.round(this.deadline - performance.now())),
+        },
         this,
       );
     } catch (err) {
@@ -166,12 +224,18 @@ export class Exchange implements DispatchHandler {
 
   onRequestStart(controller: DispatchController): void {
     this.ctrl = controller;
-    if (this.gone) controller.abort(new ClientGoneError());
+    this.sent = true;
+    if (this.gone || this.finished) controller.abort(new ClientGoneError());
   }
 
   onResponseStart(_c: DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     if (statusCode < 200) return; // informational responses are not forwarded
     this.status = statusCode;
+    const route = this.route!;
+    const failing = route.failStatuses !== null && route.failStatuses.has(statusCode);
+    if (failing) this.owner.report(route, this.upstream!, false, `status ${statusCode}`);
+    else if (this.trial) this.owner.report(route, this.upstream!, true, `status ${statusCode}`);
+    this.trial = false;
     const res = this.res;
     if (res.destroyed) return;
     const h = responseHeaders(headers);
@@ -194,7 +258,28 @@ export class Exchange implements DispatchHandler {
   }
 
   onResponseError(_c: DispatchController, err: Error): void {
+    if (this.finished) return;
+    const upstream = this.upstream!;
+    if (this.gone || !isUpstreamFault(err)) {
+      // not the upstream's fault: an unfinished trial is given to the next request
+      if (this.trial && upstream.state === 'trial') upstream.available = true;
+      return this.failWith(err);
+    }
+    this.owner.report(this.route!, upstream, false, errorText(err));
+    this.error = err;
+    if (this.mayRetry()) {
+      this.route!.metrics.retries.inc();
+      return this.attempt();
+    }
     this.failWith(err);
+  }
+
+  /** mayRetry applies the retry rule to the attempt that just failed. */
+  private mayRetry(): boolean {
+    if (this.attempts > this.route!.retries || this.res.headersSent || performance.now() >= this.deadline) return false;
+    const body = this.body;
+    if (!this.sent) return body === null || body.replayable;
+    return IDEMPOTENT.has(this.req.method ?? 'GET') && (body === null || body.buffered !== null);
   }
 
   /** failWith ends the exchange for an error: status from statusFor, error page if nothing was sent yet. */
@@ -206,7 +291,7 @@ export class Exchange implements DispatchHandler {
       this.res.destroy();
     } else {
       const extra: Record<string, string> | undefined =
-        status === 503 ? { 'retry-after': '1' } : status === 413 ? { connection: 'close' } : undefined;
+        status === 503 ? { 'retry-after': this.route?.retryAfter ?? '1' } : status === 413 ? { connection: 'close' } : undefined;
       sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', extra);
     }
     this.finish(status);
@@ -254,7 +339,7 @@ export class Exchange implements DispatchHandler {
       path: q < 0 ? this.path : this.path.slice(0, q),
       status: this.status,
       upstream: this.upstream?.origin ?? null,
-      attempts: this.upstream === null ? 0 : 1,
+      attempts: this.attempts,
       duration_ms: Math.round(seconds * 1e6) / 1e3,
       bytes: this.bytes,
       client_ip: unwrapIp(req.socket.remoteAddress),
@@ -270,17 +355,4 @@ function errorText(err: unknown): string {
   if (typeof err === 'string') return err;
   const e = err as { message?: string; code?: string };
   return e.code ? `${e.code}: ${e.message}` : String(e.message ?? err);
-}
-
-/** LimitStream passes a chunked body through and errors once it exceeds `limit` bytes. */
-export class LimitStream extends Transform {
-  private seen = 0;
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.limit) cb(new BodyTooLargeError(this.limit));
-    else cb(null, chunk);
-  }
 }

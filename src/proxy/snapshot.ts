@@ -4,15 +4,28 @@
  * `DataPlane.apply` — by function call in one process, over IPC with several.
  */
 import type { CertPems } from '../tls/cert-store.js';
+import type { UpstreamState } from '../upstream/health-state.js';
+
+/** SnapshotUpstream is one upstream of a route with its health as the control plane decided it. */
+export interface SnapshotUpstream {
+  /** origin (`http://host:port`) */
+  url: string;
+  state: UpstreamState;
+}
 
 /** SnapshotRoute is one route as the data plane serves it. */
 export interface SnapshotRoute {
   name: string;
   hosts: string[];
   path_prefix: string;
-  /** origins (`http://host:port`) */
-  upstreams: string[];
+  upstreams: SnapshotUpstream[];
   max_body_bytes: number;
+  retries: number;
+  /** report failures to the control plane (passive health on: max_fails > 0) */
+  passive: boolean;
+  fail_statuses: number[];
+  /** seconds for Retry-After when no upstream is available */
+  retry_after: number;
 }
 
 /** SnapshotServer holds the serving settings that can change on reload (ms / bytes). */

@@ -1,0 +1,384 @@
+/**
+ * HealthRegistry: the control plane's upstream health (DESIGN §1, §4). Process-wide and keyed by
+ * upstream address, so health outlives runtime swaps: a runtime `acquire`s its routes when it starts
+ * and `release`s them when it retires; an upstream still used by the new runtime keeps its state.
+ *
+ * Sharing rule: routes that use the same upstream address and health path share one prober, run at
+ * the shortest of their intervals with the longest of their timeouts; every route judges each result
+ * with its own expect_status, timeout and thresholds. Passive failures are recorded once per address
+ * (whichever route saw them) and every route using the address applies its own max_fails /
+ * fail_window to that record. So one route may drop an upstream that another still keeps.
+ *
+ * Decisions leave through `onChange` (the control plane turns them into snapshot updates) and one log
+ * line per transition. Background work stops through `close()`; nothing here can throw into a timer.
+ */
+import http from 'node:http';
+import type { RouteConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { VERSION } from '../version.js';
+import { HealthState, type HealthPolicy, type ProbeResult, type Transition, type UpstreamState } from './health-state.js';
+
+/** HealthUpdate tells the data plane a (route, upstream) pair changed state. */
+export interface HealthUpdate {
+  route: string;
+  upstream: string;
+  state: UpstreamState;
+}
+
+/** PassiveReport is what the data plane saw in real traffic (only failures, and trial outcomes). */
+export interface PassiveReport {
+  route: string;
+  upstream: string;
+  ok: boolean;
+  /** "connect ECONNREFUSED …", "status 503", "UND_ERR_HEADERS_TIMEOUT: …" */
+  detail: string;
+}
+
+/** UpstreamStatus is one upstream of a route on /status.json. */
+export interface UpstreamStatus {
+  url: string;
+  healthy: boolean;
+  state: UpstreamState;
+  reason: string | null;
+  checks: boolean;
+  last_check: { at: string; ok: boolean; status: number | null; latency_ms: number; error: string | null } | null;
+  consecutive_passes: number;
+  consecutive_fails: number;
+  recent_failures: number;
+  ejected_until: string | null;
+}
+
+/** Clock is injected so tests can drive time; `now` is epoch ms. */
+export interface Clock {
+  now(): number;
+}
+
+/** HealthOptions are the registry's collaborators. */
+export interface HealthOptions {
+  log: Logger;
+  metrics: Metrics;
+  onChange: (u: HealthUpdate) => void;
+  clock?: Clock;
+  /** probe function (tests may replace it); default: GET over a fresh connection */
+  probe?: ProbeFn;
+}
+
+/** ProbeFn performs one check of `origin + path` within `timeout` ms. */
+export type ProbeFn = (origin: string, path: string, timeout: number, signal: AbortSignal) => Promise<ProbeResult>;
+
+/** At most this many passive failure times are kept per upstream address. */
+const MAX_FAILURE_TIMES = 1000;
+/** First probes are spread over at most this long after start-up (and never more than one interval). */
+const MAX_START_JITTER_MS = 1000;
+
+/** Member is one (route, upstream) pair, reference-counted across runtimes. */
+interface Member {
+  readonly route: string;
+  readonly url: string;
+  readonly state: HealthState;
+  refs: number;
+  prober: Prober | null;
+  trialTimer: NodeJS.Timeout | null;
+}
+
+/** Record is what is shared per upstream address: passive failure times. */
+interface FailureRecord {
+  failures: number[];
+  refs: number;
+}
+
+/** Prober runs one upstream address + path's checks for every member subscribed to it. */
+class Prober {
+  readonly members = new Set<Member>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly abort = new AbortController();
+  private running = false;
+
+  constructor(
+    readonly key: string,
+    readonly origin: string,
+    readonly path: string,
+    private readonly registry: HealthRegistry,
+  ) {}
+
+  /** interval: the shortest of the subscribed routes' intervals; timeout: the longest timeout. */
+  private get interval(): number {
+    let ms = Infinity;
+    for (const m of this.members) ms = Math.min(ms, m.state.policy.health.interval);
+    return ms;
+  }
+
+  private get timeout(): number {
+    let ms = 0;
+    for (const m of this.members) ms = Math.max(ms, m.state.policy.health.timeout);
+    return ms;
+  }
+
+  start(): void {
+    // jitter the first probe so many upstreams are not probed in lockstep
+    this.schedule(Math.floor(Math.random() * Math.min(this.interval, MAX_START_JITTER_MS)));
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.abort.abort();
+  }
+
+  private schedule(ms: number): void {
+    if (this.abort.signal.aborted) return;
+    this.timer = setTimeout(this.tick, ms);
+    this.timer.unref();
+  }
+
+  private readonly tick = (): void => {
+    this.timer = null;
+    if (this.running || this.members.size === 0) return;
+    this.running = true;
+    const started = Date.now();
+    this.registry
+      .probeFn(this.origin, this.path, this.timeout, this.abort.signal)
+      .then((r) => {
+        if (!this.abort.signal.aborted) this.registry.probed(this, r);
+      })
+      .catch((err: unknown) => this.registry.log.error({ err, upstream: this.origin }, 'health probe crashed'))
+      .finally(() => {
+        this.running = false;
+        // the next probe starts one interval after this one started, never overlapping it
+        this.schedule(Math.max(0, this.interval - (Date.now() - started)));
+      });
+  };
+}
+
+/** HealthRegistry owns every upstream's health in the process. */
+export class HealthRegistry {
+  readonly log: Logger;
+  readonly probeFn: ProbeFn;
+  private readonly metrics: Metrics;
+  private readonly onChange: (u: HealthUpdate) => void;
+  private readonly clock: Clock;
+  private readonly members = new Map<string, Member>();
+  private readonly records = new Map<string, FailureRecord>();
+  private readonly probers = new Map<string, Prober>();
+  private closed = false;
+
+  constructor(opts: HealthOptions) {
+    this.log = opts.log.child({ component: 'health' });
+    this.metrics = opts.metrics;
+    this.onChange = opts.onChange;
+    this.clock = opts.clock ?? Date;
+    this.probeFn = opts.probe ?? httpProbe;
+  }
+
+  /** acquire registers a starting runtime's routes (state of unchanged pairs is kept; policy updated). */
+  acquire(routes: readonly RouteConfig[]): void {
+    if (this.closed) return;
+    for (const r of routes) {
+      const policy: HealthPolicy = { health: r.health, passive: r.passive };
+      for (const url of r.upstreams) {
+        const k = memberKey(r.name, url);
+        let m = this.members.get(k);
+        if (m === undefined) {
+          m = { route: r.name, url, state: new HealthState(policy), refs: 0, prober: null, trialTimer: null };
+          this.members.set(k, m);
+          this.recordOf(url).refs++;
+          this.metrics.upstreamHealthy.labels(r.name, url).set(1);
+        } else {
+          m.state.reconfigure(policy, this.clock.now());
+          this.armTrial(m);
+        }
+        m.refs++;
+        this.subscribe(m);
+      }
+    }
+  }
+
+  /** release drops a retiring runtime's references; pairs no runtime uses any more are forgotten. */
+  release(routes: readonly RouteConfig[]): void {
+    for (const r of routes) {
+      for (const url of r.upstreams) {
+        const k = memberKey(r.name, url);
+        const m = this.members.get(k);
+        if (m === undefined || --m.refs > 0) continue;
+        this.members.delete(k);
+        this.unsubscribe(m);
+        if (m.trialTimer !== null) clearTimeout(m.trialTimer);
+        this.metrics.upstreamHealthy.remove(r.name, url);
+        const rec = this.records.get(url);
+        if (rec !== undefined && --rec.refs === 0) this.records.delete(url);
+      }
+    }
+  }
+
+  /** stateOf is a pair's current state ('up' for pairs not registered yet: static upstreams start in the pool). */
+  stateOf(route: string, url: string): UpstreamState {
+    return this.members.get(memberKey(route, url))?.state.state ?? 'up';
+  }
+
+  /** report applies what the data plane saw in real traffic. */
+  report(r: PassiveReport): void {
+    const m = this.members.get(memberKey(r.route, r.upstream));
+    if (m === undefined) return;
+    const now = this.clock.now();
+    if (r.ok) {
+      this.apply(m, m.state.trialPassed(now));
+      return;
+    }
+    const rec = this.recordOf(r.upstream);
+    rec.failures.push(now);
+    if (rec.failures.length > MAX_FAILURE_TIMES) rec.failures.splice(0, rec.failures.length - MAX_FAILURE_TIMES);
+    // every route using this address applies its own limits to the shared record
+    for (const other of this.members.values()) {
+      if (other.url !== r.upstream) continue;
+      const t = other.state.failure(rec.failures, other === m ? r.detail : `${r.detail} (seen on route ${r.route})`, now);
+      if (t !== null && t.to === 'down') this.metrics.upstreamEjections.labels(other.route, other.url).inc();
+      this.apply(other, t);
+    }
+  }
+
+  /** status is a pair's health for /status.json. */
+  status(route: string, url: string): UpstreamStatus {
+    const m = this.members.get(memberKey(route, url));
+    const s = m?.state;
+    const c = s?.lastCheck ?? null;
+    const now = this.clock.now();
+    const window = s?.policy.passive.fail_window ?? 0;
+    const recent = this.records.get(url)?.failures.filter((t) => t > now - window).length ?? 0;
+    return {
+      url,
+      healthy: (s?.state ?? 'up') === 'up',
+      state: s?.state ?? 'up',
+      reason: s?.reason ?? null,
+      checks: s?.policy.health.enabled ?? false,
+      last_check: c === null ? null : { at: new Date(c.at).toISOString(), ok: c.ok, status: c.status, latency_ms: c.latency_ms, error: c.error },
+      consecutive_passes: s?.passes ?? 0,
+      consecutive_fails: s?.fails ?? 0,
+      recent_failures: recent,
+      ejected_until: s?.ejectedUntil == null ? null : new Date(s.ejectedUntil).toISOString(),
+    };
+  }
+
+  /** close stops every prober and timer (shutdown). */
+  close(): void {
+    this.closed = true;
+    for (const p of this.probers.values()) p.stop();
+    this.probers.clear();
+    for (const m of this.members.values()) if (m.trialTimer !== null) clearTimeout(m.trialTimer);
+  }
+
+  /** probed is called by a Prober with a finished probe's result. */
+  probed(p: Prober, r: ProbeResult): void {
+    for (const m of p.members) this.apply(m, m.state.probe(r));
+  }
+
+  private recordOf(url: string): FailureRecord {
+    let rec = this.records.get(url);
+    if (rec === undefined) {
+      rec = { failures: [], refs: 0 };
+      this.records.set(url, rec);
+    }
+    return rec;
+  }
+
+  /** subscribe attaches a member to the prober of its (address, path), or detaches it when checks are off. */
+  private subscribe(m: Member): void {
+    const h = m.state.policy.health;
+    const key = h.enabled ? `${m.url}${h.path}` : null;
+    if (m.prober?.key === key) return;
+    this.unsubscribe(m);
+    if (key === null) return;
+    let p = this.probers.get(key);
+    const fresh = p === undefined;
+    if (p === undefined) {
+      p = new Prober(key, m.url, h.path, this);
+      this.probers.set(key, p);
+    }
+    p.members.add(m);
+    m.prober = p;
+    if (fresh) p.start();
+  }
+
+  private unsubscribe(m: Member): void {
+    const p = m.prober;
+    if (p === null) return;
+    m.prober = null;
+    p.members.delete(m);
+    if (p.members.size === 0) {
+      p.stop();
+      this.probers.delete(p.key);
+    }
+  }
+
+  /** apply publishes a transition: log line, gauge, data-plane update, trial timer. */
+  private apply(m: Member, t: Transition | null): void {
+    if (t === null) return;
+    const s = m.state;
+    const fields = { route: m.route, upstream: m.url, from: t.from, to: t.to, reason: t.reason, passes: s.passes, fails: s.fails };
+    if (t.to === 'up') this.log.info(fields, 'upstream up');
+    else if (t.to === 'down') this.log.warn(fields, 'upstream down');
+    else this.log.info(fields, 'upstream on trial');
+    this.metrics.upstreamHealthy.labels(m.route, m.url).set(t.to === 'up' ? 1 : 0);
+    this.onChange({ route: m.route, upstream: m.url, state: t.to });
+    this.armTrial(m);
+    if (t.to === 'down') this.warnIfRouteDown(m.route);
+  }
+
+  /** armTrial (re)starts the timer that moves an ejected upstream (checks off) to trial. */
+  private armTrial(m: Member): void {
+    if (m.trialTimer !== null) clearTimeout(m.trialTimer);
+    m.trialTimer = null;
+    const until = m.state.ejectedUntil;
+    if (until === null || this.closed) return;
+    m.trialTimer = setTimeout(() => {
+      m.trialTimer = null;
+      this.apply(m, m.state.tick(this.clock.now()));
+    }, Math.max(0, until - this.clock.now()));
+    m.trialTimer.unref();
+  }
+
+  private warnIfRouteDown(route: string): void {
+    for (const m of this.members.values()) if (m.route === route && m.state.state === 'up') return;
+    this.log.error({ route }, 'route has no healthy upstream: answering 503 until one recovers');
+  }
+}
+
+function memberKey(route: string, url: string): string {
+  return `${route}\u0000${url}`;
+}
+
+/**
+ * httpProbe: GET origin + path on a fresh connection (never queued behind user traffic), judged at
+ * the response headers; the body is discarded.
+ */
+export const httpProbe: ProbeFn = (origin, path, timeout, signal) =>
+  new Promise((resolve) => {
+    const at = Date.now();
+    const t0 = performance.now();
+    const u = new URL(origin);
+    let done = false;
+    const finish = (status: number | null, error: string | null): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve({ at, latency_ms: Math.round((performance.now() - t0) * 1000) / 1000, status, error });
+    };
+    const req = http.request({
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port,
+      path,
+      method: 'GET',
+      agent: false,
+      signal,
+      headers: { host: u.host, 'user-agent': `portico-health/${VERSION}`, connection: 'close', accept: '*/*' },
+    });
+    const timer = setTimeout(() => finish(null, `no response headers within ${timeout}ms`), timeout);
+    req.on('response', (res) => {
+      res.resume();
+      finish(res.statusCode ?? null, null);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => finish(null, err.code ? `${err.code}: ${err.message}` : err.message));
+    req.end();
+  });
+
