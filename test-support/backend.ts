@@ -12,8 +12,8 @@ export interface Backend {
   accepted: number;
   /** requests seen so far (method, url, headers), health probes not included */
   requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }>;
-  /** portico's health probes seen so far (user-agent portico-health/…): url and the status answered */
-  probes: Array<{ url: string; status: number }>;
+  /** portico's health probes seen so far (user-agent portico-health/…): url, status answered, when (epoch ms) */
+  probes: Array<{ url: string; status: number; at: number }>;
   close(): Promise<void>;
 }
 
@@ -29,9 +29,9 @@ export async function startBackend(name = 'b', handler?: BackendHandler): Promis
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString();
       if (req.headers['user-agent']?.startsWith('portico-health/')) {
-        const probe = { url: req.url ?? '', status: 0 };
+        const probe = { url: req.url ?? '', status: 0, at: 0 };
         b.probes.push(probe);
-        res.once('finish', () => (probe.status = res.statusCode));
+        res.once('finish', () => Object.assign(probe, { status: res.statusCode, at: Date.now() }));
       } else {
         b.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       }

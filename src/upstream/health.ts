@@ -339,7 +339,7 @@ export class HealthRegistry {
 
   private warnIfRouteDown(route: string): void {
     for (const m of this.members.values()) if (m.route === route && m.state.state === 'up') return;
-    this.log.error({ route }, 'route has no healthy upstream: answering 503 until one recovers');
+    this.log.error({ route, effect: 'requests get 503 until an upstream recovers; probing continues' }, 'route has no healthy upstream');
   }
 }
 

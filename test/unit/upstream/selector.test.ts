@@ -12,3 +12,16 @@ t.test('round-robin cycles and skips unavailable upstreams', async (t) => {
   t.equal(rr.select(pool), null, 'null when none is available');
   t.equal(new RoundRobin().select([]), null);
 });
+
+t.test('a retry avoids the upstream that just failed unless it is the only one available', async (t) => {
+  const pool = [{ id: 'a', available: true }, { id: 'b', available: true }, { id: 'c', available: false }];
+  const rr = new RoundRobin<(typeof pool)[number]>();
+  const first = rr.select(pool)!;
+  t.equal(first.id, 'a');
+  t.equal(rr.select(pool, first)!.id, 'b', 'next one');
+  t.equal(rr.select(pool, pool[1])!.id, 'a', 'wraps around, skipping the failed one and the unavailable one');
+  pool[1]!.available = false;
+  t.equal(rr.select(pool, pool[0])!.id, 'a', 'the only available upstream is tried again');
+  pool[0]!.available = false;
+  t.equal(rr.select(pool, pool[0]), null, 'an unavailable avoided upstream is not returned');
+});

@@ -1,0 +1,268 @@
+/**
+ * Upstream health and retries end to end (issue 11), with real upstream servers on port 0:
+ * active probes with thresholds, passive ejection (fail_statuses, trial after eject_for), the retry
+ * rule (connect failures for any method, idempotent requests after sending, never after a response
+ * byte), 503 + Retry-After without connecting when nothing is up, health surviving a runtime swap,
+ * and the state on /status.json and /metrics.
+ */
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import t from 'tap';
+import { proxyConfig, request, startBackend, startProxy, waitUntil, type Backend, type ProxyHandle } from '../../test-support/index.js';
+import { httpRequest } from '../../test-support/http.js';
+
+type Log = Record<string, unknown>;
+const transitions = (p: ProxyHandle, upstream: string): Log[] =>
+  p.logs.filter((l) => (l.msg === 'upstream down' || l.msg === 'upstream up' || l.msg === 'upstream on trial') && l.upstream === upstream);
+const accessLines = (p: ProxyHandle): Log[] => p.logs.filter((l) => l.msg === 'request');
+const statusJson = async (p: ProxyHandle): Promise<{ routes: Array<{ name: string; upstreams: Array<Record<string, unknown>> }> }> =>
+  JSON.parse((await httpRequest({ port: p.adminPort, path: '/status.json' })).body);
+const upstreamStatus = async (p: ProxyHandle, url: string): Promise<Record<string, unknown>> =>
+  (await statusJson(p)).routes[0]!.upstreams.find((u) => u.url === url)!;
+
+/** A port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** A backend whose /health answers `health.code`; other paths answer 200 with its name. */
+async function flipping(name: string, health: { code: number }): Promise<Backend> {
+  return startBackend(name, (req, res) => {
+    const code = req.url === '/health' ? health.code : 200;
+    res.writeHead(code, { 'x-upstream': name });
+    res.end(`${name}\n`);
+  });
+}
+
+t.test('200 → 503 → 200: out after exactly unhealthy_threshold failed probes, back after exactly healthy_threshold passes; no request reaches it while out', async (t) => {
+  const health = { code: 200 };
+  const a = await flipping('a', health);
+  t.teardown(() => a.close());
+  const b = await startBackend('b');
+  t.teardown(() => b.close());
+  const p = await startProxy(t.testdir(), proxyConfig([{
+    hosts: ['localhost'], upstreams: [a.origin, b.origin],
+    health: 'path = "/health", interval = "150ms", timeout = "100ms", unhealthy_threshold = 3, healthy_threshold = 2',
+  }]));
+  t.teardown(() => p.close());
+  await waitUntil(() => a.probes.length >= 2, 5000, 'first probes');
+  t.equal((await request({ port: p.port })).status, 200);
+
+  health.code = 503;
+  const firstFailing = a.probes.length;
+  await waitUntil(() => transitions(p, a.origin).length === 1, 5000, 'upstream down');
+  const down = transitions(p, a.origin)[0]!;
+  t.match(down, { msg: 'upstream down', route: 'localhost/', from: 'up', to: 'down', fails: 3, reason: /^3 failed probes, last: status 503/ });
+  // probes answered with 503 before the transition was logged: exactly the threshold
+  const failedBefore = a.probes.slice(firstFailing).filter((x) => x.status === 503 && x.at <= Date.parse(down.time as string)).length;
+  t.equal(failedBefore, 3, 'dropped after exactly 3 failed probes');
+  t.match(await upstreamStatus(p, a.origin), { healthy: false, state: 'down', consecutive_fails: 3, last_check: { ok: false, status: 503 } });
+
+  const seenBefore = a.requests.length;
+  for (let i = 0; i < 10; i++) t.equal((await request({ port: p.port })).body, 'b\n', `request ${i} served by b while a is out`);
+  t.equal(a.requests.length, seenBefore, 'no request reached a while it was out');
+
+  const lastFailing = a.probes.length;
+  health.code = 200;
+  await waitUntil(() => transitions(p, a.origin).length === 2, 5000, 'upstream up');
+  const up = transitions(p, a.origin)[1]!;
+  t.match(up, { msg: 'upstream up', from: 'down', to: 'up', passes: 2 });
+  const passedBefore = a.probes.slice(lastFailing).filter((x) => x.status === 200 && x.at <= Date.parse(up.time as string)).length;
+  t.equal(passedBefore, 2, 'restored after exactly 2 passing probes');
+  const bodies = new Set<string>();
+  for (let i = 0; i < 4; i++) bodies.add((await request({ port: p.port })).body);
+  t.same([...bodies].sort(), ['a\n', 'b\n'], 'a is back in the rotation');
+
+  const metrics = (await httpRequest({ port: p.adminPort, path: '/metrics' })).body;
+  t.match(metrics, `portico_upstream_healthy{route="localhost/",upstream="${a.origin}"} 1`);
+});
+
+t.test('a refused connection is retried for POST; a POST that was sent is not', async (t) => {
+  const refused = `http://127.0.0.1:${await closedPort()}`;
+  const b = await startBackend('b', (_req, res, body) => {
+    res.writeHead(200, { 'x-upstream': 'b' });
+    res.end(`b got ${body.length}`);
+  });
+  t.teardown(() => b.close());
+  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [refused, b.origin] }]));
+  t.teardown(() => p.close());
+  const small = await request({ port: p.port, method: 'POST', body: 'x'.repeat(1000) });
+  t.equal(small.body, 'b got 1000', 'POST moved to b after the refused connection');
+  // a streamed (> 64 KiB) body is still replayable when the connection failed before it was sent
+  const r2 = await request({ port: p.port, path: '/big', method: 'POST', body: 'y'.repeat(200_000) });
+  t.equal(r2.body, 'b got 200000', 'large POST moved to b too');
+  const lines = accessLines(p);
+  t.match(lines, [{ method: 'POST', status: 200, attempts: 2, upstream: b.origin }, { method: 'POST', status: 200, attempts: 2 }]);
+
+  // now an upstream that reads the POST and then drops the connection: the request was sent
+  let seen = 0;
+  const dropper = await startBackend('dropper', (req) => {
+    seen++;
+    req.socket.destroy();
+  });
+  t.teardown(() => dropper.close());
+  const c = await startBackend('c');
+  t.teardown(() => c.close());
+  const dir2 = join(t.testdir(), 'second');
+  mkdirSync(dir2);
+  const p2 = await startProxy(dir2, proxyConfig([{ hosts: ['localhost'], upstreams: [dropper.origin, c.origin] }]));
+  t.teardown(() => p2.close());
+  const r = await request({ port: p2.port, method: 'POST', body: 'once' });
+  t.equal(r.status, 502, 'the failure is the client’s to see');
+  t.equal(seen, 1, 'the upstream saw the POST once');
+  t.equal(c.requests.length, 0, 'and it was not sent anywhere else');
+  t.match(accessLines(p2).at(-1), { method: 'POST', status: 502, attempts: 1 });
+});
+
+t.test('idempotent requests are retried on another upstream after sending, with a buffered body; never after a response byte', async (t) => {
+  let resets = 0;
+  const flaky = await startBackend('flaky', (req, res) => {
+    if (req.url === '/partial') {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('half');
+      setTimeout(() => res.socket?.destroy(), 20);
+      return;
+    }
+    resets++;
+    req.socket.destroy();
+  });
+  t.teardown(() => flaky.close());
+  const good = await startBackend('good', (req, res, body) => {
+    res.writeHead(200, { 'x-upstream': 'good' });
+    res.end(`good ${req.method} ${body.length}`);
+  });
+  t.teardown(() => good.close());
+  const p = await startProxy(t.testdir(), proxyConfig([
+    { hosts: ['localhost'], upstreams: [flaky.origin, good.origin], passive: 'max_fails = 0' },
+    { name: 'partial', hosts: ['localhost'], path_prefix: '/partial', upstreams: [flaky.origin, good.origin], passive: 'max_fails = 0' },
+  ]));
+  t.teardown(() => p.close());
+
+  const get = await request({ port: p.port, path: '/x' });
+  t.equal(get.body, 'good GET 0', 'GET retried on good');
+  const put = await request({ port: p.port, path: '/x', method: 'PUT', body: 'z'.repeat(10_000) });
+  t.equal(put.body, 'good PUT 10000', 'PUT with a buffered body retried with the same body');
+  t.equal(resets, 2);
+  const lines = accessLines(p);
+  t.match(lines, [{ method: 'GET', attempts: 2, status: 200 }, { method: 'PUT', attempts: 2, status: 200 }]);
+  t.equal(lines.length, 2);
+  const metrics = (await httpRequest({ port: p.adminPort, path: '/metrics' })).body;
+  t.match(metrics, 'portico_upstream_retries_total{route="localhost/"} 2');
+
+  // a large PUT streams: once sent it is not retried
+  const bigPut = await request({ port: p.port, path: '/x', method: 'PUT', body: 'z'.repeat(100_000) }).catch((e: Error) => e);
+  t.match(bigPut, { status: 502 }, 'a streamed PUT that was sent is not retried');
+  t.equal(good.requests.filter((r) => r.method === 'PUT' && r.body.length === 100_000).length, 0);
+
+  // the response started: the client gets the cut-off, no second attempt
+  const before = good.requests.length;
+  const partial = await request({ port: p.port, path: '/partial' }).catch((e: Error) => e);
+  t.ok(partial instanceof Error, 'the client sees the truncated response as an error');
+  t.equal(good.requests.length, before, 'not retried after a response byte reached the client');
+});
+
+t.test('every upstream down: 503 with Retry-After at once, no connection attempt anywhere', async (t) => {
+  const a = await startBackend('a', (_req, res) => {
+    res.writeHead(503);
+    res.end('busy');
+  });
+  t.teardown(() => a.close());
+  const b = await startBackend('b', (_req, res) => {
+    res.writeHead(503);
+    res.end('busy');
+  });
+  t.teardown(() => b.close());
+  const p = await startProxy(t.testdir(), proxyConfig([{
+    hosts: ['localhost'], upstreams: [a.origin, b.origin],
+    health: 'enabled = false', passive: 'max_fails = 1, fail_statuses = [503], eject_for = "1h"',
+  }]));
+  t.teardown(() => p.close());
+  const r1 = await request({ port: p.port });
+  t.equal(r1.status, 503, 'a fail_statuses response is passed on');
+  t.equal(r1.body, 'busy', 'with the upstream’s own body (not retried)');
+  t.equal(a.requests.length + b.requests.length, 1, 'not retried');
+  await request({ port: p.port });
+  t.equal(transitions(p, a.origin).length + transitions(p, b.origin).length, 2, 'both ejected without waiting for probes');
+  t.match(p.logs.find((l) => l.msg === 'route has no healthy upstream'), { level: 'error', route: 'localhost/' });
+  const accepted = a.accepted + b.accepted;
+  const requests = a.requests.length + b.requests.length;
+  const r = await request({ port: p.port });
+  t.equal(r.status, 503);
+  t.equal(r.headers['retry-after'], '3600', 'Retry-After: when the ejection ends');
+  t.equal(a.accepted + b.accepted, accepted, 'no connection reached any upstream');
+  t.equal(a.requests.length + b.requests.length, requests, 'no request reached any upstream');
+  const metrics = (await httpRequest({ port: p.adminPort, path: '/metrics' })).body;
+  t.match(metrics, `portico_upstream_ejections_total{route="localhost/",upstream="${a.origin}"} 1`);
+  t.match(metrics, `portico_upstream_healthy{route="localhost/",upstream="${b.origin}"} 0`);
+});
+
+t.test('checks off: an ejected upstream gets one trial request after eject_for and is back when it succeeds', async (t) => {
+  const state = { code: 503 };
+  const a = await startBackend('a', (_req, res) => {
+    res.writeHead(state.code, { 'x-upstream': 'a' });
+    res.end('a\n');
+  });
+  t.teardown(() => a.close());
+  const b = await startBackend('b');
+  t.teardown(() => b.close());
+  const p = await startProxy(t.testdir(), proxyConfig([{
+    hosts: ['localhost'], upstreams: [a.origin, b.origin],
+    health: 'enabled = false', passive: 'max_fails = 1, fail_statuses = [503], eject_for = "200ms"',
+  }]));
+  t.teardown(() => p.close());
+  t.equal((await request({ port: p.port })).status, 503);
+  t.match(transitions(p, a.origin), [{ msg: 'upstream down', reason: /^1 failure within 10000ms, last: status 503/ }]);
+  t.match(await upstreamStatus(p, a.origin), { healthy: false, state: 'down', checks: false, ejected_until: /^\d{4}-/ });
+  t.equal((await request({ port: p.port })).body, 'b\n');
+  state.code = 200;
+  await waitUntil(() => transitions(p, a.origin).length === 2, 5000, 'trial');
+  const seen = [];
+  for (let i = 0; i < 3; i++) seen.push((await request({ port: p.port })).body);
+  t.ok(seen.includes('a\n'), 'the trial request went to a');
+  t.match(transitions(p, a.origin).map((l) => l.to), ['down', 'trial', 'up']);
+});
+
+t.test('passive ejection with checks on: probes bring it back after healthy_threshold passes', async (t) => {
+  const a = await startBackend('a', (req, res) => {
+    res.writeHead(req.url === '/health' ? 200 : 502, { 'x-upstream': 'a' });
+    res.end('a\n');
+  });
+  t.teardown(() => a.close());
+  const b = await startBackend('b');
+  t.teardown(() => b.close());
+  const p = await startProxy(t.testdir(), proxyConfig([{
+    hosts: ['localhost'], upstreams: [a.origin, b.origin],
+    health: 'path = "/health", interval = "100ms", healthy_threshold = 2', passive: 'max_fails = 2, fail_statuses = [502]',
+  }]));
+  t.teardown(() => p.close());
+  for (let i = 0; i < 4; i++) await request({ port: p.port });
+  await waitUntil(() => transitions(p, a.origin).length >= 2, 5000, 'down and up again');
+  t.match(transitions(p, a.origin).slice(0, 2), [
+    { to: 'down', reason: /^2 failures within 10000ms, last: status 502/ },
+    { to: 'up', reason: '2 passing probes' },
+  ]);
+});
+
+t.test('health state survives a runtime swap for unchanged upstreams', async (t) => {
+  const health = { code: 503 };
+  const a = await flipping('a', health);
+  t.teardown(() => a.close());
+  const b = await startBackend('b');
+  t.teardown(() => b.close());
+  const route = (extra: string) => ({ hosts: ['localhost'], upstreams: [a.origin, b.origin], health: `path = "/health", interval = "${extra}", unhealthy_threshold = 1, healthy_threshold = 100` });
+  const p = await startProxy(t.testdir(), proxyConfig([route('50ms')]));
+  t.teardown(() => p.close());
+  await waitUntil(() => transitions(p, a.origin).length === 1, 5000, 'a down');
+  // a new runtime from a changed config (longer interval: no probe will run soon)
+  const config = proxyConfig([route('1h')]);
+  await p.writeConfig(config);
+  await p.portico.reload();
+  t.match(p.logs.filter((l) => l.msg === 'config reloaded'), [{}], 'reloaded');
+  t.match(await upstreamStatus(p, a.origin), { healthy: false, state: 'down' }, 'still down right after the swap');
+  for (let i = 0; i < 4; i++) t.equal((await request({ port: p.port })).body, 'b\n', 'and not sent traffic');
+});
