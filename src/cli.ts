@@ -5,11 +5,12 @@
 import http from 'node:http';
 import { relative } from 'node:path';
 import { loadConfig } from './config/index.js';
-import type { Address, Config } from './config/types.js';
+import type { Address, Config, RouteConfig } from './config/types.js';
 import { ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
 import { plan } from './lifecycle/build.js';
 import type { CertPlan } from './cert-sources/plan.js';
 import { run } from './main.js';
+import { rangeText } from './upstream/health-state.js';
 import { VERSION } from './version.js';
 
 /** HELP is the manual page `portico --help` prints (keep it true: README repeats it). */
@@ -56,6 +57,22 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
 
 const show = (a: Address | null): string => (a === null ? 'disabled' : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
 
+const secs = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+
+function healthLine(r: RouteConfig): string {
+  const h = r.health;
+  if (!h.enabled) return 'off (no active checks; ejected upstreams get a trial request after eject_for)';
+  return `GET ${h.path} every ${secs(h.interval)}, timeout ${secs(h.timeout)}, expect ${rangeText(...h.expect_status)}; ` +
+    `out after ${h.unhealthy_threshold} failures, back after ${h.healthy_threshold} passes`;
+}
+
+function passiveLine(r: RouteConfig): string {
+  const p = r.passive;
+  if (p.max_fails === 0) return 'off';
+  const statuses = p.fail_statuses.length > 0 ? `; statuses ${p.fail_statuses.join(', ')} count as failures` : '';
+  return `out after ${p.max_fails} failures within ${secs(p.fail_window)}${r.health.enabled ? '' : ` for ${secs(p.eject_for)}`}${statuses}`;
+}
+
 /** renderPlan is what `check` prints for a valid config. */
 export function renderPlan(config: Config, certs: CertPlan): string {
   const rel = (p: string) => relative(process.cwd(), p) || '.';
@@ -68,7 +85,9 @@ export function renderPlan(config: Config, certs: CertPlan): string {
     out.push(`  ${r.name}`);
     out.push(`    hosts      ${r.hosts.join(', ')}`);
     out.push(`    prefix     ${r.path_prefix}`);
-    out.push(`    upstreams  ${r.upstreams.join(', ')}  (round-robin)`);
+    out.push(`    upstreams  ${r.upstreams.join(', ')}  (round-robin, ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'})`);
+    out.push(`    health     ${healthLine(r)}`);
+    out.push(`    passive    ${passiveLine(r)}`);
   }
   out.push('', 'certificates:');
   for (const h of certs.hosts) {

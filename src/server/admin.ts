@@ -96,8 +96,28 @@ function table(rows: Array<Record<string, unknown>>): string {
   const cols = Object.keys(rows[0]!);
   const cell = (v: unknown) => esc(typeof v === 'object' && v !== null ? JSON.stringify(v) : v);
   return `<table><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>${rows
-    .map((r) => `<tr>${cols.map((c) => `<td>${cell(r[c])}</td>`).join('')}</tr>`)
+    .map((r) => `<tr>${cols.map((c) => `<td${c === 'state' ? ` class="${esc(r[c])}"` : ''}>${cell(r[c])}</td>`).join('')}</tr>`)
     .join('')}</table>`;
+}
+
+/** upstreamRows flattens routes[].upstreams[] into one row per (route, upstream) for the page. */
+function upstreamRows(routes: unknown): Array<Record<string, unknown>> {
+  if (!Array.isArray(routes)) return [];
+  return routes.flatMap((r: { name?: string; upstreams?: Array<Record<string, unknown>> }) =>
+    (r.upstreams ?? []).map((u) => {
+      const c = u.last_check as { at: string; ok: boolean; status: number | null; latency_ms: number; error: string | null } | null;
+      return {
+        route: r.name,
+        upstream: u.url,
+        state: u.state,
+        reason: u.reason,
+        last_check: c === null ? 'none' : `${c.at} ${c.ok ? 'ok' : 'failed'} ${c.status ?? c.error} (${c.latency_ms} ms)`,
+        passes: u.consecutive_passes,
+        fails: u.consecutive_fails,
+        ejected_until: u.ejected_until,
+      };
+    }),
+  );
 }
 
 /** renderStatusPage is a small self-contained HTML view of the status document (no external assets). */
@@ -105,6 +125,7 @@ export function renderStatusPage(doc: unknown): string {
   const d = doc as Record<string, unknown>;
   const sections = Object.entries(d)
     .map(([k, v]) => {
+      if (k === 'routes') return `<h2>upstreams</h2>${table(upstreamRows(v))}<h2>routes</h2>${table((v as Array<Record<string, unknown>>).map(({ upstreams: _u, ...rest }) => rest))}`;
       if (Array.isArray(v)) return `<h2>${esc(k)}</h2>${table(v.map((x) => (typeof x === 'object' && x !== null ? (x as Record<string, unknown>) : { value: x })))}`;
       if (typeof v === 'object' && v !== null) return `<h2>${esc(k)}</h2>${table([v as Record<string, unknown>])}`;
       return `<p><b>${esc(k)}</b>: ${esc(v)}</p>`;
@@ -112,7 +133,8 @@ export function renderStatusPage(doc: unknown): string {
     .join('\n');
   return `<!doctype html><html><head><meta charset="utf-8"><title>portico status</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}.none{color:#888}</style>
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}.none{color:#888}
+td.up{background:#e6f6e6}td.down{background:#fbe3e3}td.trial{background:#fff5d6}</style>
 </head><body><h1>portico</h1>
 ${sections}
 </body></html>
