@@ -12,7 +12,8 @@ export interface Backend {
   accepted: number;
   /** requests seen so far (method, url, headers), health probes not included */
   requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }>;
-  /** portico's health probes seen so far (user-agent portico-health/…): url, status answered, when (epoch ms) */
+  /** portico's health probes seen so far (user-agent portico-health/…): url, status answered (0 until
+   * the answer is written), when the request arrived (epoch ms) */
   probes: Array<{ url: string; status: number; at: number }>;
   close(): Promise<void>;
 }
@@ -29,9 +30,9 @@ export async function startBackend(name = 'b', handler?: BackendHandler): Promis
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString();
       if (req.headers['user-agent']?.startsWith('portico-health/')) {
-        const probe = { url: req.url ?? '', status: 0, at: 0 };
+        const probe = { url: req.url ?? '', status: 0, at: Date.now() };
         b.probes.push(probe);
-        res.once('finish', () => Object.assign(probe, { status: res.statusCode, at: Date.now() }));
+        res.once('finish', () => (probe.status = res.statusCode));
       } else {
         b.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       }

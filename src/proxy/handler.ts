@@ -154,8 +154,6 @@ export class Exchange implements DispatchHandler, BodyEvents {
     const route = routeFor(this.host, target.path);
     if (route === null) return this.fail(404, 'no route', false);
     this.route = route;
-    // no upstream at all: 503 at once, before reading the body or connecting anywhere
-    if (!route.upstreams.some((u) => u.available)) return this.failWith(new NoUpstreamError(route.name));
     const cl = req.headers['content-length'];
     if (cl !== undefined) {
       if (Number(cl) > route.maxBody) return this.fail(413, 'body too large', true);
@@ -163,6 +161,8 @@ export class Exchange implements DispatchHandler, BodyEvents {
     } else if (req.headers['transfer-encoding'] === undefined) {
       return this.attempt();
     }
+    // no upstream at all: 503 at once, before reading the body (attempt() does the same without one)
+    if (!route.upstreams.some((u) => u.available)) return this.failWith(new NoUpstreamError(route.name));
     if (this.owner.bodyTimeout > 0) req.setTimeout(this.owner.bodyTimeout, this.onBodyTimeout);
     // a body declared too large to buffer streams at once; otherwise ready() starts the first attempt
     this.body = new RequestBody(req, route.maxBody, cl === undefined ? null : Number(cl), this);

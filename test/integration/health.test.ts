@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { proxyConfig, request, startBackend, startProxy, waitUntil, type Backend, type ProxyHandle } from '../../test-support/index.js';
+import { proxyConfig, rawTls, request, startBackend, startProxy, waitUntil, type Backend, type ProxyHandle } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
 
 type Log = Record<string, unknown>;
@@ -58,7 +58,8 @@ t.test('200 → 503 → 200: out after exactly unhealthy_threshold failed probes
   await waitUntil(() => transitions(p, a.origin).length === 1, 5000, 'upstream down');
   const down = transitions(p, a.origin)[0]!;
   t.match(down, { msg: 'upstream down', route: 'localhost/', from: 'up', to: 'down', fails: 3, reason: /^3 failed probes, last: status 503/ });
-  // probes answered with 503 before the transition was logged: exactly the threshold
+  // probes that arrived before the transition was logged and were answered 503: exactly the threshold
+  await waitUntil(() => a.probes.every((x) => x.status !== 0 || x.at > Date.parse(down.time as string)), 2000, 'probes answered');
   const failedBefore = a.probes.slice(firstFailing).filter((x) => x.status === 503 && x.at <= Date.parse(down.time as string)).length;
   t.equal(failedBefore, 3, 'dropped after exactly 3 failed probes');
   t.match(await upstreamStatus(p, a.origin), { healthy: false, state: 'down', consecutive_fails: 3, last_check: { ok: false, status: 503 } });
@@ -71,6 +72,7 @@ t.test('200 → 503 → 200: out after exactly unhealthy_threshold failed probes
   health.code = 200;
   await waitUntil(() => transitions(p, a.origin).length === 2, 5000, 'upstream up');
   const up = transitions(p, a.origin)[1]!;
+  await waitUntil(() => a.probes.every((x) => x.status !== 0 || x.at > Date.parse(up.time as string)), 2000, 'probes answered');
   t.match(up, { msg: 'upstream up', from: 'down', to: 'up', passes: 2 });
   const passedBefore = a.probes.slice(lastFailing).filter((x) => x.status === 200 && x.at <= Date.parse(up.time as string)).length;
   t.equal(passedBefore, 2, 'restored after exactly 2 passing probes');
@@ -140,6 +142,7 @@ t.test('idempotent requests are retried on another upstream after sending, with 
   const p = await startProxy(t.testdir(), proxyConfig([
     { hosts: ['localhost'], upstreams: [flaky.origin, good.origin], passive: 'max_fails = 0' },
     { name: 'partial', hosts: ['localhost'], path_prefix: '/partial', upstreams: [flaky.origin, good.origin], passive: 'max_fails = 0' },
+    { name: 'chunked', hosts: ['localhost'], path_prefix: '/chunked', upstreams: [flaky.origin, good.origin], passive: 'max_fails = 0' },
   ]));
   t.teardown(() => p.close());
 
@@ -164,6 +167,30 @@ t.test('idempotent requests are retried on another upstream after sending, with 
   const partial = await request({ port: p.port, path: '/partial' }).catch((e: Error) => e);
   t.ok(partial instanceof Error, 'the client sees the truncated response as an error');
   t.equal(good.requests.length, before, 'not retried after a response byte reached the client');
+
+  // a small chunked body (no declared length) is buffered, so it is retried too
+  const chunked = await rawTls(p.port, 'PUT /chunked HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n');
+  t.match(chunked, /^HTTP\/1\.1 200[\s\S]*\r\ngood PUT 11\r\n/, 'chunked PUT retried with its whole body');
+});
+
+t.test('a client that goes away is never counted against the upstream', async (t) => {
+  const slow = await startBackend('slow', (_req, res) => {
+    setTimeout(() => {
+      res.writeHead(200);
+      res.end('late');
+    }, 300);
+  });
+  t.teardown(() => slow.close());
+  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [slow.origin], passive: 'max_fails = 1' }]));
+  t.teardown(() => p.close());
+  for (let i = 0; i < 3; i++) {
+    const err = await request({ port: p.port, timeout: 50 }).catch((e: Error) => e);
+    t.match(err, { message: 'client timeout' });
+  }
+  await waitUntil(() => accessLines(p).length === 3, 5000, 'three access lines');
+  t.match(accessLines(p).map((l) => l.status), [499, 499, 499]);
+  t.same(transitions(p, slow.origin), [], 'not dropped');
+  t.match(await upstreamStatus(p, slow.origin), { healthy: true, recent_failures: 0 });
 });
 
 t.test('every upstream down: 503 with Retry-After at once, no connection attempt anywhere', async (t) => {
