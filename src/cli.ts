@@ -9,7 +9,6 @@ import type { Address, Config, RouteConfig } from './config/types.js';
 import { ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
 import { plan } from './lifecycle/build.js';
 import type { CertPlan } from './cert-sources/plan.js';
-import { run } from './main.js';
 import { rangeText } from './upstream/health-state.js';
 import { VERSION } from './version.js';
 
@@ -21,6 +20,8 @@ Usage:
   portico check [--config PATH]    validate the config and print the plan
                                    exit 0 valid, 1 invalid (every problem listed), 2 unreadable
   portico health [--config PATH]   GET the admin /healthz; exit 0 when healthy (Docker HEALTHCHECK)
+  portico reload [--config PATH]   POST the admin /reload (same as SIGHUP) and print the result;
+                                   exit 0 reloaded, 1 refused (every problem listed; the old config keeps serving)
   portico --version | --help
 
 Options:
@@ -28,11 +29,12 @@ Options:
 
 Admin endpoints (admin.listen, loopback by default):
   GET /healthz /readyz /metrics /status /status.json
+  POST /reload (only from admin.write_from peers)
 `;
 
 /** Args is the parsed command line. */
 export interface Args {
-  command: 'run' | 'check' | 'health' | 'help' | 'version';
+  command: 'run' | 'check' | 'health' | 'reload' | 'help' | 'version';
   config: string;
 }
 
@@ -49,7 +51,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
       if (v === undefined) throw new Error(`${a} needs a path`);
       config = v;
     } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
-    else if (command === null && (a === 'run' || a === 'check' || a === 'health')) command = a;
+    else if (command === null && (a === 'run' || a === 'check' || a === 'health' || a === 'reload')) command = a;
     else throw new Error(`unknown argument: ${a}`);
   }
   return { command: command ?? 'run', config };
@@ -145,30 +147,63 @@ function adminTarget(a: Address): { host: string; port: number } {
   return { host, port: a.port };
 }
 
-async function health(path: string): Promise<number> {
+/** adminCall sends one request to the admin listener named by the config; an exit code after printing why it failed. */
+async function adminCall(configPath: string, method: 'GET' | 'POST', path: string, timeout: number): Promise<{ status: number; body: string; where: string } | number> {
   let config: Config;
   try {
-    config = await loadConfig(path);
+    config = await loadConfig(configPath);
   } catch (err) {
     return reportConfigError(err);
   }
   if (config.admin.listen === null) {
-    process.stderr.write('portico: admin.listen is disabled; health needs the admin listener\n');
+    process.stderr.write(`portico: admin.listen is disabled; ${path} needs the admin listener${method === 'POST' ? ' (send SIGHUP instead)' : ''}\n`);
     return 1;
   }
   const { host, port } = adminTarget(config.admin.listen);
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   return new Promise((resolve) => {
-    const req = http.get({ host, port, path: '/healthz', timeout: 3000 }, (res) => {
-      res.resume();
-      process.stdout.write(`portico at ${host}:${port}: ${res.statusCode === 200 ? 'healthy' : `unhealthy (${res.statusCode})`}\n`);
-      resolve(res.statusCode === 200 ? 0 : 1);
+    const req = http.request({ host, port, path, method, timeout }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), where }));
     });
-    req.on('timeout', () => req.destroy(new Error('timed out after 3s')));
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeout / 1000}s`)));
     req.on('error', (err) => {
-      process.stderr.write(`portico: admin ${host}:${port} unreachable: ${err.message}\n`);
+      process.stderr.write(`portico: admin ${where} unreachable: ${err.message}\n`);
       resolve(1);
     });
+    req.end();
   });
+}
+
+async function health(path: string): Promise<number> {
+  const r = await adminCall(path, 'GET', '/healthz', 3000);
+  if (typeof r === 'number') return r;
+  process.stdout.write(`portico at ${r.where}: ${r.status === 200 ? 'healthy' : `unhealthy (${r.status})`}\n`);
+  return r.status === 200 ? 0 : 1;
+}
+
+async function reload(path: string): Promise<number> {
+  const r = await adminCall(path, 'POST', '/reload', 120_000);
+  if (typeof r === 'number') return r;
+  let body: { result?: string; version?: number; problems?: string[]; listeners?: string[]; error?: string };
+  try {
+    body = JSON.parse(r.body) as typeof body;
+  } catch {
+    body = { error: r.body.trim() };
+  }
+  if (r.status === 200 && body.result === 'success') {
+    const moved = body.listeners && body.listeners.length > 0 ? `; listeners changed: ${body.listeners.join(', ')}` : '';
+    process.stdout.write(`portico at ${r.where}: reloaded (snapshot version ${body.version})${moved}\n`);
+    return 0;
+  }
+  if (body.problems !== undefined) {
+    process.stderr.write(`portico at ${r.where}: reload failed, the running config is kept; ${body.problems.length} problem${body.problems.length === 1 ? '' : 's'}:\n`);
+    for (const p of body.problems) process.stderr.write(`  - ${p}\n`);
+  } else {
+    process.stderr.write(`portico at ${r.where}: reload refused (${r.status}): ${body.error ?? r.body}\n`);
+  }
+  return 1;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -190,8 +225,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return check(args.config);
     case 'health':
       return health(args.config);
+    case 'reload':
+      return reload(args.config);
     case 'run':
       try {
+        // loaded only to run: check, health and reload start fast without the proxy's modules
+        const { run } = await import('./main.js');
         return await run({ configPath: args.config });
       } catch (err) {
         if (err instanceof ConfigUnreadableError || err instanceof ConfigInvalidError) return reportConfigError(err);

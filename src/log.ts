@@ -30,6 +30,19 @@ export const REDACT = [
   'private_key',
 ];
 
+/** Children of each root logger, so a reload can change the level of every component's logger. */
+const children = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
+/** setLogLevel changes the level of a root logger and of every child made from it (a reload). */
+export function setLogLevel(root: Logger, level: string): void {
+  if (root.level === level) return;
+  root.level = level;
+  for (const ref of children.get(root) ?? []) {
+    const child = ref.deref();
+    if (child !== undefined) child.level = level;
+  }
+}
+
 /** createLogger builds the root logger: JSON lines, ISO time, redaction; pretty only on a TTY or when asked. */
 export function createLogger(opts: LogOptions): Logger {
   const pretty = opts.format === 'pretty' || (opts.format === 'auto' && process.stdout.isTTY === true && !opts.destination);
@@ -40,14 +53,23 @@ export function createLogger(opts: LogOptions): Logger {
     redact: { paths: REDACT, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
   };
+  const made = new Set<WeakRef<Logger>>();
+  base.onChild = (child) => {
+    if (made.size > 1000) for (const ref of made) if (ref.deref() === undefined) made.delete(ref);
+    made.add(new WeakRef(child));
+  };
+  const track = (root: Logger): Logger => {
+    children.set(root, made);
+    return root;
+  };
   if (pretty) {
     // pino-pretty is loaded only here, only on a TTY: it is not on any hot path.
     const require = createRequire(import.meta.url);
     const pinoPretty = require('pino-pretty') as (o: object) => NodeJS.WritableStream;
-    return pino(base, pinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+    return track(pino(base, pinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })));
   }
   const dest = opts.destination ?? pino.destination({ dest: 1, sync: false });
-  return pino(base, dest as pino.DestinationStream);
+  return track(pino(base, dest as pino.DestinationStream));
 }
 
 /** flushLogger writes out what the async destination buffered (call before exit). */

@@ -3,7 +3,6 @@
  * its snapshot to the data plane, binds the listeners, and reports ready. `run()` additionally wires
  * the signals: SIGHUP reload, SIGTERM/SIGINT graceful shutdown (a second one exits at once).
  */
-import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config/index.js';
 import type { Config } from './config/types.js';
@@ -12,14 +11,15 @@ import { build, type BuildDeps } from './lifecycle/build.js';
 import { ControlPlane } from './lifecycle/control.js';
 import type { Runtime } from './lifecycle/runtime.js';
 import { statusDocument } from './lifecycle/status.js';
-import { createLogger, flushLogger, type Logger } from './log.js';
+import { createLogger, flushLogger, setLogLevel, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { DataPlane, blockListOf } from './proxy/data-plane.js';
 import { Engine } from './proxy/engine.js';
 import { SelfSignedSource } from './cert-sources/self-signed.js';
 import { createAdminListener } from './server/admin.js';
 import { createRedirectListener } from './server/http-redirect.js';
-import { bind, closeServer, createHttpsListener, formatAddress } from './server/listeners.js';
+import { ListenerSet, type Change, type ListenerSpec } from './server/listener-set.js';
+import { applyTimeouts, createHttpsListener, formatAddress, setMaxHeaderSize } from './server/listeners.js';
 import { HealthRegistry } from './upstream/health.js';
 import { VERSION } from './version.js';
 
@@ -37,26 +37,35 @@ export interface Addresses {
   admin: AddressInfo | null;
 }
 
-/** RESTART_KEYS are config parts a reload cannot change (the listeners are bound once in this version). */
+/** RESTART_KEYS are the config parts a reload cannot change (DESIGN §4 "Reload scope"). */
 const RESTART_KEYS: Array<[string, (c: Config) => unknown]> = [
-  ['server.https', (c) => c.server.https],
-  ['server.http', (c) => c.server.http],
-  ['admin.listen', (c) => c.admin.listen],
-  ['server.limits.max_header_bytes', (c) => c.server.limits.max_header_bytes],
-  ['tls.min_version', (c) => c.tls.min_version],
   ['storage.dir', (c) => c.storage.dir],
   ['log.format', (c) => c.log.format],
 ];
+
+/** ReloadResult is what a reload reports (log, /status.json last_reload, POST /reload, `portico reload`). */
+export interface ReloadResult {
+  at: string;
+  result: 'success' | 'failure';
+  /** snapshot version serving after the reload */
+  version: number;
+  problems: string[];
+  /** listeners rebound, opened or closed by this reload */
+  listeners: string[];
+}
 
 /** Portico is a running proxy process (control plane + in-process data plane + listeners). */
 export class Portico {
   readonly startedAt = new Date();
   private ready = false;
   private shuttingDown: Promise<void> | null = null;
-  private reloading: Promise<void> = Promise.resolve();
-  private lastReload: { at: string; result: 'success' | 'failure'; problems: string[] } | null = null;
-  private readonly servers: Array<{ name: string; server: http.Server }> = [];
-  addresses!: Addresses;
+  /** the reload running now, and the one queued behind it (signals during a reload coalesce into it) */
+  private reloadRunning: Promise<ReloadResult> | null = null;
+  private reloadQueued: Promise<ReloadResult> | null = null;
+  private lastReload: ReloadResult | null = null;
+  private readonly listeners = new ListenerSet();
+  /** the one abort path for background work that is not a runtime's (health probes; later ACME, apps) */
+  private readonly stopping = new AbortController();
 
   private constructor(
     readonly configPath: string,
@@ -67,7 +76,9 @@ export class Portico {
     readonly health: HealthRegistry,
     private readonly deps: BuildDeps,
     private readonly env: NodeJS.ProcessEnv,
-  ) {}
+  ) {
+    this.stopping.signal.addEventListener('abort', () => health.close(), { once: true });
+  }
 
   /** start loads, builds, applies and binds; it throws (ConfigInvalidError, ListenError…) without leaving anything open. */
   static async start(opts: StartOptions): Promise<Portico> {
@@ -83,65 +94,87 @@ export class Portico {
     const p = new Portico(opts.configPath, log, metrics, control, dataPlane, health, deps, env);
     try {
       control.swap(await build(config, deps));
-      await p.listen(config);
+      await p.listeners.open(p.listenerSpecs(config));
     } catch (err) {
       await p.closeAll(false);
       flushLogger(log);
       throw err;
+    }
+    for (const name of ['https', 'http', 'admin'] as const) {
+      const a = p.listeners.address(name);
+      if (a !== null) log.child({ component: 'server' }).info({ listener: name, address: formatAddress(a) }, 'listening');
     }
     p.ready = true;
     log.info({ version: VERSION, config: config.source, routes: config.routes.length }, 'portico ready');
     return p;
   }
 
-  private async listen(config: Config): Promise<void> {
+  /** addresses are the bound listeners (port 0 in the config → the port the OS chose). */
+  get addresses(): Addresses {
+    return { https: this.listeners.address('https')!, http: this.listeners.address('http'), admin: this.listeners.address('admin') };
+  }
+
+  /** listenerSpecs describes the listeners a config wants; servers are created only when (re)bound. */
+  private listenerSpecs(config: Config): ListenerSpec[] {
     const component = this.log.child({ component: 'server' });
     const t = config.server.timeouts;
-    const https = createHttpsListener(
-      this.dataPlane,
+    return [
       {
-        maxHeaderBytes: config.server.limits.max_header_bytes,
-        headerTimeout: t.header,
-        idleTimeout: t.idle,
-        minVersion: config.tls.min_version,
-        defaultCertificate: this.control.runtime!.defaultCertificate,
+        name: 'https',
+        address: config.server.https,
+        create: () =>
+          createHttpsListener(
+            this.dataPlane,
+            {
+              maxHeaderBytes: config.server.limits.max_header_bytes,
+              headerTimeout: t.header,
+              idleTimeout: t.idle,
+              minVersion: config.tls.min_version,
+              defaultCertificate: this.control.runtime!.defaultCertificate,
+            },
+            component,
+            this.metrics,
+          ),
       },
-      component,
-      this.metrics,
-    );
-    this.servers.push({ name: 'https', server: https });
-    const httpsAddr = await bind(https, config.server.https, 'https');
-    let httpAddr: AddressInfo | null = null;
-    if (config.server.http !== null) {
-      const redirect = createRedirectListener(
-        {
-          httpsPort: () => this.control.runtime?.config.server.public_https_port || httpsAddr.port,
-          headerTimeout: t.header,
-          idleTimeout: t.idle,
-          maxHeaderBytes: config.server.limits.max_header_bytes,
-        },
-        component,
-        this.metrics,
-      );
-      this.servers.push({ name: 'http', server: redirect });
-      httpAddr = await bind(redirect, config.server.http, 'http');
-    }
-    let adminAddr: AddressInfo | null = null;
-    if (config.admin.listen !== null) {
-      const admin = createAdminListener({
-        metrics: this.metrics,
-        log: this.log.child({ component: 'admin' }),
-        status: () => this.status(),
-        ready: () => this.ready,
-        writeFrom: () => blockListOf(this.control.runtime?.config.admin.write_from ?? []),
-      });
-      this.servers.push({ name: 'admin', server: admin });
-      adminAddr = await bind(admin, config.admin.listen, 'admin');
-    }
-    this.addresses = { https: httpsAddr, http: httpAddr, admin: adminAddr };
-    for (const { name, server } of this.servers) {
-      component.info({ listener: name, address: formatAddress(server.address() as AddressInfo) }, 'listening');
-    }
+      {
+        name: 'http',
+        address: config.server.http,
+        create: () =>
+          createRedirectListener(
+            {
+              httpsPort: () => this.control.runtime?.config.server.public_https_port || this.listeners.address('https')!.port,
+              headerTimeout: t.header,
+              idleTimeout: t.idle,
+              maxHeaderBytes: config.server.limits.max_header_bytes,
+            },
+            component,
+            this.metrics,
+          ),
+      },
+      {
+        name: 'admin',
+        address: config.admin.listen,
+        create: () =>
+          createAdminListener({
+            metrics: this.metrics,
+            log: this.log.child({ component: 'admin' }),
+            status: () => this.status(),
+            ready: () => this.ready,
+            writeFrom: () => blockListOf(this.control.runtime?.config.admin.write_from ?? []),
+            post: new Map([['/reload', async () => this.reloadResponse()]]),
+          }),
+      },
+    ];
+  }
+
+  /** reconfigureListeners applies a new config's settings to the listeners that were kept. */
+  private reconfigureListeners(config: Config): void {
+    const t = config.server.timeouts;
+    this.listeners.each((name, server) => {
+      if (name === 'admin') return;
+      setMaxHeaderSize(server, config.server.limits.max_header_bytes);
+      applyTimeouts(server, t.header, t.idle);
+    });
   }
 
   /** buildRuntime provisions a runtime for a config without touching the running one. */
@@ -156,15 +189,34 @@ export class Portico {
 
   /**
    * reload re-reads the config file, builds, and swaps; on any problem the running config stays and
-   * every problem is logged with its key path. Reloads never overlap (they queue).
+   * every problem is logged with its key path. Never two at once: a reload asked for while one runs
+   * is queued, and every further request joins that queued one (it reads the newest file).
    */
-  reload(): Promise<void> {
-    this.reloading = this.reloading.then(() => this.reloadOnce());
-    return this.reloading;
+  reload(): Promise<ReloadResult> {
+    if (this.reloadQueued !== null) return this.reloadQueued;
+    const after = this.reloadRunning ?? Promise.resolve();
+    const next: Promise<ReloadResult> = after.then(() => {
+      this.reloadQueued = null;
+      this.reloadRunning = next;
+      return this.reloadOnce();
+    });
+    this.reloadQueued = next;
+    void next.finally(() => {
+      if (this.reloadRunning === next) this.reloadRunning = null;
+    });
+    return next;
   }
 
-  private async reloadOnce(): Promise<void> {
+  private async reloadResponse(): Promise<{ status: number; body: unknown }> {
+    const r = await this.reload();
+    return { status: r.result === 'success' ? 200 : 422, body: r };
+  }
+
+  private async reloadOnce(): Promise<ReloadResult> {
     const log = this.log.child({ component: 'reload' });
+    if (this.shuttingDown !== null) return this.recordReload(log, ['reload refused: shutting down'], []);
+    let runtime: Runtime | null = null;
+    let change: Change | null = null;
     try {
       const config = await loadConfig(this.configPath, { env: this.env });
       const current = this.control.runtime!.config;
@@ -172,17 +224,36 @@ export class Portico {
       if (fixed.length > 0) {
         throw new ConfigInvalidError(config.source, fixed.map(([path]) => ({ path, message: 'changing this needs a restart' })));
       }
-      this.swap(await this.buildRuntime(config));
-      this.metrics.configReloads.labels('success').inc();
-      this.lastReload = { at: new Date().toISOString(), result: 'success', problems: [] };
-      log.info({ version: this.control.snapshotVersion }, 'config reloaded');
+      runtime = await this.buildRuntime(config);
+      change = await this.listeners.prepare(this.listenerSpecs(config));
+      this.swap(runtime);
+      runtime = null;
+      this.reconfigureListeners(config);
+      setLogLevel(this.log, config.log.level);
+      // moved listeners: the new ones serve already; the old ones finish their connections in the background
+      const retiring = change.commit(config.server.shutdown_grace);
+      retiring.catch((err: unknown) => log.error({ err }, 'closing a moved listener failed'));
+      for (const name of change.changed) {
+        const a = this.listeners.address(name);
+        log.info({ listener: name, address: a === null ? null : formatAddress(a) }, a === null ? 'listener closed' : 'listening');
+      }
+      return this.recordReload(log, [], change.changed);
     } catch (err) {
+      runtime?.retire();
+      await change?.abort();
       const problems: Problem[] = err instanceof ConfigInvalidError ? [...err.problems] : [{ path: '', message: (err as Error).message }];
-      const texts = problems.map(formatProblem);
-      this.metrics.configReloads.labels('failure').inc();
-      this.lastReload = { at: new Date().toISOString(), result: 'failure', problems: texts };
-      log.error({ problems: texts }, 'config reload failed; keeping the running config');
+      return this.recordReload(log, problems.map(formatProblem), []);
     }
+  }
+
+  private recordReload(log: Logger, problems: string[], listeners: string[]): ReloadResult {
+    const result = problems.length === 0 ? 'success' : 'failure';
+    const r: ReloadResult = { at: new Date().toISOString(), result, version: this.control.snapshotVersion, problems, listeners };
+    this.metrics.configReloads.labels(result).inc();
+    this.lastReload = r;
+    if (result === 'success') log.info({ version: r.version }, 'config reloaded');
+    else log.error({ problems }, 'config reload failed; keeping the running config');
+    return r;
   }
 
   /** status is the /status.json document. */
@@ -195,6 +266,7 @@ export class Portico {
       snapshotVersion: this.control.snapshotVersion,
       addresses: this.addresses,
       inFlight: this.dataPlane.inFlight,
+      websockets: this.dataPlane.websockets,
       lastReload: this.lastReload,
       upstream: (route, url) => this.health.status(route, url),
     });
@@ -206,8 +278,9 @@ export class Portico {
   }
 
   /**
-   * shutdown: readiness 503 at once → keep serving for shutdown_delay → stop accepting → let
-   * in-flight requests finish (responses say Connection: close) up to shutdown_grace → cut the rest.
+   * shutdown: readiness 503 at once → keep serving for shutdown_delay → stop accepting, close
+   * WebSockets with 1001 → let in-flight requests finish (responses say Connection: close) up to
+   * shutdown_grace → cut the rest.
    */
   shutdown(): Promise<void> {
     this.shuttingDown ??= this.drain();
@@ -219,9 +292,10 @@ export class Portico {
     const delay = config?.server.shutdown_delay ?? 0;
     const grace = config?.server.shutdown_grace ?? 0;
     this.ready = false;
-    this.log.info({ shutdown_delay_ms: delay, shutdown_grace_ms: grace, in_flight: this.dataPlane.inFlight }, 'shutting down');
+    this.log.info({ shutdown_delay_ms: delay, shutdown_grace_ms: grace, in_flight: this.dataPlane.inFlight, websockets: this.dataPlane.websockets }, 'shutting down');
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     this.dataPlane.startDraining();
+    this.dataPlane.goingAway();
     await this.closeAll(true, grace);
     this.log.info({}, 'stopped');
     flushLogger(this.log);
@@ -230,13 +304,12 @@ export class Portico {
   private async closeAll(graceful: boolean, grace = 0): Promise<void> {
     const upgraded = setTimeout(() => this.dataPlane.closeUpgraded(), grace);
     upgraded.unref();
-    const publicServers = this.servers.filter((s) => s.name !== 'admin');
-    await Promise.all(publicServers.map((s) => closeServer(s.server, graceful ? grace : 0)));
+    await this.listeners.close(graceful ? grace : 0, ['https', 'http']);
     clearTimeout(upgraded);
     this.control.stop();
-    this.health.close();
+    this.stopping.abort();
     await this.dataPlane.close(graceful);
-    await Promise.all(this.servers.filter((s) => s.name === 'admin').map((s) => closeServer(s.server, 0)));
+    await this.listeners.close(0);
   }
 }
 

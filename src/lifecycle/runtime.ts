@@ -42,6 +42,7 @@ export class Runtime {
         public_https_port: c.server.public_https_port,
         min_version: c.tls.min_version,
         access_log: c.log.access,
+        shutdown_grace: c.server.shutdown_grace,
       },
       routes: c.routes.map((r) => ({
         name: r.name,

@@ -14,6 +14,7 @@ export interface StatusInput {
   snapshotVersion: number;
   addresses: { https: AddressInfo; http: AddressInfo | null; admin: AddressInfo | null } | undefined;
   inFlight: number;
+  websockets: number;
   lastReload: unknown;
   /** health of one upstream of a route */
   upstream(route: string, url: string): UpstreamStatus;
@@ -26,7 +27,7 @@ const addr = (a: AddressInfo | null | undefined): string | null =>
 export function statusDocument(s: StatusInput): Record<string, unknown> {
   const config = s.runtime?.config;
   return {
-    portico: { version: s.version, pid: process.pid, started_at: s.startedAt.toISOString(), uptime_s: Math.round((Date.now() - s.startedAt.getTime()) / 1000), ready: s.ready, snapshot_version: s.snapshotVersion, in_flight: s.inFlight, config: config?.source ?? null },
+    portico: { version: s.version, pid: process.pid, started_at: s.startedAt.toISOString(), uptime_s: Math.round((Date.now() - s.startedAt.getTime()) / 1000), ready: s.ready, snapshot_version: s.snapshotVersion, in_flight: s.inFlight, websockets: s.websockets, config: config?.source ?? null },
     listeners: { https: addr(s.addresses?.https), http: addr(s.addresses?.http), admin: addr(s.addresses?.admin) },
     routes: (config?.routes ?? []).map((r) => ({
       name: r.name,

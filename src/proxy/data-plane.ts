@@ -19,6 +19,7 @@ import { hostOf, splitTarget, unwrapIp } from './passes.js';
 import { Router } from './router.js';
 import type { Snapshot, SnapshotServer } from './snapshot.js';
 import { UpgradeProxy } from './upgrade.js';
+import { WsTunnel } from './ws-tunnel.js';
 
 /** PlaneState is one applied snapshot, immutable once built. */
 interface PlaneState {
@@ -71,8 +72,11 @@ export class DataPlane implements ExchangeHost {
   private active = 0;
   private isDraining = false;
   private readonly sockets = new Set<Duplex>();
+  private readonly tunnels = new Map<WsTunnel, NodeJS.Timeout | null>();
+  private readonly pendingUpgrades = new WeakMap<IncomingMessage, { route: string; host: string; path: string; upstream: string }>();
   private readonly tlsServers: tls.Server[] = [];
   private noSni: { cert: string; key: string } | null = null;
+  private noSniVersion: tls.SecureVersion | null = null;
 
   constructor(opts: DataPlaneOptions) {
     this.engine = opts.engine;
@@ -80,7 +84,7 @@ export class DataPlane implements ExchangeHost {
     this.log = opts.log;
     this.metrics = opts.metrics;
     this.noRoute = opts.metrics.forRoute('');
-    this.upgrades = new UpgradeProxy(opts.log.child({ component: 'proxy.upgrade' }), (req) => this.forwardContext(req));
+    this.upgrades = new UpgradeProxy(opts.log.child({ component: 'proxy.upgrade' }), (req) => this.forwardContext(req), this.onTunnelOpen);
   }
 
   /** apply installs a snapshot: builds the new state, swaps it in, releases the old state's pools. */
@@ -117,7 +121,42 @@ export class DataPlane implements ExchangeHost {
       refused: new Set(snap.refused_names),
     };
     if (old !== null) this.releaseState(old);
+    this.reviewTunnels();
   }
+
+  /**
+   * reviewTunnels: after a new snapshot, a WebSocket stays open when its host and path still route to
+   * the same route name and that route still has its upstream; any other is closed with 1001 after
+   * server.shutdown_grace (a later snapshot that keeps it again cancels that).
+   */
+  private reviewTunnels(): void {
+    const st = this.state!;
+    for (const [tunnel, timer] of this.tunnels) {
+      const route = st.router.match(tunnel.host, tunnel.path);
+      const keep = route !== null && route.name === tunnel.route && route.upstreams.some((u) => u.origin === tunnel.upstream);
+      if (keep && timer !== null) {
+        clearTimeout(timer);
+        this.tunnels.set(tunnel, null);
+      } else if (!keep && timer === null) {
+        const t = setTimeout(() => tunnel.goingAway(), st.server.shutdown_grace);
+        t.unref();
+        this.tunnels.set(tunnel, t);
+        this.log.info({ route: tunnel.route, upstream: tunnel.upstream, grace_ms: st.server.shutdown_grace }, 'websocket route changed: closing after the grace period');
+      }
+    }
+  }
+
+  private readonly onTunnelOpen = (req: IncomingMessage, client: Duplex, upstream: Duplex): void => {
+    const meta = this.pendingUpgrades.get(req);
+    if (meta === undefined) return;
+    const tunnel = new WsTunnel(client, upstream, meta.route, meta.host, meta.path, meta.upstream);
+    this.tunnels.set(tunnel, null);
+    client.once('close', () => {
+      const timer = this.tunnels.get(tunnel);
+      if (timer) clearTimeout(timer);
+      this.tunnels.delete(tunnel);
+    });
+  };
 
   /** applyHealth takes a health decision made between snapshots. */
   applyHealth(u: HealthUpdate): void {
@@ -140,9 +179,16 @@ export class DataPlane implements ExchangeHost {
     if (this.noSni !== null && this.minVersion !== null) server.setSecureContext({ ...this.noSni, minVersion: this.minVersion as tls.SecureVersion });
   }
 
+  /** detachTlsServer forgets a closed listener. */
+  detachTlsServer(server: tls.Server): void {
+    const i = this.tlsServers.indexOf(server);
+    if (i !== -1) this.tlsServers.splice(i, 1);
+  }
+
   private setNoSni(pems: { cert: string; key: string }, minVersion: tls.SecureVersion): void {
-    if (this.noSni !== null && this.noSni.cert === pems.cert && this.noSni.key === pems.key) return;
+    if (this.noSni !== null && this.noSni.cert === pems.cert && this.noSni.key === pems.key && this.noSniVersion === minVersion) return;
     this.noSni = pems;
+    this.noSniVersion = minVersion;
     for (const server of this.tlsServers) server.setSecureContext({ ...pems, minVersion });
   }
 
@@ -215,6 +261,7 @@ export class DataPlane implements ExchangeHost {
     }
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
+    this.pendingUpgrades.set(req, { route: route.name, host: hostOf(target.host ?? req.headers.host), path: target.path, upstream: upstream.origin });
     this.log.info({ route: route.name, host: req.headers.host, path: target.path, status: 101, upstream: upstream.origin, upgrade: true, client_ip: unwrapIp(req.socket.remoteAddress) }, 'request');
     this.upgrades.proxy(req, socket, head, upstream.origin);
   };
@@ -237,10 +284,28 @@ export class DataPlane implements ExchangeHost {
     this.isDraining = true;
   }
 
+  /** goingAway closes every WebSocket with 1001 at a frame boundary (shutdown). */
+  goingAway(): void {
+    for (const [tunnel, timer] of this.tunnels) {
+      if (timer) clearTimeout(timer);
+      tunnel.goingAway();
+    }
+  }
+
+  /** websockets counts open WebSocket tunnels. */
+  get websockets(): number {
+    return this.tunnels.size;
+  }
+
   /** closeUpgraded cuts every upgraded connection (end of the shutdown grace). */
   closeUpgraded(): void {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    for (const [tunnel, timer] of this.tunnels) {
+      if (timer) clearTimeout(timer);
+      tunnel.destroy();
+    }
+    this.tunnels.clear();
   }
 
   /** close releases the pools (after in-flight requests when graceful). */

@@ -43,6 +43,8 @@ export interface SnapshotServer {
   public_https_port: number;
   min_version: 'TLSv1.2' | 'TLSv1.3';
   access_log: boolean;
+  /** ms a WebSocket on a removed or changed route stays open after a reload */
+  shutdown_grace: number;
 }
 
 /** Snapshot is everything a data-plane process needs to serve traffic. */

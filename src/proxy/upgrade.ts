@@ -1,7 +1,8 @@
 /**
  * HTTP/1.1 Upgrade (WebSocket) proxying through http-proxy-3 (the only file that imports it).
  * The forwarding headers follow the same rule as plain requests: replaced for untrusted peers,
- * appended for trusted proxies (see passes.outgoingHeaders).
+ * appended for trusted proxies (see passes.outgoingHeaders). Once the upstream switched protocols,
+ * `onOpen` receives both sockets (before any byte is relayed) so the data plane can track the tunnel.
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -20,6 +21,9 @@ export function applyForwarding(proxyReq: ClientRequest, req: IncomingMessage, c
   }
 }
 
+/** OpenHandler receives an established tunnel: the client socket and the upstream socket. */
+export type OpenHandler = (req: IncomingMessage, client: Duplex, upstream: Duplex) => void;
+
 /** UpgradeProxy pipes upgraded connections to an upstream origin. */
 export class UpgradeProxy {
   private readonly proxyServer = createProxyServer({ ws: true, xfwd: false });
@@ -27,9 +31,12 @@ export class UpgradeProxy {
   constructor(
     private readonly log: Logger,
     forwardContext: (req: IncomingMessage) => ForwardContext,
+    onOpen: OpenHandler,
   ) {
-    this.proxyServer.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage) => {
+    this.proxyServer.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex) => {
       applyForwarding(proxyReq, req, forwardContext(req));
+      // runs before http-proxy-3's own 'upgrade' listener, so before it starts relaying
+      proxyReq.once('upgrade', (_res: IncomingMessage, upstream: Duplex) => onOpen(req, socket, upstream));
     });
     this.proxyServer.on('error', (err: Error, _req: unknown, target: unknown) => {
       this.log.warn({ err: err.message, code: (err as NodeJS.ErrnoException).code }, 'upgrade failed');

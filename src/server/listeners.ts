@@ -64,6 +64,11 @@ export function applyTimeouts(server: http.Server, headerTimeout: number, idleTi
   server.timeout = 0;
 }
 
+/** setMaxHeaderSize changes the request-head limit for connections accepted from now on (Node reads it per connection). */
+export function setMaxHeaderSize(server: http.Server, bytes: number): void {
+  (server as http.Server & { maxHeaderSize: number }).maxHeaderSize = bytes;
+}
+
 /** createHttpsListener builds (does not bind) the public TLS server wired to a data plane. */
 export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log: Logger, metrics: Metrics): https.Server {
   const server = https.createServer({
@@ -81,6 +86,7 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
   } as https.ServerOptions);
   applyTimeouts(server, o.headerTimeout, o.idleTimeout);
   dp.attachTlsServer(server);
+  server.once('close', () => dp.detachTlsServer(server));
   server.on('request', dp.handleRequest);
   server.on('upgrade', dp.handleUpgrade);
   server.on('clientError', clientErrorHandler(log, metrics));
