@@ -153,7 +153,13 @@ async function adminCall(configPath: string, method: 'GET' | 'POST', path: strin
   try {
     config = await loadConfig(configPath);
   } catch (err) {
-    return reportConfigError(err);
+    // a reload of a file with problems still goes to the running process (it keeps its config,
+    // records the failure and answers with every problem), as long as the admin address is readable
+    const invalid = err instanceof ConfigInvalidError ? err : null;
+    const partial = invalid?.partial as Config | undefined;
+    const adminOk = partial !== undefined && !invalid!.problems.some((p) => p.path.startsWith('admin'));
+    if (method !== 'POST' || !adminOk) return reportConfigError(err);
+    config = partial!;
   }
   if (config.admin.listen === null) {
     process.stderr.write(`portico: admin.listen is disabled; ${path} needs the admin listener${method === 'POST' ? ' (send SIGHUP instead)' : ''}\n`);

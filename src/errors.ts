@@ -36,6 +36,11 @@ export function formatProblem(p: Problem): string {
 export class ConfigInvalidError extends PorticoError {
   readonly problems: readonly Problem[];
   readonly file: string;
+  /**
+   * The config as far as it validated (invalid values replaced by defaults), when the file parsed:
+   * lets `portico reload` find the admin listener of a file that has problems elsewhere.
+   */
+  partial?: unknown;
 
   constructor(file: string, problems: readonly Problem[]) {
     const lines = problems.map((p) => `  - ${formatProblem(p)}`).join('\n');

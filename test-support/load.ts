@@ -27,6 +27,10 @@ export interface LoadOptions {
   before?: (i: number) => void | Promise<void>;
   /** pause between requests per worker (ms), to spread the load over time */
   gap?: number;
+  /** keep sending (up to `total`) until this returns true */
+  until?: () => boolean;
+  /** a new TLS connection per request instead of keep-alive */
+  fresh?: boolean;
 }
 
 /** runLoad sends `total` GETs and resolves with every outcome, in order. */
@@ -38,7 +42,10 @@ export async function runLoad(o: LoadOptions): Promise<Outcome[]> {
     new Promise((resolve) => {
       const sent = Date.now();
       const req = https.request(
-        { host: '127.0.0.1', port: o.port, servername: o.servername, path: o.path ?? `/load/${i}`, agent, headers: { host: o.servername }, timeout: 20_000 },
+        {
+          host: '127.0.0.1', port: o.port, servername: o.servername, path: o.path ?? `/load/${i}`, timeout: 20_000,
+          agent: o.fresh ? false : agent, rejectUnauthorized: false, headers: { host: o.servername },
+        },
         (res) => {
           res.resume();
           res.on('end', () => resolve({ i, sent, done: Date.now(), status: res.statusCode ?? 0, upstream: String(res.headers['x-upstream'] ?? ''), error: null }));
@@ -50,7 +57,7 @@ export async function runLoad(o: LoadOptions): Promise<Outcome[]> {
       req.end();
     });
   const worker = async (): Promise<void> => {
-    while (next < o.total) {
+    while (next < o.total && !(o.until?.() ?? false)) {
       const i = next++;
       await o.before?.(i);
       out[i] = await one(i);
@@ -59,7 +66,7 @@ export async function runLoad(o: LoadOptions): Promise<Outcome[]> {
   };
   await Promise.all(Array.from({ length: o.concurrency }, worker));
   agent.destroy();
-  return out;
+  return out.filter((x) => x !== undefined);
 }
 
 /** failures lists the outcomes that are not a 2xx. */

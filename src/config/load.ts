@@ -50,7 +50,7 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
   const raw = parseToml(text, opts.file);
   const env = opts.env ?? process.env;
   const { config, problems } = validateConfig(raw, { source: opts.file, baseDir: opts.baseDir, env });
-  if (problems.length > 0) throw new ConfigInvalidError(opts.file, problems);
+  if (problems.length > 0) throw Object.assign(new ConfigInvalidError(opts.file, problems), { partial: deepFreeze(config) });
   return deepFreeze(config);
 }
 
