@@ -1,7 +1,7 @@
 /**
  * ControlPlane: owns the current Runtime and feeds the data plane(s) snapshots (DESIGN §1).
- * `swap(runtime)` makes a built runtime current in one step: next version, `apply(snapshot)` on every
- * data plane, start the new runtime's background work, retire the old one. Requests already in
+ * `swap(runtime)` makes a built runtime current in one step: start the new runtime's background work,
+ * next version, `apply(snapshot)` on every data plane, retire the old one. Requests already in
  * flight finish on the state they started with; listeners are not touched.
  */
 import type { Logger } from '../log.js';
@@ -42,12 +42,14 @@ export class ControlPlane {
 
   /** swap makes `next` current and retires the previous runtime; returns the previous one. */
   swap(next: Runtime): Runtime | null {
+    // start first: the new runtime's routes join the health registry (state of unchanged upstreams is
+    // kept, policies updated), so the snapshot carries health as the new config sees it
+    next.start();
     const snapshot = next.snapshot(this.version + 1);
     for (const sink of this.sinks) sink.apply(snapshot);
     this.version = snapshot.version;
     const old = this.current;
     this.current = next;
-    next.start();
     if (old !== null) retire(old);
     this.log.info({ version: this.version, routes: snapshot.routes.length }, 'runtime swapped');
     return old;

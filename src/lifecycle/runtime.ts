@@ -51,7 +51,6 @@ export class Runtime {
         upstreams: r.upstreams.map((url) => ({ url, state: this.health.stateOf(r.name, url) })),
         max_body_bytes: r.max_body_bytes,
         retries: r.retries,
-        passive: r.passive.max_fails > 0,
         fail_statuses: [...r.passive.fail_statuses],
         retry_after: Math.max(1, Math.ceil((r.health.enabled ? r.health.interval : r.passive.eject_for) / 1000)),
       })),

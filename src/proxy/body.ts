@@ -57,6 +57,9 @@ export class RequestBody {
   private streaming: boolean;
   private feed: BodyFeed | null = null;
   private readyFired: boolean;
+  /** some attempt read from a feed: a streamed body cannot be sent again */
+  private pulledEver = false;
+  private closed = false;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -73,12 +76,23 @@ export class RequestBody {
 
   /** replayable tells whether a next attempt can send the whole body again. */
   get replayable(): boolean {
-    return this.buffered !== null || this.feed === null || !this.feed.pulled;
+    return this.buffered !== null || !this.pulledEver;
+  }
+
+  /** close ends this body's part in the exchange: no more pulling; the current feed is dropped. */
+  close(): void {
+    this.closed = true;
+    this.req.off('data', this.onData);
+    this.req.off('end', this.onEnd);
+    const feed = this.feed;
+    this.feed = null;
+    feed?.destroy();
   }
 
   /** forAttempt gives the next attempt its body: the buffer, or a new feed (the previous one is dropped). */
   forAttempt(): Buffer | BodyFeed {
     if (this.buffered !== null) return this.buffered;
+    if (this.closed) throw new Error('portico bug: body used after its exchange finished');
     const old = this.feed;
     this.feed = new BodyFeed(this);
     old?.destroy();
@@ -87,7 +101,8 @@ export class RequestBody {
 
   /** pull moves held chunks into the feed that asked, then lets the client send more. */
   pull(feed: BodyFeed): void {
-    if (feed !== this.feed) return;
+    if (feed !== this.feed || this.closed) return;
+    this.pulledEver = true;
     while (this.chunks.length > 0) {
       const c = this.chunks.shift()!;
       this.held -= c.length;

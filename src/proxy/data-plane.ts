@@ -30,6 +30,10 @@ interface PlaneState {
   readonly trusted: BlockList | null;
   readonly server: SnapshotServer;
   readonly refused: ReadonlySet<string>;
+  /** exchanges started on this state and not finished: its pools stay open until they are done */
+  users: number;
+  /** replaced by a newer snapshot */
+  retired: boolean;
 }
 
 /** DataPlaneOptions inject the process-wide collaborators. */
@@ -41,10 +45,6 @@ export interface DataPlaneOptions {
   report?: (r: PassiveReport) => void;
 }
 
-/** PlaneRoute adds what only the data plane needs to a route. */
-interface PlaneRoute extends RouteRuntime {
-  readonly passive: boolean;
-}
 
 /** blockListOf turns CIDR strings into a BlockList (null when empty, so the check is skipped). */
 export function blockListOf(cidrs: readonly string[]): BlockList | null {
@@ -97,7 +97,7 @@ export class DataPlane implements ExchangeHost {
     this.certs.replace(snap.certificates, snap.default_certificate);
     this.setNoSni(snap.no_sni_certificate, s.min_version);
     const poolOpts = { connectTimeout: s.timeouts.upstream_connect, idleTimeout: s.timeouts.upstream_idle, responseTimeout: s.timeouts.upstream_response };
-    const routes = snap.routes.map((r): PlaneRoute => ({
+    const routes = snap.routes.map((r): RouteRuntime => ({
       name: r.name,
       hosts: r.hosts,
       prefix: r.path_prefix,
@@ -105,7 +105,6 @@ export class DataPlane implements ExchangeHost {
       selector: new RoundRobin<UpstreamTarget>(),
       metrics: this.metrics.forRoute(r.name),
       retries: r.retries,
-      passive: r.passive,
       failStatuses: r.fail_statuses.length > 0 ? new Set(r.fail_statuses) : null,
       retryAfter: String(r.retry_after),
       upstreams: r.upstreams.map((u) => ({ origin: u.url, client: this.engine.acquire(u.url, poolOpts), state: u.state, available: u.state !== 'down' })),
@@ -119,8 +118,10 @@ export class DataPlane implements ExchangeHost {
       trusted: blockListOf(s.trusted_proxies),
       server: s,
       refused: new Set(snap.refused_names),
+      users: 0,
+      retired: false,
     };
-    if (old !== null) this.releaseState(old);
+    if (old !== null) this.retireState(old);
     this.reviewTunnels();
   }
 
@@ -166,10 +167,9 @@ export class DataPlane implements ExchangeHost {
     target.available = u.state !== 'down';
   }
 
-  /** report passes what traffic saw to the control plane (failures only when passive health is on). */
+  /** report passes what traffic saw to the control plane (failures count for every route using the address). */
   report(route: RouteRuntime, upstream: UpstreamTarget, ok: boolean, detail: string): void {
     if (this.reporter === null) return;
-    if (!ok && !(route as PlaneRoute).passive && upstream.state !== 'trial') return;
     this.reporter({ route: route.name, upstream: upstream.origin, ok, detail });
   }
 
@@ -190,6 +190,12 @@ export class DataPlane implements ExchangeHost {
     this.noSni = pems;
     this.noSniVersion = minVersion;
     for (const server of this.tlsServers) server.setSecureContext({ ...pems, minVersion });
+  }
+
+  /** retireState releases a replaced state's pools once no exchange uses it any more. */
+  private retireState(old: PlaneState): void {
+    old.retired = true;
+    if (old.users === 0) this.releaseState(old);
   }
 
   private releaseState(old: PlaneState): void {
@@ -233,8 +239,15 @@ export class DataPlane implements ExchangeHost {
     return bl.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
   }
 
-  exchangeDone(): void {
+  exchangeDone(ex: Exchange): void {
     this.active--;
+    const st = ex.plane as PlaneState;
+    if (--st.users === 0 && st.retired) this.releaseState(st);
+  }
+
+  /** routeNamed is the current state's route of that name (retries pick from current health). */
+  routeNamed(name: string): RouteRuntime | null {
+    return this.state?.byName.get(name) ?? null;
   }
 
   /** handleRequest is the https listener's request handler. */
@@ -242,7 +255,8 @@ export class DataPlane implements ExchangeHost {
     const st = this.state;
     if (st === null) return notReady(res);
     this.active++;
-    const ex = new Exchange(this, req, res);
+    st.users++;
+    const ex = new Exchange(this, req, res, st);
     ex.run((host, path) => st.router.match(host, path));
   };
 

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
 import type { UpstreamState } from '../upstream/health-state.js';
 import { RequestBody, type BodyEvents } from './body.js';
-import type { DispatchController, DispatchHandler, UpstreamClient } from './engine.js';
+import type { DispatchController, DispatchHandler, DispatchOptions, UpstreamClient } from './engine.js';
 import { hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext } from './passes.js';
 import type { Routable } from './router.js';
 import { CLIENT_GONE, ClientGoneError, isUpstreamFault, statusFor } from './status.js';
@@ -63,7 +63,9 @@ export interface ExchangeHost {
   /** upstream_response (ms): the budget every attempt of one request shares */
   readonly responseTimeout: number;
   isTrusted(ip: string): boolean;
-  exchangeDone(): void;
+  exchangeDone(ex: Exchange): void;
+  /** the current snapshot's route of that name, or null (retries pick from current health) */
+  routeNamed(name: string): RouteRuntime | null;
   /** report tells the control plane what real traffic saw (failures; trial outcomes) */
   report(route: RouteRuntime, upstream: UpstreamTarget, ok: boolean, detail: string): void;
 }
@@ -133,11 +135,15 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private sent = false;
   /** the current attempt is the one trial request of an ejected upstream */
   private trial = false;
+  /** this attempt's failure was already reported (a fail_statuses response whose body then broke) */
+  private reported = false;
 
   constructor(
     readonly owner: ExchangeHost,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    /** the data plane state this exchange started on (kept open until it finishes) */
+    readonly plane: unknown = null,
   ) {
     this.path = req.url ?? '/';
     res.once('close', this.onClientClose);
@@ -183,8 +189,16 @@ export class Exchange implements DispatchHandler, BodyEvents {
   /** attempt picks the next upstream (another than the last one when possible) and dispatches. */
   private attempt(): void {
     if (this.finished) return;
-    const route = this.route!;
-    const last = this.upstream;
+    let route = this.route!;
+    let last = this.upstream;
+    if (last !== null) {
+      // a retry picks from the current snapshot's health (a reload may have replaced the route)
+      const current = this.owner.routeNamed(route.name);
+      if (current !== null && current !== route) {
+        route = this.route = current;
+        last = current.upstreams.find((u) => u.origin === last!.origin) ?? null;
+      }
+    }
     const upstream = route.selector.select(route.upstreams, last);
     if (upstream === null) return this.failWith(this.attempts === 0 ? new NoUpstreamError(route.name) : this.error);
     if (upstream.state === 'trial') {
@@ -204,22 +218,12 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.attempts++;
     this.ctrl = null;
     this.sent = false;
-    try {
-      upstream.client.dispatch(
-        {
-          path: this.path,
-          method: req.method ?? 'GET',
-          headers: this.headers,
-          body: this.body === null ? null : this.body.forAttempt(),
-          // a retry gets what is left of the request's budget
-          headersTimeout: this.attempts === 1 ? undefined : Math.max(1, Math.round(this.deadline - performance.now())),
-        },
-        this,
-      );
-    } catch (err) {
-      // undici refuses some inputs synchronously (invalid header values): the client's fault
-      this.failWith(err);
-    }
+    this.reported = false;
+    const opts: DispatchOptions = { path: this.path, method: req.method ?? 'GET', headers: this.headers, body: this.body === null ? null : this.body.forAttempt() };
+    // a retry gets what is left of the request's budget
+    if (this.attempts > 1) opts.headersTimeout = Math.max(1, Math.round(this.deadline - performance.now()));
+    // undici reports invalid input (bad header values: the client's fault) through onResponseError
+    upstream.client.dispatch(opts, this);
   }
 
   onRequestStart(controller: DispatchController): void {
@@ -236,6 +240,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     if (failing) this.owner.report(route, this.upstream!, false, `status ${statusCode}`);
     else if (this.trial) this.owner.report(route, this.upstream!, true, `status ${statusCode}`);
     this.trial = false;
+    this.reported = failing;
     const res = this.res;
     if (res.destroyed) return;
     const h = responseHeaders(headers);
@@ -265,7 +270,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
       if (this.trial && upstream.state === 'trial') upstream.available = true;
       return this.failWith(err);
     }
-    this.owner.report(this.route!, upstream, false, errorText(err));
+    if (!this.reported) this.owner.report(this.route!, upstream, false, errorText(err));
     this.error = err;
     if (this.mayRetry()) {
       this.route!.metrics.retries.inc();
@@ -290,8 +295,10 @@ export class Exchange implements DispatchHandler, BodyEvents {
     if (status === CLIENT_GONE || this.res.headersSent) {
       this.res.destroy();
     } else {
-      const extra: Record<string, string> | undefined =
-        status === 503 ? { 'retry-after': this.route?.retryAfter ?? '1' } : status === 413 ? { connection: 'close' } : undefined;
+      const extra: Record<string, string> = {};
+      if (status === 503) extra['retry-after'] = this.route?.retryAfter ?? '1';
+      // an unread request body would stall the connection: close it after the answer
+      if (status === 413 || (this.body !== null && !this.req.complete)) extra.connection = 'close';
       sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', extra);
     }
     this.finish(status);
@@ -320,10 +327,14 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private finish(status: number): void {
     if (this.finished) return;
     this.finished = true;
+    // a trial that ended without a verdict (client gone, 408, 413…) is offered to the next request
+    const u = this.upstream;
+    if (this.trial && u !== null && u.state === 'trial') u.available = true;
+    this.body?.close();
     if (this.gone) status = CLIENT_GONE;
     this.status = status;
     const owner = this.owner;
-    owner.exchangeDone();
+    owner.exchangeDone(this);
     const seconds = (performance.now() - this.start) / 1000;
     owner.metrics.observe(this.route?.metrics ?? owner.noRoute, status, seconds);
     if (owner.accessLog) this.logLine(seconds);

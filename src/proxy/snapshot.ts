@@ -21,8 +21,6 @@ export interface SnapshotRoute {
   upstreams: SnapshotUpstream[];
   max_body_bytes: number;
   retries: number;
-  /** report failures to the control plane (passive health on: max_fails > 0) */
-  passive: boolean;
   fail_statuses: number[];
   /** seconds for Retry-After when no upstream is available */
   retry_after: number;

@@ -40,8 +40,13 @@ export function statusFor(err: unknown): number {
   return 502;
 }
 
-/** isUpstreamFault tells whether an error should count against the upstream (passive health, later). */
+/** Engine errors that say portico closed the pool (a bug or shutdown), not that the upstream failed. */
+const OWN_CLOSE_CODES = new Set(['UND_ERR_DESTROYED', 'UND_ERR_CLOSED']);
+
+/** isUpstreamFault tells whether an error counts against the upstream (passive health, retries). */
 export function isUpstreamFault(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  if (code !== undefined && OWN_CLOSE_CODES.has(code)) return false;
   const s = statusFor(err);
   return s === 502 || s === 504;
 }

@@ -74,7 +74,7 @@ export class HealthState {
     if (ok) {
       this.passes++;
       this.fails = 0;
-      if (this.state !== 'up' && this.passes >= h.healthy_threshold) return this.to('up', `${this.passes} passing probe${plural(this.passes)}`, r.at);
+      if (this.state !== 'up' && this.passes >= h.healthy_threshold) return this.to('up', `${this.passes} passing probe${plural(this.passes)}`, r.at + r.latency_ms);
     } else {
       this.fails++;
       this.passes = 0;

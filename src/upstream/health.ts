@@ -92,6 +92,7 @@ interface FailureRecord {
 class Prober {
   readonly members = new Set<Member>();
   private timer: NodeJS.Timeout | null = null;
+  private dueAt = 0;
   private readonly abort = new AbortController();
   private running = false;
 
@@ -120,6 +121,13 @@ class Prober {
     this.schedule(Math.floor(Math.random() * Math.min(this.interval, MAX_START_JITTER_MS)));
   }
 
+  /** intervalChanged: a member joined or was reconfigured; a pending probe due later than one new interval moves up. */
+  intervalChanged(): void {
+    if (this.timer === null || this.dueAt <= Date.now() + this.interval) return;
+    clearTimeout(this.timer);
+    this.schedule(Math.floor(Math.random() * Math.min(this.interval, MAX_START_JITTER_MS)));
+  }
+
   stop(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
@@ -128,6 +136,7 @@ class Prober {
 
   private schedule(ms: number): void {
     if (this.abort.signal.aborted) return;
+    this.dueAt = Date.now() + ms;
     this.timer = setTimeout(this.tick, ms);
     this.timer.unref();
   }
@@ -285,7 +294,10 @@ export class HealthRegistry {
   private subscribe(m: Member): void {
     const h = m.state.policy.health;
     const key = h.enabled ? `${m.url}${h.path}` : null;
-    if (m.prober?.key === key) return;
+    if (m.prober !== null && m.prober.key === key) {
+      m.prober.intervalChanged();
+      return;
+    }
     this.unsubscribe(m);
     if (key === null) return;
     let p = this.probers.get(key);
@@ -297,6 +309,7 @@ export class HealthRegistry {
     p.members.add(m);
     m.prober = p;
     if (fresh) p.start();
+    else p.intervalChanged();
   }
 
   private unsubscribe(m: Member): void {
@@ -324,15 +337,31 @@ export class HealthRegistry {
     if (t.to === 'down') this.warnIfRouteDown(m.route);
   }
 
-  /** armTrial (re)starts the timer that moves an ejected upstream (checks off) to trial. */
+  /**
+   * armTrial (re)starts the timer that moves an ejected upstream (checks off) to trial, and, while on
+   * trial, offers the trial again every eject_for in case a trial request never reported back.
+   */
   private armTrial(m: Member): void {
     if (m.trialTimer !== null) clearTimeout(m.trialTimer);
     m.trialTimer = null;
-    const until = m.state.ejectedUntil;
-    if (until === null || this.closed) return;
+    if (this.closed) return;
+    const s = m.state;
+    if (s.state === 'trial') {
+      m.trialTimer = setTimeout(() => {
+        m.trialTimer = null;
+        if (s.state !== 'trial') return;
+        this.log.debug({ route: m.route, upstream: m.url }, 'trial offered again (no verdict yet)');
+        this.onChange({ route: m.route, upstream: m.url, state: 'trial' });
+        this.armTrial(m);
+      }, s.policy.passive.eject_for);
+      m.trialTimer.unref();
+      return;
+    }
+    const until = s.ejectedUntil;
+    if (until === null) return;
     m.trialTimer = setTimeout(() => {
       m.trialTimer = null;
-      this.apply(m, m.state.tick(this.clock.now()));
+      this.apply(m, s.tick(this.clock.now()));
     }, Math.max(0, until - this.clock.now()));
     m.trialTimer.unref();
   }

@@ -75,8 +75,8 @@ t.test('SIGKILL of one upstream process under load costs the clients nothing; re
 t.test('an upstream that hangs: only requests sent before it was dropped may time out; later ones avoid it', async (t) => {
   const { apps, origins } = await threeApps(t);
   const p = await startProxy(t.testdir(), proxyConfig(
-    [{ hosts: ['app.test'], upstreams: origins, health: 'interval = "100ms", timeout = "150ms", unhealthy_threshold = 2, healthy_threshold = 2' }],
-    { timeouts: 'upstream_response = "1s"', log: 'access = false' },
+    [{ hosts: ['app.test'], upstreams: origins, health: 'interval = "100ms", timeout = "400ms", unhealthy_threshold = 2, healthy_threshold = 2' }],
+    { timeouts: 'upstream_response = "2s"', log: 'access = false' },
   ));
   t.teardown(() => p.close());
   const victim = origins[1]!;

@@ -6,7 +6,9 @@
  * and the state on /status.json and /metrics.
  */
 import { mkdirSync } from 'node:fs';
+import type http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { join } from 'node:path';
 import t from 'tap';
 import { proxyConfig, rawTls, request, startBackend, startProxy, waitUntil, type Backend, type ProxyHandle } from '../../test-support/index.js';
@@ -47,7 +49,7 @@ t.test('200 → 503 → 200: out after exactly unhealthy_threshold failed probes
   t.teardown(() => b.close());
   const p = await startProxy(t.testdir(), proxyConfig([{
     hosts: ['localhost'], upstreams: [a.origin, b.origin],
-    health: 'path = "/health", interval = "150ms", timeout = "100ms", unhealthy_threshold = 3, healthy_threshold = 2',
+    health: 'path = "/health", interval = "150ms", timeout = "1s", unhealthy_threshold = 3, healthy_threshold = 2',
   }]));
   t.teardown(() => p.close());
   await waitUntil(() => a.probes.length >= 2, 5000, 'first probes');
@@ -285,11 +287,81 @@ t.test('health state survives a runtime swap for unchanged upstreams', async (t)
   const p = await startProxy(t.testdir(), proxyConfig([route('50ms')]));
   t.teardown(() => p.close());
   await waitUntil(() => transitions(p, a.origin).length === 1, 5000, 'a down');
-  // a new runtime from a changed config (longer interval: no probe will run soon)
+  // probes would pass now, but healthy_threshold = 100: a reset state would show as "up" at once
+  health.code = 200;
   const config = proxyConfig([route('1h')]);
   await p.writeConfig(config);
   await p.portico.reload();
   t.match(p.logs.filter((l) => l.msg === 'config reloaded'), [{}], 'reloaded');
   t.match(await upstreamStatus(p, a.origin), { healthy: false, state: 'down' }, 'still down right after the swap');
   for (let i = 0; i < 4; i++) t.equal((await request({ port: p.port })).body, 'b\n', 'and not sent traffic');
+});
+
+/** slowBody opens a TLS connection, sends a request head and the first part of its body, and returns
+ * the socket plus a promise of everything read until the connection closes. */
+function slowBody(port: number, head: string, first: string): { socket: tls.TLSSocket; reply: Promise<string> } {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false });
+  socket.setTimeout(10_000, () => socket.destroy()); // a hang guard: an open connection fails the test, not the run
+  socket.write(head + first);
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  const reply = new Promise<string>((resolve) => {
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    socket.on('error', () => undefined);
+  });
+  return { socket, reply };
+}
+
+t.test('a request whose body is still arriving during a reload completes, and nobody is blamed', async (t) => {
+  const b = await startBackend('b', (_req, res, body) => {
+    res.writeHead(200);
+    res.end(`got ${body.length}`);
+  });
+  t.teardown(() => b.close());
+  const cfg = (connect: string) => proxyConfig([{ hosts: ['localhost'], upstreams: [b.origin], passive: 'max_fails = 1' }], { timeouts: `upstream_connect = "${connect}"` });
+  const p = await startProxy(t.testdir(), cfg('3s'));
+  t.teardown(() => p.close());
+  const { socket, reply } = slowBody(p.port, 'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n', 'x'.repeat(500));
+  await new Promise((r) => setTimeout(r, 100));
+  await p.writeConfig(cfg('4s')); // new pool options: the old pools are released by the swap
+  t.match(await p.portico.reload(), { result: 'success' });
+  socket.write('x'.repeat(500));
+  t.match(await reply, /^HTTP\/1\.1 200[\s\S]*got 1000/, 'answered by the upstream');
+  t.same(transitions(p, b.origin), [], 'the upstream was not blamed');
+});
+
+t.test('a trial request that ends without a verdict (body timeout) leaves the trial to the next request', async (t) => {
+  const state = { code: 503 };
+  const a = await startBackend('a', (_req, res) => {
+    res.writeHead(state.code);
+    res.end('a\n');
+  });
+  t.teardown(() => a.close());
+  const p = await startProxy(t.testdir(), proxyConfig(
+    [{ hosts: ['localhost'], upstreams: [a.origin], health: 'enabled = false', passive: 'max_fails = 1, fail_statuses = [503], eject_for = "200ms"' }],
+    { timeouts: 'body = "300ms"' },
+  ));
+  t.teardown(() => p.close());
+  t.equal((await request({ port: p.port })).status, 503);
+  state.code = 200;
+  await waitUntil(() => transitions(p, a.origin).some((l) => l.to === 'trial'), 5000, 'trial');
+  // a streamed body (declared > 64 KiB) takes the trial at once, then stalls: 408
+  const { reply } = slowBody(p.port, 'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n', 'x'.repeat(1000));
+  t.match(await reply, /^HTTP\/1\.1 408/);
+  const r = await request({ port: p.port });
+  t.equal(r.status, 200, 'the next request got the trial');
+  t.match(transitions(p, a.origin).map((l) => l.to), ['down', 'trial', 'up']);
+});
+
+t.test('an upstream failing while the client is still sending its body: the answer closes the connection', async (t) => {
+  const a = await startBackend('a');
+  t.teardown(() => a.close());
+  a.server.removeAllListeners('request');
+  a.server.on('request', (req: http.IncomingMessage) => req.socket.destroy());
+  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], retries: 0 }]));
+  t.teardown(() => p.close());
+  const { reply } = slowBody(p.port, 'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n', 'x'.repeat(1000));
+  const text = await reply;
+  t.match(text, /^HTTP\/1\.1 502/);
+  t.match(text, /connection: close/i, 'the connection is closed after the error instead of waiting for the rest of the body');
 });
