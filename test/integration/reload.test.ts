@@ -223,17 +223,18 @@ t.test('in-process: reloads asked for during a reload coalesce (the last file wi
   const cfg = (host: string) => proxyConfig([
     { name: 'one', hosts: ['one.test'], upstreams: [a.origin], tls: 'self-signed', health: 'interval = "1h"' },
     { name: host, hosts: [`${host}.test`], upstreams: [b.origin], tls: 'self-signed', health: 'interval = "1h"' },
-  ], { log: 'access = false' });
+  ], { log: 'access = false', timeouts: 'upstream_idle = "100ms"' });
   const p = await startProxy(t.testdir(), cfg('x'));
   t.teardown(() => p.close());
   await p.writeConfig(cfg('y'));
   await p.portico.reload();
+  t.equal((await request({ port: p.port, servername: 'y.test' })).status, 200);
   const count = () => {
     const m = new Map<string, number>();
     for (const r of process.getActiveResourcesInfo()) m.set(r, (m.get(r) ?? 0) + 1);
     return m;
   };
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 400)); // idle upstream connections closed (upstream_idle)
   const before = count();
 
   const reloadsBefore = p.logs.filter((l) => l.msg === 'config reloaded').length;
@@ -258,7 +259,7 @@ t.test('in-process: reloads asked for during a reload coalesce (the last file wi
     if (r.result !== 'success') t.fail(`reload ${i}`, { r });
   }
   t.equal((await request({ port: p.port, servername: 'y.test' })).status, 200);
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 400));
   const after = count();
   for (const kind of ['Timeout', 'TCPServerWrap', 'TCPSocketWrap']) {
     t.ok((after.get(kind) ?? 0) <= (before.get(kind) ?? 0), `${kind}: ${before.get(kind) ?? 0} before, ${after.get(kind) ?? 0} after 50 reloads`);
