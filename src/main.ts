@@ -7,8 +7,11 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config/index.js';
 import type { Config } from './config/types.js';
+import { ChallengeStore } from './acme/challenges.js';
+import type { Issuer } from './acme/issuer.js';
+import { OrderLimiter } from './acme/limiter.js';
 import { ConfigInvalidError, formatProblem, type Problem } from './errors.js';
-import { build } from './lifecycle/build.js';
+import { build, type AcmeDeps } from './lifecycle/build.js';
 import { ControlPlane } from './lifecycle/control.js';
 import type { Runtime } from './lifecycle/runtime.js';
 import { statusDocument } from './lifecycle/status.js';
@@ -20,6 +23,7 @@ import { SelfSignedSource } from './cert-sources/self-signed.js';
 import { createAdminListener } from './server/admin.js';
 import { createRedirectListener } from './server/http-redirect.js';
 import { bind, closeServer, createHttpsListener, formatAddress } from './server/listeners.js';
+import { FileStorage } from './storage/file.js';
 import { VERSION } from './version.js';
 
 /** StartOptions: where the config is and, for tests, where log lines go. */
@@ -27,6 +31,8 @@ export interface StartOptions {
   configPath: string;
   env?: NodeJS.ProcessEnv;
   logDestination?: NodeJS.WritableStream;
+  /** tests: shorter ACME timings (lock polling, check interval, challenge polling) */
+  acmeTuning?: AcmeDeps['tuning'];
 }
 
 /** Addresses are the bound listeners (port 0 in the config → the port the OS chose). */
@@ -65,6 +71,7 @@ export class Portico {
     readonly dataPlane: DataPlane,
     private readonly selfSigned: SelfSignedSource,
     private readonly env: NodeJS.ProcessEnv,
+    private readonly acme: AcmeDeps,
   ) {}
 
   /** start loads, builds, applies and binds; it throws (ConfigInvalidError, ListenError…) without leaving anything open. */
@@ -73,12 +80,20 @@ export class Portico {
     const config = await loadConfig(opts.configPath, { env });
     const log = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination });
     const metrics = new Metrics();
-    const dataPlane = new DataPlane({ engine: new Engine(), log: log.child({ component: 'proxy' }), metrics });
+    const acme = acmeDeps(config, log, metrics, opts.acmeTuning);
+    const dataPlane = new DataPlane({
+      engine: new Engine(),
+      log: log.child({ component: 'proxy' }),
+      metrics,
+      // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage)
+      challenges: { httpToken: (t) => acme.challenges.lookupHttp(t), alpnCertificate: (n) => acme.challenges.lookupAlpn(n) },
+    });
     const control = new ControlPlane(log.child({ component: 'lifecycle' }));
+    acme.challenges.setOnChange(() => control.publish());
     control.attach(dataPlane);
-    const p = new Portico(opts.configPath, log, metrics, control, dataPlane, new SelfSignedSource(), env);
+    const p = new Portico(opts.configPath, log, metrics, control, dataPlane, new SelfSignedSource(), env, acme);
     try {
-      control.swap(await build(config, { selfSigned: p.selfSigned }));
+      p.swap(await build(config, { selfSigned: p.selfSigned, acme }));
       await p.listen(config);
     } catch (err) {
       await p.closeAll(false);
@@ -115,6 +130,7 @@ export class Portico {
           headerTimeout: t.header,
           idleTimeout: t.idle,
           maxHeaderBytes: config.server.limits.max_header_bytes,
+          acmeAnswer: (token) => this.dataPlane.acmeHttpAnswer(token),
         },
         component,
         this.metrics,
@@ -142,12 +158,15 @@ export class Portico {
 
   /** buildRuntime provisions a runtime for a config without touching the running one. */
   buildRuntime(config: Config): Promise<Runtime> {
-    return build(config, { selfSigned: this.selfSigned });
+    return build(config, { selfSigned: this.selfSigned, acme: this.acme });
   }
 
   /** swap makes a built runtime current (DESIGN §1); in-flight requests finish on the old state. */
   swap(runtime: Runtime): void {
     this.control.swap(runtime);
+    for (const h of runtime.certPlan.hosts) {
+      if (h.source === 'file' && h.notAfter) this.metrics.certNotAfter.labels(h.host).set(Math.floor(h.notAfter.getTime() / 1000));
+    }
   }
 
   /**
@@ -232,6 +251,27 @@ export class Portico {
     await this.dataPlane.close(graceful);
     await Promise.all(this.servers.filter((s) => s.name === 'admin').map((s) => closeServer(s.server, 0)));
   }
+}
+
+/**
+ * acmeDeps creates the process-wide ACME state: the storage (`storage.dir` needs a restart to change),
+ * the challenge answers, the order limiter and the issuer cache. Nothing touches the disk or loads
+ * acme-client until a host uses ACME.
+ */
+function acmeDeps(config: Config, log: Logger, metrics: Metrics, tuning: AcmeDeps['tuning']): AcmeDeps {
+  const acmeLog = log.child({ component: 'acme' });
+  const storage = new FileStorage(config.storage.dir, {
+    staleRemoved: (path, ageMs) => acmeLog.warn({ path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),
+  });
+  return {
+    storage,
+    challenges: new ChallengeStore(storage),
+    limiter: new OrderLimiter(),
+    issuers: new Map<string, Promise<Issuer>>(),
+    log: acmeLog,
+    metrics,
+    tuning,
+  };
 }
 
 /** run starts portico from a config file and wires signals; resolves with the exit code. Handlers are

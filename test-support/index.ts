@@ -6,3 +6,5 @@ export * from './backend.js';
 export * from './certs.js';
 export * from './proxy.js';
 export * from './client.js';
+export * from './acme.js';
+export * from './pebble.js';

@@ -44,7 +44,7 @@ export class ControlPlane {
     this.version = snapshot.version;
     const old = this.current;
     this.current = next;
-    next.start();
+    next.start(() => this.publish());
     if (old !== null) retire(old);
     this.log.info({ version: this.version, routes: snapshot.routes.length }, 'runtime swapped');
     return old;

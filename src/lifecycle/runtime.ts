@@ -5,15 +5,30 @@
  * process and shared by key, never by a runtime.
  */
 import { isIP } from 'node:net';
+import type { AcmeHostStatus, AcmeManager } from '../acme/manager.js';
 import type { Config } from '../config/types.js';
 import type { CertPlan } from '../cert-sources/plan.js';
-import type { Snapshot } from '../proxy/snapshot.js';
+import type { Snapshot, SnapshotChallenges } from '../proxy/snapshot.js';
 import type { CertPems } from '../tls/cert-store.js';
+
+/** RuntimeAcme is the ACME part of a runtime (absent when no host uses ACME). */
+export interface RuntimeAcme {
+  /** maintains the ACME hosts' certificates; started and stopped with the runtime */
+  manager: AcmeManager | null;
+  /** the certificate served per ACME host right now (stored, issued, or the self-signed placeholder) */
+  certificates: Map<string, CertPems>;
+  /** pending challenge answers (process-wide), put in every snapshot */
+  challenges: { snapshot(): SnapshotChallenges } | null;
+}
+
+const NO_ACME: RuntimeAcme = { manager: null, certificates: new Map(), challenges: null };
 
 /** Runtime is a provisioned config, ready to be swapped in. */
 export class Runtime {
   private readonly abort = new AbortController();
   private started = false;
+  private publish: (() => void) | null = null;
+  private readonly acme: RuntimeAcme;
 
   constructor(
     readonly config: Config,
@@ -21,7 +36,21 @@ export class Runtime {
     readonly certificates: readonly CertPems[],
     readonly refusedNames: readonly string[],
     readonly defaultCertificate: { cert: string; key: string },
-  ) {}
+    acme: RuntimeAcme = NO_ACME,
+  ) {
+    this.acme = { ...acme, certificates: new Map(acme.certificates) };
+  }
+
+  /** installCertificate serves a new certificate for an ACME host; published at once while the runtime is current. */
+  installCertificate(host: string, pems: { cert: string; key: string }): void {
+    this.acme.certificates.set(host, { names: [host], cert: pems.cert, key: pems.key });
+    if (this.started) this.publish?.();
+  }
+
+  /** acmeStatus describes the ACME hosts (empty without ACME). */
+  acmeStatus(): AcmeHostStatus[] {
+    return this.acme.manager?.status() ?? [];
+  }
 
   /** signal aborts when the runtime is retired: every background loop of this runtime listens to it. */
   get signal(): AbortSignal {
@@ -48,10 +77,11 @@ export class Runtime {
         upstreams: [...r.upstreams],
         max_body_bytes: r.max_body_bytes,
       })),
-      certificates: this.certificates.map((p) => ({ names: [...p.names], cert: p.cert, key: p.key })),
+      certificates: [...this.certificates, ...this.acme.certificates.values()].map((p) => ({ names: [...p.names], cert: p.cert, key: p.key })),
       default_certificate: { ...this.defaultCertificate },
       no_sni_certificate: this.noSniCertificate(),
       refused_names: [...this.refusedNames],
+      acme_challenges: this.acme.challenges?.snapshot() ?? { http: {}, alpn: [] },
     };
   }
 
@@ -67,9 +97,14 @@ export class Runtime {
     return { ...this.defaultCertificate };
   }
 
-  /** start begins the runtime's background work (health probes, renewals: added by their issues). */
-  start(): void {
+  /**
+   * start begins the runtime's background work (ACME renewals; health probes join with their issue).
+   * `publish` re-sends the snapshot (the control plane's), used when a certificate changes.
+   */
+  start(publish?: () => void): void {
     this.started = true;
+    this.publish = publish ?? null;
+    this.acme.manager?.start(this.signal);
   }
 
   /** retire stops the runtime's background work; safe to call on a partly built or never started runtime. */
