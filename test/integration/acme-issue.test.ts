@@ -29,7 +29,7 @@ async function start(toml: string): Promise<ProxyHandle> {
 }
 
 let first: ProxyHandle | null = null;
-let serials: Record<string, string> = {};
+const serials: Record<string, string> = {};
 
 t.test('http-01: certificates for both routed hosts, served to a client verifying against pebble\'s root', async (t) => {
   const p = (first = await start(acmeConfig(pebble, routes, { challenges: ['http-01'] })));
