@@ -266,7 +266,7 @@ function acmeDeps(config: Config, log: Logger, metrics: Metrics, tuning: AcmeDep
   return {
     storage,
     challenges: new ChallengeStore(storage),
-    limiter: new OrderLimiter(),
+    limiter: new OrderLimiter(tuning?.limiter),
     issuers: new Map<string, Promise<Issuer>>(),
     log: acmeLog,
     metrics,

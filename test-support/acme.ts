@@ -28,7 +28,7 @@ export function acmeConfig(pebble: Pebble, routes: RouteSpec[], o: Parameters<ty
 }
 
 /** TEST_TUNING: quick lock polling and challenge polling for in-process portico. */
-export const TEST_TUNING = { lockOptions: { pollMs: 50, heartbeatMs: 200, staleMs: 2000 }, pollMin: 100, pollMax: 500 };
+export const TEST_TUNING = { lockOptions: { pollMs: 50, heartbeatMs: 200, staleMs: 2000 }, pollMin: 100, pollMax: 500, limiter: { perWindow: 100 } };
 
 type Line = Record<string, unknown>;
 

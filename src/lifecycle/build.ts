@@ -6,7 +6,7 @@
  */
 import type { ChallengeStore } from '../acme/challenges.js';
 import type { Issuer } from '../acme/issuer.js';
-import type { OrderLimiter } from '../acme/limiter.js';
+import type { LimiterOptions, OrderLimiter } from '../acme/limiter.js';
 import { AcmeManager, storagePrefix } from '../acme/manager.js';
 import { ConfigInvalidError } from '../errors.js';
 import type { Config, ConfigProblem } from '../config/types.js';
@@ -28,7 +28,7 @@ export interface AcmeDeps {
   log: Logger;
   metrics: Metrics;
   /** shorter timings for tests */
-  tuning?: { checkIntervalMs?: number; lockOptions?: Omit<LockOptions, 'signal'>; pollMin?: number; pollMax?: number };
+  tuning?: { checkIntervalMs?: number; lockOptions?: Omit<LockOptions, 'signal'>; pollMin?: number; pollMax?: number; limiter?: LimiterOptions };
 }
 
 /** BuildDeps are the process-wide pieces a build uses (kept across runtimes). */
