@@ -118,7 +118,7 @@ function toAcmeError(err: AxiosLikeError): AcmeError | null {
   const r = err.response;
   const url = r?.config?.url ?? err.config?.url ?? '';
   if (r === undefined) {
-    const code = err.code ? `${err.code} ` : '';
+    const code = err.code && !err.message.includes(err.code) ? `${err.code} ` : '';
     return new AcmeError(`ACME request ${url} failed: ${code}${err.message}`.trim(), { cause: err });
   }
   const problem = problemOf(r.data);
