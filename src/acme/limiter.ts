@@ -34,7 +34,10 @@ export class OrderLimiter {
       this.starts = this.starts.filter((t) => now - t < this.windowMs);
       if (this.active < this.concurrency && this.starts.length < this.perWindow) break;
       const untilSlot = this.starts.length >= this.perWindow ? this.starts[0]! + this.windowMs - now : 50;
-      await sleep(Math.max(10, Math.min(untilSlot, 1000)), undefined, { signal });
+      await sleep(Math.max(10, Math.min(untilSlot, 1000)), undefined, { signal }).catch((err: unknown) => {
+        signal?.throwIfAborted();
+        throw err;
+      });
     }
     this.active++;
     this.starts.push(Date.now());

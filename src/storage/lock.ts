@@ -71,7 +71,10 @@ export async function acquireFileLock(path: string, opts: LockOptions = {}, even
     opts.signal?.throwIfAborted();
     if (await tryCreate(path, owner)) return heldLock(path, owner, heartbeatMs);
     await removeIfStale(path, staleMs, events);
-    await sleep(pollMs * (0.5 + Math.random()), undefined, { signal: opts.signal });
+    await sleep(pollMs * (0.5 + Math.random()), undefined, { signal: opts.signal }).catch((err: unknown) => {
+      opts.signal?.throwIfAborted(); // reject with the signal's reason, not a generic AbortError
+      throw err;
+    });
   }
 }
 
