@@ -8,3 +8,4 @@ export * from './proxy.js';
 export * from './client.js';
 export * from './acme.js';
 export * from './pebble.js';
+export * from './fake-acme.js';
