@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/types.js';
 import { FileStorage } from '../storage/file.js';
-import { Ledger, type LedgerEntry } from './ledger.js';
+import { emptyEntry, Ledger, type LedgerEntry } from './ledger.js';
 import { renewalTime, storagePrefix } from './manager.js';
 import { CertFiles } from './stored.js';
 
@@ -28,6 +28,7 @@ export async function inspectAcme(config: Config, hosts: readonly string[]): Pro
     const files = new CertFiles(storage, prefix, (path, reason) => (unreadable = `${path}: ${reason}`));
     const c = await files.load(host).catch((err: Error) => ((unreadable = err.message), null));
     const stored = c === null ? null : { issuer: c.issuer, notAfter: c.notAfter, renewAt: renewalTime(c, config.acme.renew_before, 0) };
-    return { host, stored, unreadable, ledger: await ledger.get(host) };
+    const entry = await ledger.get(host).catch((err: Error) => ({ ...emptyEntry(host), last_error: `ledger unreadable: ${err.message}` }));
+    return { host, stored, unreadable, ledger: entry };
   }));
 }

@@ -7,6 +7,7 @@
  */
 import { stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import t from 'tap';
 import {
   acmeConfig, obtained, ordering, peerCertificate, request, startBackend, startPebble, startProxy,
@@ -119,4 +120,19 @@ t.test('tls-alpn-01 on the https port (challenges = ["tls-alpn-01"])', async (t)
   const r = await request({ port: p.port, servername: 'alpn.test', ca: await pebble.root() });
   t.equal(r.status, 200, 'tls = "auto" with ACME on: verified and proxied');
   t.equal(r.body, 'upstream\n');
+});
+
+t.test('acme-tls/1 without a pending challenge fails the handshake; normal clients are unaffected', async (t) => {
+  const p = await start(acmeConfig(pebble, routes, { challenges: ['http-01'] }));
+  t.teardown(() => p.close());
+  const err = await new Promise<Error | null>((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port: p.port, servername: 'app.test', ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false }, () => {
+      s.destroy();
+      resolve(null);
+    });
+    s.on('error', resolve);
+  });
+  t.ok(err, `refused: ${err?.message}`);
+  const r = await request({ port: p.port, servername: 'app.test', ca: await pebble.root() });
+  t.equal(r.status, 200, 'the same name over http/1.1 still gets its certificate');
 });
