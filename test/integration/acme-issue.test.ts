@@ -136,3 +136,24 @@ t.test('acme-tls/1 without a pending challenge fails the handshake; normal clien
   const r = await request({ port: p.port, servername: 'app.test', ca: await pebble.root() });
   t.equal(r.status, 200, 'the same name over http/1.1 still gets its certificate');
 });
+
+t.test('fallback: http-01 fails (nothing on the CA\'s http port), tls-alpn-01 succeeds; unrouted names are never ordered', async (t) => {
+  const d = t.testdir();
+  const toml = acmeConfig(pebble, [{ hosts: ['fallback.test'], upstreams: [backend.origin], tls: 'acme' }], { challenges: ['http-01', 'tls-alpn-01'] })
+    .replace(`http = "127.0.0.1:${pebble.httpPort}"`, 'http = "127.0.0.1:0"');
+  const p = await startProxy(d, toml, { acmeTuning: TEST_TUNING });
+  t.teardown(() => p.close());
+  const line = await waitForLog(p.logs, obtained('fallback.test'));
+  t.equal(line.challenge, 'tls-alpn-01', 'issued through the second challenge type');
+  const fell = p.logs.find((l) => l.msg === 'challenge failed; trying the next type');
+  t.ok(fell, 'the failed http-01 attempt was logged');
+  t.match(fell?.err, /connection refused|connect/i, 'with the CA\'s reason');
+  t.equal(p.logs.filter(ordering()).length, 1, 'one order attempt (the fallback is inside it)');
+  const r = await request({ port: p.port, servername: 'fallback.test', ca: await pebble.root() });
+  t.equal(r.status, 200);
+
+  const unrouted = await peerCertificate(p.port, 'unrouted.test');
+  t.equal(unrouted.subject.CN, 'portico default', 'an unrouted SNI gets the default certificate');
+  await new Promise((r) => setTimeout(r, 300));
+  t.notOk(p.logs.some((l) => l.msg === 'ordering certificate' && l.host === 'unrouted.test'), 'and is never ordered');
+});
