@@ -52,6 +52,8 @@ export interface PebbleOptions {
   acmePort?: number;
   /** do not start pebble itself yet (the CA is unreachable until restart()) */
   startStopped?: boolean;
+  /** require external account binding with these kid → HMAC keys */
+  eab?: Record<string, string>;
 }
 
 function get(url: string, agent: https.Agent): Promise<{ status: number; body: string }> {
@@ -107,7 +109,8 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
     pebble: {
       listenAddress: `127.0.0.1:${acmePort}`, managementListenAddress: `127.0.0.1:${mgmtPort}`,
       certificate: join(dir, 'cert.pem'), privateKey: join(dir, 'key.pem'),
-      httpPort, tlsPort, ocspResponderURL: '', externalAccountBindingRequired: false,
+      httpPort, tlsPort, ocspResponderURL: '', externalAccountBindingRequired: opts.eab !== undefined,
+      ...(opts.eab ? { externalAccountMACKeys: opts.eab } : {}),
       certificateValidityPeriod: opts.validitySeconds ?? 3600,
     },
   }));
