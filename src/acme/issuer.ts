@@ -255,13 +255,13 @@ export class AcmeIssuer implements Issuer {
 
   /** withAccount runs fn with a client for the stored account; an account the CA forgot is re-registered once. */
   private async withAccount<T>(fn: (client: acme.Client) => Promise<T>): Promise<T> {
-    const account = await this.ensureAccount(false);
+    const account = await this.ensureAccount(null);
     try {
       return await fn(this.client(account));
     } catch (err) {
       if (!isUnknownAccount(err)) throw err;
       this.log.warn({ account: account.url, err: (err as Error).message }, 'the CA does not know the stored account; registering again');
-      return fn(this.client(await this.ensureAccount(true)));
+      return fn(this.client(await this.ensureAccount(account.url)));
     }
   }
 
@@ -279,20 +279,23 @@ export class AcmeIssuer implements Issuer {
     return key;
   }
 
-  /** ensureAccount returns the account, creating or re-registering it (once at a time, under a storage lock). */
-  private ensureAccount(forceLookup: boolean): Promise<Account> {
-    if (!forceLookup && this.account !== null) return Promise.resolve(this.account);
-    this.accountPending ??= this.resolveAccount(forceLookup).finally(() => (this.accountPending = null));
+  /**
+   * ensureAccount returns the account, creating or re-registering it (once at a time, under a storage
+   * lock). `staleUrl` is an account URL the CA no longer knows: it is replaced unless another order
+   * (or another process) already did.
+   */
+  private ensureAccount(staleUrl: string | null): Promise<Account> {
+    if (this.account !== null && this.account.url !== staleUrl) return Promise.resolve(this.account);
+    this.accountPending ??= this.resolveAccount(staleUrl).finally(() => (this.accountPending = null));
     return this.accountPending;
   }
 
-  private async resolveAccount(forceLookup: boolean): Promise<Account> {
+  private async resolveAccount(staleUrl: string | null): Promise<Account> {
     const lock = await this.o.storage.lock(`account-${this.o.prefix}`);
     try {
       const key = await this.accountKey();
       const meta = await this.readMeta();
-      const stale = forceLookup && meta?.url === this.account?.url;
-      if (meta !== null && meta.url && !stale) return (this.account = { key, url: meta.url });
+      if (meta !== null && meta.url && meta.url !== staleUrl) return (this.account = { key, url: meta.url });
       const url = await this.register(key);
       await this.o.storage.write(this.keys.meta, JSON.stringify({ url, directory: this.o.directory, email: this.o.email, registered_at: new Date().toISOString() }, null, 2));
       return (this.account = { key, url });
