@@ -56,6 +56,7 @@ const RESTART_KEYS: Array<[string, (c: Config) => unknown]> = [
 /** Portico is a running proxy process (control plane + in-process data plane + listeners). */
 export class Portico {
   readonly startedAt = new Date();
+  private certHosts = new Set<string>();
   private ready = false;
   private shuttingDown: Promise<void> | null = null;
   private reloading: Promise<void> = Promise.resolve();
@@ -164,6 +165,18 @@ export class Portico {
   /** swap makes a built runtime current (DESIGN §1); in-flight requests finish on the old state. */
   swap(runtime: Runtime): void {
     this.control.swap(runtime);
+    this.certMetrics(runtime);
+  }
+
+  /** certMetrics sets the expiry of file certificates (ACME ones are set by their manager) and drops hosts no longer routed. */
+  private certMetrics(runtime: Runtime): void {
+    const hosts = new Set(runtime.certPlan.hosts.map((h) => h.host));
+    for (const gone of this.certHosts) {
+      if (hosts.has(gone)) continue;
+      this.metrics.certNotAfter.remove(gone);
+      this.metrics.certRenewalFailing.remove(gone);
+    }
+    this.certHosts = hosts;
     for (const h of runtime.certPlan.hosts) {
       if (h.source === 'file' && h.notAfter) this.metrics.certNotAfter.labels(h.host).set(Math.floor(h.notAfter.getTime() / 1000));
     }

@@ -157,3 +157,21 @@ t.test('fallback: http-01 fails (nothing on the CA\'s http port), tls-alpn-01 su
   await new Promise((r) => setTimeout(r, 300));
   t.notOk(p.logs.some((l) => l.msg === 'ordering certificate' && l.host === 'unrouted.test'), 'and is never ordered');
 });
+
+t.test('reload adding a host: only the new host is ordered; the others keep their certificates', async (t) => {
+  const d = t.testdir();
+  const one = [{ name: 'r', hosts: ['keep.test'], upstreams: [backend.origin], tls: 'acme' }];
+  const p = await startProxy(d, acmeConfig(pebble, one), { acmeTuning: TEST_TUNING });
+  t.teardown(() => p.close());
+  await waitForLog(p.logs, obtained('keep.test'));
+  const root = await pebble.root();
+  const before = (await peerCertificate(p.port, 'keep.test', root)).serialNumber;
+  const mark = p.logs.length;
+  await p.writeConfig(acmeConfig(pebble, [{ ...one[0]!, hosts: ['keep.test', 'added.test'] }]));
+  await p.portico.reload();
+  await waitForLog(p.logs, obtained('added.test'), 30_000, mark);
+  const orders = p.logs.slice(mark).filter(ordering()).map((l) => l.host);
+  t.strictSame(orders, ['added.test'], 'only the new host was ordered');
+  t.equal((await peerCertificate(p.port, 'keep.test', root)).serialNumber, before, 'keep.test kept its certificate across the reload');
+  t.equal((await request({ port: p.port, servername: 'added.test', ca: root })).status, 200);
+});

@@ -12,6 +12,7 @@ import {
   acmeConfig, obtained, peerCertificate, request, startBackend, startPebble, startProxy, TEST_TUNING, waitForLog,
 } from '../../test-support/index.js';
 import { ladderDelay, type LedgerEntry } from '../../src/acme/ledger.js';
+import { runCli } from '../../test-support/http.js';
 
 const pebble = await startPebble({ startStopped: true });
 t.teardown(() => pebble.stop());
@@ -58,6 +59,11 @@ t.test('CA down at start: self-signed meanwhile, real causes logged, backed off;
   const metrics = await (await fetch(`http://127.0.0.1:${p.adminPort}/metrics`)).text();
   t.match(metrics, /portico_cert_renewal_failing\{name="down\.test"\} 1/);
   t.match(metrics, /portico_acme_failures_total [1-9]/);
+
+  const check = await runCli(['check', '--config', p.configPath]);
+  t.equal(check.code, 0, 'a failing CA does not make the config invalid');
+  t.match(check.stdout, /down\.test\s+acme .*not issued yet.*FAILING: \d+ failed attempt\(s\), last error: .*ECONNREFUSED/, 'check shows the failing host');
+  t.match(check.stdout, /ACME for down\.test is failing/, 'and warns');
 
   // The CA comes back, rejecting 20 % of nonces: every host still gets its certificate.
   await pebble.restart({ PEBBLE_WFE_NONCEREJECT: '20' });
