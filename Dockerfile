@@ -27,7 +27,11 @@ COPY package.json ./
 COPY config ./config
 COPY examples ./examples
 COPY certs/README.md ./certs/README.md
+# /app/config/certs → /app/certs: a config mounted at /app/config/config.toml that keeps the defaults
+# (tls.dir = "certs", storage.dir = "certs/managed", relative to the config file) lands on the volume,
+# so a re-created container never loses its ACME account and certificates (and never re-orders them).
 RUN mkdir -p /app/certs/managed && chown -R node:node /app/certs && chmod 700 /app/certs/managed \
+ && ln -s ../certs /app/config/certs \
  && ln -s /app/dist/cli.js /usr/local/bin/portico && chmod +x /app/dist/cli.js
 USER node
 VOLUME ["/app/certs"]

@@ -9,6 +9,7 @@ import type { Address, Config, RouteConfig } from './config/types.js';
 import { ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
 import { plan } from './lifecycle/build.js';
 import type { CertPlan } from './cert-sources/plan.js';
+import { inspectAcme, type AcmeInspection } from './acme/inspect.js';
 import { rangeText } from './upstream/health-state.js';
 import { VERSION } from './version.js';
 
@@ -75,8 +76,23 @@ function passiveLine(r: RouteConfig): string {
   return `out after ${p.max_fails} failures within ${secs(p.fail_window)}${r.health.enabled ? '' : ` for ${secs(p.eject_for)}`}${statuses}`;
 }
 
+/** acmeLine describes an ACME host's state for `check`. */
+function acmeLine(directory: string, a: AcmeInspection | undefined): string {
+  const parts = [`acme (${directory})`];
+  if (a?.stored) {
+    parts.push(`stored certificate from ${a.stored.issuer}; expires ${a.stored.notAfter.toISOString()}; renews about ${a.stored.renewAt.toISOString()}`);
+  } else {
+    parts.push(a?.unreadable ? `stored certificate unreadable (${a.unreadable}): ordered again at start` : 'not issued yet: self-signed until the CA issues it');
+  }
+  const l = a?.ledger;
+  if (l && l.consecutive_failures > 0) {
+    parts.push(`FAILING: ${l.consecutive_failures} failed attempt(s), last error: ${l.last_error}; next attempt ${l.next_attempt_at}`);
+  }
+  return parts.join('; ');
+}
+
 /** renderPlan is what `check` prints for a valid config. */
-export function renderPlan(config: Config, certs: CertPlan): string {
+export function renderPlan(config: Config, certs: CertPlan, acme: readonly AcmeInspection[] = []): string {
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   const out: string[] = [`${rel(config.source)}: valid`, '', 'listeners:'];
   out.push(`  https  ${show(config.server.https)}  (TLS ${config.tls.min_version}+, SNI, ALPN http/1.1)`);
@@ -96,12 +112,17 @@ export function renderPlan(config: Config, certs: CertPlan): string {
     const src =
       h.source === 'file'
         ? `file ${rel(h.path!)} (${h.issuer}; expires ${h.notAfter!.toISOString()})`
-        : h.source === 'self-signed'
+        : h.source === 'acme'
+          ? acmeLine(config.acme.directory, acme.find((a) => a.host === h.host))
+          : h.source === 'self-signed'
           ? 'self-signed (generated at start; browsers will warn)'
           : 'none: handshakes for this name fail (tls.self_signed = false)';
     out.push(`  ${h.host}  ${src}`);
   }
   const warnings = planWarnings(config, certs);
+  for (const a of acme) {
+    if (a.ledger.consecutive_failures > 0) warnings.push(`ACME for ${a.host} is failing (${a.ledger.consecutive_failures} attempts): ${a.ledger.last_error}`);
+  }
   if (warnings.length > 0) out.push('', 'warnings:', ...warnings.map((w) => `  - ${w}`));
   return out.join('\n') + '\n';
 }
@@ -110,6 +131,9 @@ export function renderPlan(config: Config, certs: CertPlan): string {
 export function planWarnings(config: Config, certs: CertPlan): string[] {
   const w: string[] = [];
   if (config.routes.length === 0) w.push('no [[routes]]: every request gets 404');
+  if (certs.hosts.some((h) => h.source === 'acme') && config.acme.directory.includes('acme-staging')) {
+    w.push('acme.directory is Let\'s Encrypt staging: browsers do not trust its certificates (see README, "From staging to production")');
+  }
   for (const h of certs.hosts) {
     if (h.source === 'none') w.push(`${h.host} has no certificate and tls.self_signed = false: its handshakes fail`);
     if (h.notAfter && h.notAfter.getTime() < Date.now()) w.push(`the certificate for ${h.host} expired on ${h.notAfter.toISOString()}`);
@@ -121,7 +145,9 @@ async function check(path: string): Promise<number> {
   let config: Config;
   try {
     config = await loadConfig(path);
-    process.stdout.write(renderPlan(config, await plan(config)));
+    const certs = await plan(config);
+    const acmeHosts = certs.hosts.filter((h) => h.source === 'acme').map((h) => h.host);
+    process.stdout.write(renderPlan(config, certs, acmeHosts.length > 0 ? await inspectAcme(config, acmeHosts) : []));
     return 0;
   } catch (err) {
     return reportConfigError(err);

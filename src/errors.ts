@@ -107,6 +107,52 @@ export class AdminRequestError extends PorticoError {
   }
 }
 
+/** AcmeErrorDetails: what the CA said, when it said something. */
+export interface AcmeErrorDetails {
+  /** HTTP status of the CA's answer */
+  status?: number;
+  /** RFC 8555 problem type (`urn:ietf:params:acme:error:rateLimited`) */
+  problemType?: string;
+  /** how long the CA asked us to wait (Retry-After), in ms */
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+/**
+ * AcmeError: obtaining or renewing a certificate failed (the CA refused, a challenge failed, the CA
+ * was unreachable). The message starts with the step (`ordering app.example.com: …`) and keeps the
+ * real cause (`connect ECONNREFUSED 127.0.0.1:14000`).
+ */
+export class AcmeError extends PorticoError {
+  readonly status: number | undefined;
+  readonly problemType: string | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, details: AcmeErrorDetails = {}, code = 'PORTICO_ERR_ACME') {
+    super(code, message, { cause: details.cause });
+    this.name = 'AcmeError';
+    this.status = details.status;
+    this.problemType = details.problemType;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** AcmeRateLimitedError: the CA answered 429 (rate limited); the next attempt waits for its Retry-After. */
+export class AcmeRateLimitedError extends AcmeError {
+  constructor(message: string, details: AcmeErrorDetails) {
+    super(message, details, 'PORTICO_ERR_ACME_RATE_LIMITED');
+    this.name = 'AcmeRateLimitedError';
+  }
+}
+
+/** StorageError: a file in `[storage]` is corrupt or unreadable; it is treated as missing. */
+export class StorageError extends PorticoError {
+  constructor(message: string, cause?: unknown) {
+    super('PORTICO_ERR_STORAGE', message, { cause });
+    this.name = 'StorageError';
+  }
+}
+
 /** ERROR_CODES lists every code above; docs/errors.md must document each (tested). */
 export const ERROR_CODES = [
   'PORTICO_ERR_CONFIG_INVALID',
@@ -117,4 +163,7 @@ export const ERROR_CODES = [
   'PORTICO_ERR_UPSTREAM_TIMEOUT',
   'PORTICO_ERR_UPSTREAM',
   'PORTICO_ERR_ADMIN',
+  'PORTICO_ERR_ACME',
+  'PORTICO_ERR_ACME_RATE_LIMITED',
+  'PORTICO_ERR_STORAGE',
 ] as const;

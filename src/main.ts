@@ -6,8 +6,11 @@
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config/index.js';
 import type { Config } from './config/types.js';
+import { ChallengeStore } from './acme/challenges.js';
+import type { Issuer } from './acme/issuer.js';
+import { OrderLimiter } from './acme/limiter.js';
 import { ConfigInvalidError, formatProblem, type Problem } from './errors.js';
-import { build, type BuildDeps } from './lifecycle/build.js';
+import { build, type AcmeDeps, type BuildDeps } from './lifecycle/build.js';
 import { ControlPlane } from './lifecycle/control.js';
 import type { Runtime } from './lifecycle/runtime.js';
 import { statusDocument } from './lifecycle/status.js';
@@ -21,6 +24,7 @@ import { createRedirectListener } from './server/http-redirect.js';
 import { ListenerSet, type Change, type ListenerSpec } from './server/listener-set.js';
 import { applyTimeouts, createHttpsListener, formatAddress, setMaxHeaderSize } from './server/listeners.js';
 import { HealthRegistry } from './upstream/health.js';
+import { FileStorage } from './storage/file.js';
 import { VERSION } from './version.js';
 
 /** StartOptions: where the config is and, for tests, where log lines go. */
@@ -28,6 +32,8 @@ export interface StartOptions {
   configPath: string;
   env?: NodeJS.ProcessEnv;
   logDestination?: NodeJS.WritableStream;
+  /** tests: shorter ACME timings (lock polling, check interval, challenge polling) */
+  acmeTuning?: AcmeDeps['tuning'];
 }
 
 /** Addresses are the bound listeners (port 0 in the config → the port the OS chose). */
@@ -57,6 +63,7 @@ export interface ReloadResult {
 /** Portico is a running proxy process (control plane + in-process data plane + listeners). */
 export class Portico {
   readonly startedAt = new Date();
+  private certHosts = new Set<string>();
   private ready = false;
   private shuttingDown: Promise<void> | null = null;
   /** the reload running now, and the one queued behind it (signals during a reload coalesce into it) */
@@ -88,12 +95,21 @@ export class Portico {
     const metrics = new Metrics();
     const control = new ControlPlane(log.child({ component: 'lifecycle' }));
     const health = new HealthRegistry({ log, metrics, onChange: (u) => control.health(u) });
-    const dataPlane = new DataPlane({ engine: new Engine(), log: log.child({ component: 'proxy' }), metrics, report: (r) => health.report(r) });
+    const acme = acmeDeps(config, log, metrics, opts.acmeTuning);
+    const dataPlane = new DataPlane({
+      engine: new Engine(),
+      log: log.child({ component: 'proxy' }),
+      metrics,
+      report: (r) => health.report(r),
+      // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage)
+      challenges: { httpToken: (t) => acme.challenges.lookupHttp(t), alpnCertificate: (n) => acme.challenges.lookupAlpn(n) },
+    });
+    acme.challenges.setOnChange(() => control.publish());
     control.attach(dataPlane);
-    const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health };
+    const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health, acme };
     const p = new Portico(opts.configPath, log, metrics, control, dataPlane, health, deps, env);
     try {
-      control.swap(await build(config, deps));
+      p.swap(await build(config, deps));
       await p.listeners.open(p.listenerSpecs(config));
     } catch (err) {
       await p.closeAll(false);
@@ -146,6 +162,7 @@ export class Portico {
               headerTimeout: t.header,
               idleTimeout: t.idle,
               maxHeaderBytes: config.server.limits.max_header_bytes,
+              acmeAnswer: (token) => this.dataPlane.acmeHttpAnswer(token),
             },
             component,
             this.metrics,
@@ -185,6 +202,21 @@ export class Portico {
   /** swap makes a built runtime current (DESIGN §1); in-flight requests finish on the old state. */
   swap(runtime: Runtime): void {
     this.control.swap(runtime);
+    this.certMetrics(runtime);
+  }
+
+  /** certMetrics sets the expiry of file certificates (ACME ones are set by their manager) and drops hosts no longer routed. */
+  private certMetrics(runtime: Runtime): void {
+    const hosts = new Set(runtime.certPlan.hosts.map((h) => h.host));
+    for (const gone of this.certHosts) {
+      if (hosts.has(gone)) continue;
+      this.metrics.certNotAfter.remove(gone);
+      this.metrics.certRenewalFailing.remove(gone);
+    }
+    this.certHosts = hosts;
+    for (const h of runtime.certPlan.hosts) {
+      if (h.source === 'file' && h.notAfter) this.metrics.certNotAfter.labels(h.host).set(Math.floor(h.notAfter.getTime() / 1000));
+    }
   }
 
   /**
@@ -311,6 +343,27 @@ export class Portico {
     await this.dataPlane.close(graceful);
     await this.listeners.close(0);
   }
+}
+
+/**
+ * acmeDeps creates the process-wide ACME state: the storage (`storage.dir` needs a restart to change),
+ * the challenge answers, the order limiter and the issuer cache. Nothing touches the disk or loads
+ * acme-client until a host uses ACME.
+ */
+function acmeDeps(config: Config, log: Logger, metrics: Metrics, tuning: AcmeDeps['tuning']): AcmeDeps {
+  const acmeLog = log.child({ component: 'acme' });
+  const storage = new FileStorage(config.storage.dir, {
+    staleRemoved: (path, ageMs) => acmeLog.warn({ path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),
+  });
+  return {
+    storage,
+    challenges: new ChallengeStore(storage),
+    limiter: new OrderLimiter(tuning?.limiter),
+    issuers: new Map<string, Promise<Issuer>>(),
+    log: acmeLog,
+    metrics,
+    tuning,
+  };
 }
 
 /** run starts portico from a config file and wires signals; resolves with the exit code. Handlers are

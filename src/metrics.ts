@@ -39,6 +39,17 @@ export class Metrics {
     labelNames: ['name'] as const,
     registers: [this.registry],
   });
+  readonly certRenewalFailing = new client.Gauge({
+    name: 'portico_cert_renewal_failing',
+    help: '1 while obtaining or renewing the certificate for a name is failing, else 0.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+  readonly acmeFailures = new client.Counter({
+    name: 'portico_acme_failures_total',
+    help: 'Failed ACME orders and renewals (each failed attempt counts once).',
+    registers: [this.registry],
+  });
   readonly configReloads = new client.Counter({
     name: 'portico_config_reloads_total',
     help: 'Configuration reloads by result (success | failure).',

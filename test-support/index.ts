@@ -8,3 +8,6 @@ export * from './proxy.js';
 export * from './client.js';
 export * from './load.js';
 export * from './wait.js';
+export * from './acme.js';
+export * from './pebble.js';
+export * from './fake-acme.js';

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { Portico } from '../src/main.js';
+import { Portico, type StartOptions } from '../src/main.js';
 
 /** ROOT is the repository root; CLI is the built entry point (`npm test` builds first). */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -49,11 +49,14 @@ export function routeToml(r: RouteSpec): string {
  * `storage.dir` = `state` under the config's directory. `server`, `timeouts`, `limits`, `tls`,
  * `admin`, `log` are extra lines for those tables.
  */
-export function proxyConfig(routes: RouteSpec[], extra: { server?: string; timeouts?: string; limits?: string; tls?: string; admin?: string; log?: string } = {}): string {
+export function proxyConfig(
+  routes: RouteSpec[],
+  extra: { server?: string; timeouts?: string; limits?: string; tls?: string; admin?: string; log?: string; https?: string; http?: string; acme?: string; storage?: string } = {},
+): string {
   return [
     '[server]',
-    'https = "127.0.0.1:0"',
-    'http = "127.0.0.1:0"',
+    `https = ${q(extra.https ?? '127.0.0.1:0')}`,
+    `http = ${q(extra.http ?? '127.0.0.1:0')}`,
     extra.server ?? '',
     '[server.timeouts]',
     extra.timeouts ?? '',
@@ -63,7 +66,8 @@ export function proxyConfig(routes: RouteSpec[], extra: { server?: string; timeo
     'dir = "certs"',
     extra.tls ?? '',
     '[storage]',
-    'dir = "state"',
+    `dir = ${q(extra.storage ?? 'state')}`,
+    ...(extra.acme !== undefined ? ['[acme]', extra.acme] : []),
     '[admin]',
     'listen = "127.0.0.1:0"',
     extra.admin ?? '',
@@ -91,7 +95,7 @@ export interface ProxyHandle {
 }
 
 /** startProxy writes `toml` to `dir/config.toml` and starts portico on it. */
-export async function startProxy(dir: string, toml: string): Promise<ProxyHandle> {
+export async function startProxy(dir: string, toml: string, opts: Pick<StartOptions, 'acmeTuning'> = {}): Promise<ProxyHandle> {
   const configPath = join(dir, 'config.toml');
   await writeFile(configPath, toml);
   const logs: Array<Record<string, unknown>> = [];
@@ -102,7 +106,7 @@ export async function startProxy(dir: string, toml: string): Promise<ProxyHandle
     partial = lines.pop()!;
     for (const l of lines) if (l) logs.push(JSON.parse(l) as Record<string, unknown>);
   });
-  const portico = await Portico.start({ configPath, logDestination: sink });
+  const portico = await Portico.start({ configPath, logDestination: sink, ...opts });
   return {
     portico,
     port: portico.addresses.https.port,

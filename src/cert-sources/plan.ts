@@ -1,15 +1,19 @@
 /**
  * Certificate planning (control plane): for every routed host, decide where its certificate comes
- * from (file / self-signed / none) per `routes.tls` and `[tls]`, load the files, and collect every
- * problem with its key path. `check` prints the plan; `run` materialises it (self-signed made here).
+ * from (file / acme / self-signed / none) per `routes.tls`, `[tls]` and `[acme]`, load the files,
+ * and collect every problem with its key path. `check` prints the plan; `run` materialises it
+ * (self-signed made here; ACME hosts are left to the ACME manager, which serves a self-signed
+ * placeholder until their certificate exists).
  */
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import type { Config, ConfigProblem } from '../config/types.js';
 import type { CertPems } from '../tls/cert-store.js';
 import { loadForHost, loadPair, type LoadedCert } from './static.js';
 import type { SelfSignedSource } from './self-signed.js';
 
 /** CertSource is where a host's certificate comes from. */
-export type CertSource = 'file' | 'self-signed' | 'none';
+export type CertSource = 'file' | 'acme' | 'self-signed' | 'none';
 
 /** HostCert is the plan for one routed host. */
 export interface HostCert {
@@ -27,6 +31,8 @@ export interface CertPlan {
   /** every certificate loaded from files (tls.dir per host and [[tls.certificates]]) */
   files: LoadedCert[];
   problems: ConfigProblem[];
+  /** the contents of `acme.ca_bundle` (null when unset or ACME is off) */
+  acmeCaBundle: string | null;
 }
 
 /** routedHosts lists each host once, with the `tls` mode of the first route naming it and that route's index. */
@@ -52,7 +58,7 @@ export async function planCertificates(config: Config): Promise<CertPlan> {
   const hosts: HostCert[] = [];
   for (const [host, { tls, index }] of routedHosts(config)) {
     let own: LoadedCert | null = null;
-    if (tls !== 'self-signed') {
+    if (tls !== 'self-signed' && tls !== 'acme') {
       try {
         own = await loadForHost(config.tls.dir, host);
       } catch (err) {
@@ -61,7 +67,12 @@ export async function planCertificates(config: Config): Promise<CertPlan> {
       if (own !== null) files.push(own);
     }
     const covered = own ?? files.find((f) => f.names.some((n) => covers(n, host))) ?? null;
-    if (covered !== null && tls !== 'self-signed') {
+    const acmeCapable = !host.startsWith('*.') && isIP(host) === 0;
+    if (tls === 'acme' || (tls === 'auto' && covered === null && config.acme.enabled && acmeCapable)) {
+      hosts.push({ host, source: 'acme', issuer: config.acme.directory });
+    } else if (tls === 'auto' && covered === null && config.acme.enabled && host.startsWith('*.')) {
+      problems.push({ path: `routes[${index}].hosts`, message: `${host}: no certificate file, and ACME cannot issue wildcards (they need DNS-01, which portico does not support); add ${config.tls.dir}/_wildcard.${host.slice(2)}.crt or set tls = "self-signed"` });
+    } else if (covered !== null && tls !== 'self-signed') {
       hosts.push({ host, source: 'file', path: covered.certPath, notAfter: covered.notAfter, issuer: covered.issuer });
     } else if (tls === 'file') {
       problems.push({ path: `routes[${index}].tls`, message: `"file" but no certificate for ${host} (looked for ${config.tls.dir}/${host}.crt and [[tls.certificates]])` });
@@ -71,7 +82,22 @@ export async function planCertificates(config: Config): Promise<CertPlan> {
       hosts.push({ host, source: 'none' });
     }
   }
-  return { hosts, files, problems };
+  const acmeCaBundle = await readCaBundle(config, problems);
+  return { hosts, files, problems, acmeCaBundle };
+}
+
+/** readCaBundle loads `acme.ca_bundle` when ACME is on (a problem when unreadable or without a certificate). */
+async function readCaBundle(config: Config, problems: ConfigProblem[]): Promise<string | null> {
+  const path = config.acme.ca_bundle;
+  if (!config.acme.enabled || path === '') return null;
+  try {
+    const pem = await readFile(path, 'utf8');
+    if (pem.includes('BEGIN CERTIFICATE')) return pem;
+    problems.push({ path: 'acme.ca_bundle', message: `${path} holds no PEM certificate` });
+  } catch (err) {
+    problems.push({ path: 'acme.ca_bundle', message: `reading ${path}: ${(err as Error).message}` });
+  }
+  return null;
 }
 
 /** covers tells whether a certificate name serves a host (exact, or a one-label wildcard). */

@@ -60,6 +60,8 @@ export async function makeCertificate(opts: SelfSignedOptions): Promise<Pems> {
       : { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ];
+  // The issuer's key id (RFC 5280 §4.2.1.1): chain building and ACME ARI certificate ids use it.
+  if (issuerCert) extensions.push({ name: 'authorityKeyIdentifier', keyIdentifier: issuerCert.generateSubjectKeyIdentifier().getBytes() });
   if (!opts.isCA) extensions.push({ name: 'extKeyUsage', serverAuth: true, clientAuth: true });
   if (names.length > 0) extensions.push({ name: 'subjectAltName', altNames: altNames(names) });
   cert.setExtensions(extensions);

@@ -47,6 +47,15 @@ export const DEFAULTS = deepFreeze({
   storage: {
     dir: 'certs/managed', // relative to the config file
   },
+  acme: {
+    enabled: false,
+    directory: 'https://acme-staging-v02.api.letsencrypt.org/directory', // staging: switch to production deliberately
+    email: '',
+    ca_bundle: '', // none
+    challenges: ['http-01', 'tls-alpn-01'],
+    renew_before: '1/3',
+    backoff: '1m..1d',
+  },
   admin: {
     listen: '127.0.0.1:9901', // "" disables
     write_from: ['127.0.0.1/32', '::1/128'],

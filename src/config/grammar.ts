@@ -35,6 +35,42 @@ export function parseStatusRange(s: string): [number, number] | null {
   return min >= 100 && max <= 599 && min <= max ? [min, max] : null;
 }
 
+/** DurationRange is a backoff range: exponential from `min` doubling to `max` (ms). */
+export interface DurationRange {
+  min: number;
+  max: number;
+}
+
+/**
+ * parseRange parses `"MIN..MAX"` of durations (`"1m..1d"`, `"100ms..2s"`) into milliseconds;
+ * null when either side is not a duration or MIN > MAX.
+ */
+export function parseRange(s: string): DurationRange | null {
+  const parts = s.split('..');
+  if (parts.length !== 2) return null;
+  const min = parseDuration(parts[0]!);
+  const max = parseDuration(parts[1]!);
+  return min === null || max === null || min > max ? null : { min, max };
+}
+
+/** RenewBefore is `acme.renew_before`: a fraction of the lifetime, or a fixed time before expiry (ms). */
+export type RenewBefore = { fraction: number } | { ms: number };
+
+/**
+ * parseRenewBefore parses a fraction of a certificate's lifetime (`"1/3"`: renew when a third is
+ * left; 0 < N/D < 1) or a duration before expiry (`"30d"`). Null otherwise.
+ */
+export function parseRenewBefore(s: string): RenewBefore | null {
+  const m = /^(\d+)\/(\d+)$/.exec(s);
+  if (m) {
+    const n = Number(m[1]);
+    const d = Number(m[2]);
+    return n > 0 && d > 0 && n < d ? { fraction: n / d } : null;
+  }
+  const ms = parseDuration(s);
+  return ms === null || ms === 0 ? null : { ms };
+}
+
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   '': 1, B: 1,
   KB: 1e3, MB: 1e6, GB: 1e9,

@@ -17,8 +17,11 @@ export interface Address {
 /** TLS protocol floor accepted from clients. */
 export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
 
-/** Where a route's certificate comes from (`auto`: file if present, else self-signed). */
-export type RouteTls = 'auto' | 'file' | 'self-signed';
+/**
+ * Where a route's certificate comes from. `auto`: a file if present, else ACME when `acme.enabled`
+ * (DNS names only), else self-signed.
+ */
+export type RouteTls = 'auto' | 'file' | 'acme' | 'self-signed';
 
 /** `[server.timeouts]`, all in milliseconds. */
 export interface TimeoutsConfig {
@@ -88,6 +91,36 @@ export interface TlsConfig {
 export interface StorageConfig {
   /** Absolute directory for state portico manages (default `certs/managed` next to the config file). */
   dir: string;
+}
+
+/** ACME challenge types portico answers (DNS-01 is not supported). */
+export type AcmeChallenge = 'http-01' | 'tls-alpn-01';
+
+/** `[acme.eab]`: external account binding (secrets usually via `${ENV}`). */
+export interface AcmeEabConfig {
+  kid: string;
+  /** base64url HMAC key as the CA gives it */
+  hmac_key: string;
+}
+
+/** `[acme]`. */
+export interface AcmeConfig {
+  /** Obtain and renew certificates for routed hosts (default false). */
+  enabled: boolean;
+  /** ACME directory URL (default Let's Encrypt staging). */
+  directory: string;
+  /** Contact e-mail for the account (default "": none). */
+  email: string;
+  /** Absolute path of extra PEM roots trusted for the directory's TLS, or "" (default). */
+  ca_bundle: string;
+  /** Challenge types in the order tried, unique, non-empty (default http-01, tls-alpn-01). */
+  challenges: AcmeChallenge[];
+  /** When to renew: `{fraction}` of the lifetime left (default 1/3) or `{ms}` before expiry. */
+  renew_before: { fraction: number } | { ms: number };
+  /** Failed attempts back off from `min` doubling to `max` ms (default 1m..1d). */
+  backoff: { min: number; max: number };
+  /** External account binding, or null (default). */
+  eab: AcmeEabConfig | null;
 }
 
 /** `[admin]`. */
@@ -168,6 +201,7 @@ export interface Config {
   server: ServerConfig;
   tls: TlsConfig;
   storage: StorageConfig;
+  acme: AcmeConfig;
   admin: AdminConfig;
   log: LogConfig;
   routes: RouteConfig[];

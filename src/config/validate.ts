@@ -7,14 +7,16 @@
  * Built-in defaults (defaults.ts) go through the same readers as file values.
  */
 
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { DEFAULTS } from './defaults.js';
 import {
-  editDistance, expandEnv, parseAddress, parseCidr, parseDuration, parseHost, parseSize, parseStatusRange, parseUpstream,
+  editDistance, expandEnv, parseAddress, parseCidr, parseDuration, parseHost, parseRange, parseRenewBefore, parseSize,
+  parseStatusRange, parseUpstream,
 } from './grammar.js';
 import type {
-  AdminConfig, Address, CertificateFileConfig, Config, ConfigProblem, HealthConfig, LimitsConfig, LogConfig, LogLevel,
-  PassiveConfig, RouteConfig, RouteTls, ServerConfig, TimeoutsConfig, TlsConfig, TlsMinVersion,
+  AcmeChallenge, AcmeConfig, AcmeEabConfig, AdminConfig, Address, CertificateFileConfig, Config, ConfigProblem, HealthConfig,
+  LimitsConfig, LogConfig, LogLevel, PassiveConfig, RouteConfig, RouteTls, ServerConfig, TimeoutsConfig, TlsConfig, TlsMinVersion,
 } from './types.js';
 
 type Table = Record<string, unknown>;
@@ -27,13 +29,15 @@ type Indexed<T> = [index: number, value: T];
 
 /** The keys each table accepts in this version. Anything else (including keys of later versions) is unknown. */
 const KEYS = {
-  root: ['server', 'tls', 'storage', 'admin', 'log', 'routes'],
+  root: ['server', 'tls', 'storage', 'acme', 'admin', 'log', 'routes'],
   server: ['https', 'http', 'public_https_port', 'trusted_proxies', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits'],
   timeouts: ['header', 'body', 'idle', 'upstream_connect', 'upstream_response', 'upstream_idle'],
   limits: ['max_header_bytes', 'max_body_bytes'],
   tls: ['min_version', 'dir', 'self_signed', 'certificates'],
   certificate: ['cert', 'key'],
   storage: ['dir'],
+  acme: ['enabled', 'directory', 'email', 'ca_bundle', 'challenges', 'renew_before', 'backoff', 'eab'],
+  eab: ['kid', 'hmac_key'],
   admin: ['listen', 'write_from'],
   log: ['level', 'format', 'access'],
   route: ['name', 'hosts', 'path_prefix', 'upstreams', 'tls', 'max_body_bytes', 'retries', 'health', 'passive'],
@@ -319,9 +323,7 @@ const probePath: Reader<string> = (v, p, ctx) => {
 
 const failStatuses = list(integer(400, 599), { unique: true });
 
-const routeTls = oneOf<RouteTls>(['auto', 'file', 'self-signed'], {
-  acme: 'ACME is not configured in this version: there is no [acme] section yet; use "auto", "file" or "self-signed"',
-});
+const routeTls = oneOf<RouteTls>(['auto', 'file', 'acme', 'self-signed']);
 
 // ─── sections ─────────────────────────────────────────────────────────────────
 
@@ -374,6 +376,60 @@ function readTls(v: unknown, ctx: Ctx): TlsConfig {
     dir: opt(t, 'dir', p, ctx, filePath, d.dir),
     self_signed: opt(t, 'self_signed', p, ctx, bool, d.self_signed),
     certificates: opt(t, 'certificates', p, ctx, tableList(KEYS.certificate, '[[tls.certificates]]', readCertificate), d.certificates),
+  };
+}
+
+/** An https:// URL (the ACME directory). */
+const httpsUrl: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return ctx.report(p, `${q(s)} is not a URL`);
+  }
+  return url.protocol === 'https:' ? s : ctx.report(p, `${q(s)} must be an https:// URL`);
+};
+
+/** "" or something shaped like an e-mail address. */
+const email: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined || s === '') return s;
+  return /^[^\s@]+@[^\s@]+$/.test(s) ? s : ctx.report(p, `${q(s)} is not an e-mail address`);
+};
+
+/** "" (none) or a path made absolute. */
+const optionalPath: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined || s === '') return s;
+  return resolve(ctx.baseDir, s);
+};
+
+const challenge = oneOf<AcmeChallenge>(['http-01', 'tls-alpn-01'], {
+  'dns-01': 'dns-01 is not supported (portico answers http-01 and tls-alpn-01)',
+});
+const renewBefore = parsed(parseRenewBefore, 'a fraction of the lifetime (like "1/3") or a duration before expiry (like "30d")');
+const backoffRange = parsed(parseRange, 'a range of durations "MIN..MAX" (like "1m..1d")');
+
+function readEab(t: Table, p: string, ctx: Ctx): AcmeEabConfig {
+  return { kid: req(t, 'kid', p, ctx, nonEmptyString, ''), hmac_key: req(t, 'hmac_key', p, ctx, nonEmptyString, '') };
+}
+
+function readAcme(v: unknown, ctx: Ctx): AcmeConfig {
+  const p = 'acme';
+  const t = table(v, p, KEYS.acme, ctx);
+  const d = DEFAULTS.acme;
+  const eab = get(t, 'eab');
+  return {
+    enabled: opt(t, 'enabled', p, ctx, bool, d.enabled),
+    directory: opt(t, 'directory', p, ctx, httpsUrl, d.directory),
+    email: opt(t, 'email', p, ctx, email, d.email),
+    ca_bundle: opt(t, 'ca_bundle', p, ctx, optionalPath, d.ca_bundle),
+    challenges: opt(t, 'challenges', p, ctx, list(challenge, { nonEmpty: true, unique: true }), d.challenges),
+    renew_before: opt(t, 'renew_before', p, ctx, renewBefore, d.renew_before),
+    backoff: opt(t, 'backoff', p, ctx, backoffRange, d.backoff),
+    eab: eab === undefined ? null : readEab(table(eab, join(p, 'eab'), KEYS.eab, ctx), join(p, 'eab'), ctx),
   };
 }
 
@@ -514,6 +570,27 @@ function checkListeners(server: ServerConfig, admin: AdminConfig, ctx: Ctx): voi
   });
 }
 
+/**
+ * ACME needs: `tls = "acme"` routes need `acme.enabled` and DNS names (wildcards need DNS-01, which
+ * portico does not do); http-01 needs the `server.http` listener.
+ */
+function checkAcme(acme: AcmeConfig, server: ServerConfig, routes: RouteConfig[], ctx: Ctx): void {
+  routes.forEach((r, i) => {
+    if (r.tls !== 'acme') return;
+    if (!acme.enabled) ctx.report(`routes[${i}].tls`, '"acme" needs [acme] enabled = true');
+    r.hosts.forEach((h, j) => {
+      if (h.startsWith('*.')) {
+        ctx.report(`routes[${i}].hosts[${j}]`, `${q(h)}: wildcard certificates need the DNS-01 challenge, which portico does not support; use a certificate file (tls = "file") for wildcards`);
+      } else if (isIP(h) !== 0) {
+        ctx.report(`routes[${i}].hosts[${j}]`, `${q(h)}: ACME certificates are for DNS names, not IP addresses; use tls = "auto" for this route`);
+      }
+    });
+  });
+  if (acme.enabled && server.http === null && acme.challenges.includes('http-01')) {
+    ctx.report('acme.challenges', 'http-01 needs the server.http listener (server.http = ""): enable it or set challenges = ["tls-alpn-01"]');
+  }
+}
+
 /** Options for validateConfig. */
 export interface ValidateOptions {
   /** Goes into `Config.source`. */
@@ -535,9 +612,11 @@ export function validateConfig(raw: Table, opts: ValidateOptions): { config: Con
   const tls = readTls(get(root, 'tls'), ctx);
   const storageTable = table(get(root, 'storage'), 'storage', KEYS.storage, ctx);
   const storage = { dir: opt(storageTable, 'dir', 'storage', ctx, filePath, DEFAULTS.storage.dir) };
+  const acme = readAcme(get(root, 'acme'), ctx);
   const admin = readAdmin(get(root, 'admin'), ctx);
   const log = readLog(get(root, 'log'), ctx);
   const routes = readRoutes(get(root, 'routes'), ctx, server.limits.max_body_bytes);
   checkListeners(server, admin, ctx);
-  return { config: { source: opts.source, server, tls, storage, admin, log, routes }, problems: ctx.problems };
+  checkAcme(acme, server, routes, ctx);
+  return { config: { source: opts.source, server, tls, storage, acme, admin, log, routes }, problems: ctx.problems };
 }

@@ -1,19 +1,43 @@
 /**
  * build(config) → Runtime: provision everything a config needs before it may serve (certificates
- * loaded and checked, self-signed ones generated). Any problem throws ConfigInvalidError listing
- * every problem with its key path; nothing is left running after a failed build.
+ * loaded and checked, self-signed ones generated, stored ACME certificates loaded). Any problem
+ * throws ConfigInvalidError listing every problem with its key path; nothing is left running after a
+ * failed build (the ACME manager only starts with the runtime).
  */
+import type { ChallengeStore } from '../acme/challenges.js';
+import type { Issuer } from '../acme/issuer.js';
+import type { LimiterOptions, OrderLimiter } from '../acme/limiter.js';
+import { AcmeManager, storagePrefix } from '../acme/manager.js';
 import { ConfigInvalidError } from '../errors.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { materialise, planCertificates, type CertPlan } from '../cert-sources/plan.js';
 import type { SelfSignedSource } from '../cert-sources/self-signed.js';
 import type { HealthRegistry } from '../upstream/health.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { LockOptions, Storage } from '../storage/storage.js';
+import type { CertPems } from '../tls/cert-store.js';
 import { Runtime } from './runtime.js';
+
+/** AcmeDeps are the process-wide ACME pieces (kept across runtimes, so reloads keep accounts, limits, answers). */
+export interface AcmeDeps {
+  storage: Storage;
+  challenges: ChallengeStore;
+  limiter: OrderLimiter;
+  /** issuers by their settings (the account stays cached across reloads) */
+  issuers: Map<string, Promise<Issuer>>;
+  log: Logger;
+  metrics: Metrics;
+  /** shorter timings for tests */
+  tuning?: { checkIntervalMs?: number; lockOptions?: Omit<LockOptions, 'signal'>; pollMin?: number; pollMax?: number; limiter?: LimiterOptions };
+}
 
 /** BuildDeps are the process-wide pieces a build uses (kept across runtimes). */
 export interface BuildDeps {
   selfSigned: SelfSignedSource;
   health: HealthRegistry;
+  /** needed when a config has ACME hosts */
+  acme?: AcmeDeps;
 }
 
 /** listenerProblems finds listeners that would collide on one port. */
@@ -47,5 +71,47 @@ export async function build(config: Config, deps: BuildDeps): Promise<Runtime> {
   const certPlan = await plan(config);
   const { certificates, refused } = await materialise(certPlan, deps.selfSigned);
   const defaultCertificate = await deps.selfSigned.defaultCertificate();
-  return new Runtime(config, certPlan, certificates, refused, defaultCertificate, deps.health);
+  const acmeHosts = certPlan.hosts.filter((h) => h.source === 'acme').map((h) => h.host);
+  if (acmeHosts.length === 0 || deps.acme === undefined) {
+    return new Runtime(config, certPlan, certificates, refused, defaultCertificate, deps.health, { manager: null, certificates: new Map(), challenges: deps.acme?.challenges ?? null });
+  }
+  const a = deps.acme;
+  let runtime: Runtime | null = null;
+  const manager = new AcmeManager({
+    hosts: acmeHosts,
+    acme: config.acme,
+    storage: a.storage,
+    issuer: () => issuerFor(config, certPlan.acmeCaBundle, a),
+    limiter: a.limiter,
+    install: (host, pems) => runtime?.installCertificate(host, pems),
+    log: a.log,
+    metrics: a.metrics,
+    checkIntervalMs: a.tuning?.checkIntervalMs,
+    lockOptions: a.tuning?.lockOptions,
+  });
+  // Stored certificates first; self-signed placeholders for the rest until theirs exist.
+  const stored = await manager.load();
+  const served = new Map<string, CertPems>();
+  for (const host of acmeHosts) {
+    const pems = stored.get(host) ?? (await deps.selfSigned.forName(host));
+    served.set(host, { names: [host], cert: pems.cert, key: pems.key });
+  }
+  runtime = new Runtime(config, certPlan, certificates, refused, defaultCertificate, deps.health, { manager, certificates: served, challenges: a.challenges });
+  return runtime;
+}
+
+/** issuerFor returns the (cached) issuer for a config's [acme] settings; acme-client is loaded here, on first use. */
+function issuerFor(config: Config, caBundle: string | null, a: AcmeDeps): Promise<Issuer> {
+  const c = config.acme;
+  const id = JSON.stringify([c.directory, c.email, c.eab, caBundle]);
+  let issuer = a.issuers.get(id);
+  if (issuer === undefined) {
+    issuer = import('../acme/issuer.js').then(({ AcmeIssuer }) => new AcmeIssuer({
+      directory: c.directory, email: c.email, caBundle, eab: c.eab, storage: a.storage, prefix: storagePrefix(c.directory),
+      responder: a.challenges, log: a.log, pollMin: a.tuning?.pollMin, pollMax: a.tuning?.pollMax,
+    }));
+    issuer.catch(() => a.issuers.delete(id));
+    a.issuers.set(id, issuer);
+  }
+  return issuer;
 }

@@ -42,14 +42,15 @@ export class ControlPlane {
 
   /** swap makes `next` current and retires the previous runtime; returns the previous one. */
   swap(next: Runtime): Runtime | null {
+    const old = this.current;
+    this.current = next;
     // start first: the new runtime's routes join the health registry (state of unchanged upstreams is
-    // kept, policies updated), so the snapshot carries health as the new config sees it
-    next.start();
+    // kept, policies updated), so the snapshot carries health as the new config sees it; a publish
+    // from its start (a certificate ready at once) already sends the new runtime's snapshot
+    next.start(() => this.publish());
     const snapshot = next.snapshot(this.version + 1);
     for (const sink of this.sinks) sink.apply(snapshot);
     this.version = snapshot.version;
-    const old = this.current;
-    this.current = next;
     if (old !== null) retire(old);
     this.log.info({ version: this.version, routes: snapshot.routes.length }, 'runtime swapped');
     return old;

@@ -5,16 +5,31 @@
  * process and shared by key, never by a runtime.
  */
 import { isIP } from 'node:net';
+import type { AcmeHostStatus, AcmeManager } from '../acme/manager.js';
 import type { Config } from '../config/types.js';
 import type { CertPlan } from '../cert-sources/plan.js';
-import type { Snapshot } from '../proxy/snapshot.js';
+import type { Snapshot, SnapshotChallenges } from '../proxy/snapshot.js';
 import type { CertPems } from '../tls/cert-store.js';
 import type { HealthRegistry } from '../upstream/health.js';
+
+/** RuntimeAcme is the ACME part of a runtime (absent when no host uses ACME). */
+export interface RuntimeAcme {
+  /** maintains the ACME hosts' certificates; started and stopped with the runtime */
+  manager: AcmeManager | null;
+  /** the certificate served per ACME host right now (stored, issued, or the self-signed placeholder) */
+  certificates: Map<string, CertPems>;
+  /** pending challenge answers (process-wide), put in every snapshot */
+  challenges: { snapshot(): SnapshotChallenges } | null;
+}
+
+const NO_ACME: RuntimeAcme = { manager: null, certificates: new Map(), challenges: null };
 
 /** Runtime is a provisioned config, ready to be swapped in. */
 export class Runtime {
   private readonly abort = new AbortController();
   private started = false;
+  private publish: (() => void) | null = null;
+  private readonly acme: RuntimeAcme;
 
   constructor(
     readonly config: Config,
@@ -23,7 +38,21 @@ export class Runtime {
     readonly refusedNames: readonly string[],
     readonly defaultCertificate: { cert: string; key: string },
     private readonly health: HealthRegistry,
-  ) {}
+    acme: RuntimeAcme = NO_ACME,
+  ) {
+    this.acme = { ...acme, certificates: new Map(acme.certificates) };
+  }
+
+  /** installCertificate serves a new certificate for an ACME host; published at once while the runtime is current. */
+  installCertificate(host: string, pems: { cert: string; key: string }): void {
+    this.acme.certificates.set(host, { names: [host], cert: pems.cert, key: pems.key });
+    if (this.started) this.publish?.();
+  }
+
+  /** acmeStatus describes the ACME hosts (empty without ACME). */
+  acmeStatus(): AcmeHostStatus[] {
+    return this.acme.manager?.status() ?? [];
+  }
 
   /** signal aborts when the runtime is retired: every background loop of this runtime listens to it. */
   get signal(): AbortSignal {
@@ -54,10 +83,11 @@ export class Runtime {
         fail_statuses: [...r.passive.fail_statuses],
         retry_after: Math.max(1, Math.ceil((r.health.enabled ? r.health.interval : r.passive.eject_for) / 1000)),
       })),
-      certificates: this.certificates.map((p) => ({ names: [...p.names], cert: p.cert, key: p.key })),
+      certificates: [...this.certificates, ...this.acme.certificates.values()].map((p) => ({ names: [...p.names], cert: p.cert, key: p.key })),
       default_certificate: { ...this.defaultCertificate },
       no_sni_certificate: this.noSniCertificate(),
       refused_names: [...this.refusedNames],
+      acme_challenges: this.acme.challenges?.snapshot() ?? { http: {}, alpn: [] },
     };
   }
 
@@ -73,11 +103,17 @@ export class Runtime {
     return { ...this.defaultCertificate };
   }
 
-  /** start begins the runtime's background work: its routes join the health registry (probes start). */
-  start(): void {
+  /**
+   * start begins the runtime's background work: its routes join the health registry (probes start)
+   * and ACME renewals run. `publish` re-sends the snapshot (the control plane's), used when a
+   * certificate changes.
+   */
+  start(publish?: () => void): void {
     if (this.started || this.abort.signal.aborted) return;
     this.started = true;
+    this.publish = publish ?? null;
     this.health.acquire(this.config.routes);
+    this.acme.manager?.start(this.signal);
   }
 
   /** retire stops the runtime's background work; safe to call on a partly built or never started runtime. */

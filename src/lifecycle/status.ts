@@ -23,6 +23,31 @@ export interface StatusInput {
 const addr = (a: AddressInfo | null | undefined): string | null =>
   a ? (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`) : null;
 
+/**
+ * certificates lists every routed host's certificate: source, issuer, not_after, and for ACME hosts
+ * also next_renewal, last_error, attempts (consecutive failures) and renewal_failing (DESIGN §5).
+ */
+function certificates(runtime: Runtime | null): Array<Record<string, unknown>> {
+  const acme = new Map((runtime?.acmeStatus() ?? []).map((a) => [a.host, a]));
+  return (runtime?.certPlan.hosts ?? []).map((h) => {
+    const a = acme.get(h.host);
+    if (a !== undefined) {
+      return {
+        host: h.host, source: 'acme', path: null, state: a.state, issuer: a.issuer ?? 'portico (self-signed until issued)',
+        directory: a.directory, serial: a.serial, not_after: a.not_after, next_renewal: a.next_renewal,
+        next_attempt: a.next_attempt, attempts: a.attempts, last_error: a.last_error, renewal_failing: a.renewal_failing, ari_window: a.ari_window,
+      };
+    }
+    return {
+      host: h.host,
+      source: h.source,
+      path: h.path ?? null,
+      issuer: h.issuer ?? (h.source === 'self-signed' ? 'portico (self-signed)' : null),
+      not_after: h.notAfter?.toISOString() ?? null,
+    };
+  });
+}
+
 /** statusDocument renders the current state as plain JSON-able data. */
 export function statusDocument(s: StatusInput): Record<string, unknown> {
   const config = s.runtime?.config;
@@ -39,13 +64,7 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
       retries: r.retries,
       health_checks: r.health.enabled ? { path: r.health.path, interval_ms: r.health.interval, timeout_ms: r.health.timeout } : null,
     })),
-    certificates: (s.runtime?.certPlan.hosts ?? []).map((h) => ({
-      host: h.host,
-      source: h.source,
-      path: h.path ?? null,
-      issuer: h.issuer ?? (h.source === 'self-signed' ? 'portico (self-signed)' : null),
-      not_after: h.notAfter?.toISOString() ?? null,
-    })),
+    certificates: certificates(s.runtime),
     last_reload: s.lastReload,
   };
 }

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlockList, isIPv6 } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
 import { CertStore } from '../tls/cert-store.js';
@@ -34,6 +34,19 @@ interface PlaneState {
   users: number;
   /** replaced by a newer snapshot */
   retired: boolean;
+  /** ACME HTTP-01 answers: token → key authorization */
+  readonly acmeTokens: ReadonlyMap<string, string>;
+  /** ACME TLS-ALPN-01 challenge certificates by name (PEM; contexts are built on use) */
+  readonly acmeAlpn: ReadonlyMap<string, { cert: string; key: string }>;
+}
+
+/**
+ * ChallengeLookup is how the data plane asks its control plane for an ACME challenge answer that is
+ * not in its snapshot (written by another process sharing the storage, or newer than the snapshot).
+ */
+export interface ChallengeLookup {
+  httpToken(token: string): Promise<string | null>;
+  alpnCertificate(name: string): Promise<{ cert: string; key: string } | null>;
 }
 
 /** DataPlaneOptions inject the process-wide collaborators. */
@@ -43,6 +56,8 @@ export interface DataPlaneOptions {
   metrics: Metrics;
   /** where passive health reports go (the control plane: a function call in-process, IPC with workers) */
   report?: (r: PassiveReport) => void;
+  /** asked on a challenge miss (absent: only the snapshot answers) */
+  challenges?: ChallengeLookup;
 }
 
 
@@ -77,8 +92,11 @@ export class DataPlane implements ExchangeHost {
   private readonly tlsServers: tls.Server[] = [];
   private noSni: { cert: string; key: string } | null = null;
   private noSniVersion: tls.SecureVersion | null = null;
+  private readonly challenges: ChallengeLookup | null;
+  private alpnContexts = new Map<string, { cert: string; ctx: tls.SecureContext }>();
 
   constructor(opts: DataPlaneOptions) {
+    this.challenges = opts.challenges ?? null;
     this.engine = opts.engine;
     this.reporter = opts.report ?? null;
     this.log = opts.log;
@@ -120,6 +138,8 @@ export class DataPlane implements ExchangeHost {
       refused: new Set(snap.refused_names),
       users: 0,
       retired: false,
+      acmeTokens: new Map(Object.entries(snap.acme_challenges.http)),
+      acmeAlpn: new Map(snap.acme_challenges.alpn.map((a) => [a.name, { cert: a.cert, key: a.key }])),
     };
     if (old !== null) this.retireState(old);
     this.reviewTunnels();
@@ -292,6 +312,40 @@ export class DataPlane implements ExchangeHost {
     if (servername && this.state?.refused.has(servername.toLowerCase())) return cb(new Error(`no certificate for ${servername}`));
     cb(null, certs.lookup(servername));
   };
+
+  /**
+   * acmeHttpAnswer returns the key authorization for an HTTP-01 token: from the snapshot, else from
+   * the control plane (which reads storage); null when nobody knows it. `source` says which answered.
+   */
+  async acmeHttpAnswer(token: string): Promise<{ body: string; source: 'snapshot' | 'storage' } | null> {
+    const hit = this.state?.acmeTokens.get(token);
+    if (hit !== undefined) return { body: hit, source: 'snapshot' };
+    const fetched = (await this.challenges?.httpToken(token)) ?? null;
+    return fetched === null ? null : { body: fetched, source: 'storage' };
+  }
+
+  /** acmeSniCallback picks the RFC 8737 certificate for an acme-tls/1 handshake; no challenge → the handshake fails. */
+  readonly acmeSniCallback = (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void => {
+    const name = (servername ?? '').toLowerCase();
+    const pems = this.state?.acmeAlpn.get(name);
+    const done = (p: { cert: string; key: string } | null, source: string) => {
+      if (p === null) return cb(new Error(`no ACME tls-alpn-01 challenge for ${name}`));
+      this.log.info({ name, source }, 'acme tls-alpn-01 challenge answered');
+      cb(null, this.alpnContext(name, p));
+    };
+    if (pems !== undefined) return done(pems, 'snapshot');
+    if (this.challenges === null) return done(null, '');
+    this.challenges.alpnCertificate(name).then((p) => done(p, 'storage'), (err: Error) => cb(err));
+  };
+
+  private alpnContext(name: string, p: { cert: string; key: string }): tls.SecureContext {
+    const cached = this.alpnContexts.get(name);
+    if (cached !== undefined && cached.cert === p.cert) return cached.ctx;
+    const ctx = tls.createSecureContext({ cert: p.cert, key: p.key, minVersion: 'TLSv1.2' });
+    this.alpnContexts.set(name, { cert: p.cert, ctx });
+    if (this.alpnContexts.size > 64) this.alpnContexts.delete(this.alpnContexts.keys().next().value!);
+    return ctx;
+  }
 
   /** startDraining marks responses `Connection: close` from now on (shutdown). */
   startDraining(): void {

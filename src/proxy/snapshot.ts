@@ -45,6 +45,14 @@ export interface SnapshotServer {
   shutdown_grace: number;
 }
 
+/** SnapshotChallenges are the pending ACME challenge answers (DESIGN §6). */
+export interface SnapshotChallenges {
+  /** HTTP-01: token → key authorization, served on `server.http` at /.well-known/acme-challenge/<token> */
+  http: Record<string, string>;
+  /** TLS-ALPN-01: RFC 8737 certificates, served on `server.https` to acme-tls/1 handshakes for the name */
+  alpn: Array<{ name: string; cert: string; key: string }>;
+}
+
 /** Snapshot is everything a data-plane process needs to serve traffic. */
 export interface Snapshot {
   version: number;
@@ -56,4 +64,6 @@ export interface Snapshot {
   no_sni_certificate: { cert: string; key: string };
   /** routed names with no certificate while `tls.self_signed = false`: their handshakes fail */
   refused_names: string[];
+  /** ACME challenge answers; on a miss the data plane asks its control plane (another process may have written it) */
+  acme_challenges: SnapshotChallenges;
 }

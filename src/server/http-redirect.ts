@@ -1,7 +1,8 @@
 /**
- * The plain HTTP listener (`server.http`): `/.well-known/acme-challenge/*` is reserved for ACME
- * HTTP-01 (404 until ACME answers there), everything else gets a 308 to the same host, path and
- * query on https (port `public_https_port`, omitted when 443).
+ * The plain HTTP listener (`server.http`): `/.well-known/acme-challenge/<token>` answers ACME HTTP-01
+ * (the key authorization from the data plane's snapshot, else from its control plane, which reads
+ * the shared storage; 404 when nobody knows the token), everything else gets a 308 to the same host,
+ * path and query on https (port `public_https_port`, omitted when 443).
  */
 import http from 'node:http';
 import type { Logger } from '../log.js';
@@ -34,6 +35,34 @@ export interface RedirectOptions {
   headerTimeout: number;
   idleTimeout: number;
   maxHeaderBytes: number;
+  /** the key authorization for an HTTP-01 token, or null (absent: every token is unknown) */
+  acmeAnswer?(token: string): Promise<{ body: string; source: string } | null>;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
+/** answerChallenge serves one HTTP-01 request (RFC 8555 §8.3); it never throws. */
+function answerChallenge(o: RedirectOptions, log: Logger, req: http.IncomingMessage, res: http.ServerResponse, url: string): void {
+  const token = url.slice(ACME_PREFIX.length).split('?', 1)[0]!;
+  if (!TOKEN.test(token) || o.acmeAnswer === undefined) {
+    plain(res, 404, 'no such ACME challenge\n');
+    return;
+  }
+  o.acmeAnswer(token).then(
+    (answer) => {
+      if (answer === null) {
+        log.info({ token: token.slice(0, 8), host: req.headers.host }, 'unknown acme challenge token');
+        plain(res, 404, 'no such ACME challenge\n');
+        return;
+      }
+      log.info({ token: token.slice(0, 8), host: req.headers.host, source: answer.source }, 'acme http-01 challenge answered');
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(answer.body) }).end(answer.body);
+    },
+    (err: Error) => {
+      log.error({ err: err.message }, 'looking up an acme challenge failed');
+      plain(res, 500, 'challenge lookup failed\n');
+    },
+  );
 }
 
 /** createRedirectListener builds (does not bind) the plain HTTP server. */
@@ -41,7 +70,7 @@ export function createRedirectListener(o: RedirectOptions, log: Logger, metrics:
   const server = http.createServer({ maxHeaderSize: o.maxHeaderBytes, connectionsCheckingInterval: 1000 } as http.ServerOptions, (req, res) => {
     const url = req.url ?? '/';
     if (url.startsWith(ACME_PREFIX)) {
-      plain(res, 404, 'no such ACME challenge\n');
+      answerChallenge(o, log, req, res, url);
       return;
     }
     const location = redirectLocation(req.headers.host, url, o.httpsPort());

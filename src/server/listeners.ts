@@ -35,8 +35,22 @@ const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
 };
 
-/** selectAlpn picks http/1.1 (h2 joins with the performance issue); no common protocol fails the handshake. */
-export function selectAlpn({ protocols }: { protocols: string[] }): string | undefined {
+/** ACME_TLS is the ALPN protocol of RFC 8737 (TLS-ALPN-01 validation). */
+export const ACME_TLS = 'acme-tls/1';
+
+/** AcmeTlsSocket is a TLS socket that asked for acme-tls/1 (set by ALPNCallback, read by SNICallback). */
+type AcmeTlsSocket = tls.TLSSocket & { acmeTls?: boolean };
+
+/**
+ * selectAlpn picks http/1.1 (h2 joins with the performance issue), or acme-tls/1 for a CA validating
+ * TLS-ALPN-01; no common protocol fails the handshake. Node calls ALPNCallback before SNICallback,
+ * on the same socket: the mark set here makes the SNI step hand out the challenge certificate.
+ */
+export function selectAlpn(this: AcmeTlsSocket | undefined, { protocols }: { protocols: string[] }): string | undefined {
+  if (protocols.includes(ACME_TLS)) {
+    if (this) this.acmeTls = true;
+    return ACME_TLS;
+  }
   return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
 }
 
@@ -72,7 +86,10 @@ export function setMaxHeaderSize(server: http.Server, bytes: number): void {
 /** createHttpsListener builds (does not bind) the public TLS server wired to a data plane. */
 export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log: Logger, metrics: Metrics): https.Server {
   const server = https.createServer({
-    SNICallback: dp.sniCallback,
+    SNICallback(this: AcmeTlsSocket, servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) {
+      if (this?.acmeTls === true) dp.acmeSniCallback(servername, cb);
+      else dp.sniCallback(servername, cb);
+    },
     ALPNCallback: selectAlpn,
     cert: o.defaultCertificate.cert,
     key: o.defaultCertificate.key,
@@ -87,6 +104,10 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
   applyTimeouts(server, o.headerTimeout, o.idleTimeout);
   dp.attachTlsServer(server);
   server.once('close', () => dp.detachTlsServer(server));
+  // RFC 8737 §3: an acme-tls/1 connection only proves the certificate; close it after the handshake.
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (socket.alpnProtocol === ACME_TLS) socket.destroy();
+  });
   server.on('request', dp.handleRequest);
   server.on('upgrade', dp.handleUpgrade);
   server.on('clientError', clientErrorHandler(log, metrics));

@@ -29,6 +29,7 @@ const FIXTURE_ENV: NodeJS.ProcessEnv = {
   PORTICO_TEST_HOST: 'Env.Example.com',
   PORTICO_TEST_UPSTREAM_HOST: '127.0.0.1',
   PORTICO_TEST_UPSTREAM_PORT: '3005',
+  PORTICO_TEST_EAB: 'c2VjcmV0LWhtYWMta2V5',
 };
 
 /** Reads `<name>.expected.json` with `<dir>` replaced by the fixture directory. */

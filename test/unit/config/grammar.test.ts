@@ -4,7 +4,7 @@ import t from 'tap';
 import {
   parseAddress, parseCidr, parseDuration, parseHost, parseSize, parseUpstream,
 } from '../../../src/config/index.js';
-import { editDistance, expandEnv } from '../../../src/config/grammar.js';
+import { editDistance, expandEnv, parseRange, parseRenewBefore } from '../../../src/config/grammar.js';
 
 t.test('parseDuration', async (t) => {
   const valid: [string, number][] = [
@@ -123,4 +123,17 @@ t.test('editDistance', async (t) => {
   t.equal(editDistance('lvl', 'level'), 2);
   t.equal(editDistance('', 'abc'), 3);
   t.equal(editDistance('same', 'same'), 0);
+});
+
+t.test('parseRange (acme.backoff)', async (t) => {
+  t.strictSame(parseRange('1m..1d'), { min: 60_000, max: 86_400_000 });
+  t.strictSame(parseRange('100ms..100ms'), { min: 100, max: 100 });
+  for (const s of ['', '1m', '1m..', '..1d', '1d..1m', '1m...1d', '1m..1d..2d', '1 m..1d']) t.equal(parseRange(s), null, JSON.stringify(s));
+});
+
+t.test('parseRenewBefore (acme.renew_before)', async (t) => {
+  t.strictSame(parseRenewBefore('1/3'), { fraction: 1 / 3 });
+  t.strictSame(parseRenewBefore('5/6'), { fraction: 5 / 6 });
+  t.strictSame(parseRenewBefore('30d'), { ms: 2_592_000_000 });
+  for (const s of ['', '0/3', '3/3', '4/3', '1/0', '1/', '/3', '0s', '1.5/3', '30']) t.equal(parseRenewBefore(s), null, JSON.stringify(s));
 });

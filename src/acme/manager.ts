@@ -1,0 +1,361 @@
+/**
+ * AcmeManager (control plane, one per runtime): keeps a trusted certificate on every routed host
+ * that uses ACME (DESIGN §6; CertMagic's `maintainAssets` is the model).
+ *
+ * - `load()` (at build, before the runtime serves): stored certificates first. A valid stored one is
+ *   served at once and never re-ordered; a missing, expired or corrupt one is replaced by the
+ *   self-signed placeholder until the real one exists.
+ * - `start(signal)`: one maintenance loop per host, stopped by the runtime's abort signal. Each
+ *   check: refresh ARI (RFC 9773) when the CA offers it, raise alerts, and when the certificate is
+ *   due (ARI window, else `renew_before` of the lifetime ± 2 % jitter) and the ledger allows it,
+ *   order — rate-limited process-wide, under a storage lock, after checking storage again (another
+ *   process may have done it). A new certificate is saved, then `install`ed (the runtime publishes a
+ *   snapshot, so the next handshake gets it). Failures go to the ledger and back off.
+ * - Alerting: while a certificate has < 1/6 of its lifetime left and renewal fails, every check
+ *   logs at error level; `portico_cert_renewal_failing{name}` is 1 while attempts fail.
+ * Nothing here throws out of a loop: errors are logged and the loop continues.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AcmeConfig } from '../config/types.js';
+import { AcmeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { LockOptions, Storage } from '../storage/storage.js';
+import { pickInWindow, type RenewalWindow } from './ari.js';
+import type { Issuer, RenewalInfo } from './issuer.js';
+import { emptyEntry, Ledger, type LedgerEntry } from './ledger.js';
+import type { OrderLimiter } from './limiter.js';
+import { CertFiles, type StoredCert } from './stored.js';
+
+/** CHECK_INTERVAL_MS: a host is looked at least this often (alerts, ARI), whatever its schedule (10 min). */
+export const CHECK_INTERVAL_MS = 10 * 60_000;
+/** Renewal jitter: ± this fraction of the lifetime (DESIGN §4). */
+const JITTER = 0.02;
+/** ALERT_FRACTION: alert while less than this fraction of the lifetime is left and renewal fails. */
+export const ALERT_FRACTION = 1 / 6;
+
+/** AcmeHostStatus is one certificate in /status.json and `portico check`. */
+export interface AcmeHostStatus {
+  host: string;
+  source: 'acme';
+  directory: string;
+  /** "valid" (a CA certificate is served) or "self-signed" (waiting for the first one) */
+  state: 'valid' | 'self-signed';
+  issuer: string | null;
+  serial: string | null;
+  not_before: string | null;
+  not_after: string | null;
+  /** when renewal (or the first order) is planned */
+  next_renewal: string | null;
+  /** ISO time before which the ledger forbids an attempt (backoff) */
+  next_attempt: string | null;
+  /** failed attempts since the last success */
+  attempts: number;
+  last_error: string | null;
+  renewal_failing: boolean;
+  /** the ARI window when the CA offered one */
+  ari_window: { start: string; end: string } | null;
+}
+
+/** AcmeManagerOptions: the hosts and every collaborator (tests pass fakes and short timings). */
+export interface AcmeManagerOptions {
+  hosts: readonly string[];
+  acme: AcmeConfig;
+  storage: Storage;
+  /** the issuer (created lazily: loading acme-client happens on first use) */
+  issuer: () => Promise<Issuer>;
+  limiter: OrderLimiter;
+  /** serve this certificate for the host from now on (the runtime publishes a snapshot) */
+  install: (host: string, pems: { cert: string; key: string }) => void;
+  log: Logger;
+  metrics: Metrics;
+  now?: () => number;
+  random?: () => number;
+  checkIntervalMs?: number;
+  lockOptions?: Omit<LockOptions, 'signal'>;
+}
+
+/** HostState is what the manager knows about one host. */
+interface HostState {
+  host: string;
+  cert: StoredCert | null;
+  /** jitter (ms) for `cert`, chosen once per certificate */
+  jitter: number;
+  ledger: LedgerEntry;
+  ari: { serial: string; info: RenewalInfo | null; pick: Date | null; nextFetch: number } | null;
+}
+
+/** issuerKey names a CA in storage: its directory URL's host and path (`acme-v02.api.letsencrypt.org-directory`). */
+export function issuerKey(directory: string): string {
+  const u = new URL(directory);
+  return `${u.host}${u.pathname}`.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+/** storagePrefix is where a CA's account, certificates and ledger live in storage. */
+export function storagePrefix(directory: string): string {
+  return `acme/${issuerKey(directory)}`;
+}
+
+/** renewalTime computes when a certificate is due without ARI: `renew_before` of the lifetime left, plus jitter. */
+export function renewalTime(cert: { notBefore: Date; notAfter: Date }, renewBefore: AcmeConfig['renew_before'], jitterMs: number): Date {
+  const nb = cert.notBefore.getTime();
+  const na = cert.notAfter.getTime();
+  const lifetime = Math.max(1, na - nb);
+  // A fixed time that is longer than the lifetime (30d on a 6-day certificate) would renew forever: use 1/3 then.
+  const before = 'fraction' in renewBefore ? lifetime * renewBefore.fraction : renewBefore.ms < lifetime ? renewBefore.ms : lifetime / 3;
+  return new Date(Math.max(nb + lifetime * 0.01, na - before + jitterMs));
+}
+
+/** errorText is an error's message plus its cause's when the message does not already say it. */
+export function errorText(err: unknown): string {
+  const e = err as Error & { cause?: { message?: string; code?: string } };
+  const msg = e?.message ?? String(err);
+  const cause = e?.cause;
+  if (!cause || typeof cause !== 'object') return msg;
+  const c = [cause.code, cause.message].filter(Boolean).join(' ');
+  return c && !msg.includes(cause.message ?? c) ? `${msg}: ${c}` : msg;
+}
+
+/** AcmeManager maintains the certificates of one runtime's ACME hosts. */
+export class AcmeManager {
+  private readonly states = new Map<string, HostState>();
+  private readonly files: CertFiles;
+  private readonly ledger: Ledger;
+  private readonly prefix: string;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly checkInterval: number;
+  private readonly log: Logger;
+
+  constructor(private readonly o: AcmeManagerOptions) {
+    this.prefix = storagePrefix(o.acme.directory);
+    this.now = o.now ?? Date.now;
+    this.random = o.random ?? Math.random;
+    this.checkInterval = o.checkIntervalMs ?? CHECK_INTERVAL_MS;
+    this.log = o.log;
+    this.ledger = new Ledger(o.storage, this.prefix, o.acme.backoff, this.now);
+    this.files = new CertFiles(o.storage, this.prefix, (path, reason) =>
+      this.log.error({ path, reason, code: 'PORTICO_ERR_STORAGE' }, 'stored certificate is unreadable; it will be issued again'));
+    for (const host of o.hosts) this.states.set(host, { host, cert: null, jitter: 0, ledger: emptyEntry(host), ari: null });
+  }
+
+  /** hosts are the names this manager maintains. */
+  get hosts(): string[] {
+    return [...this.states.keys()];
+  }
+
+  /** load reads the stored certificates and ledger entries; returns the usable certificates by host. */
+  async load(): Promise<Map<string, StoredCert>> {
+    const out = new Map<string, StoredCert>();
+    await Promise.all([...this.states.values()].map(async (s) => {
+      s.ledger = await this.readLedger(s.host);
+      const stored = await this.files.load(s.host);
+      if (stored !== null && stored.notAfter.getTime() <= this.now()) {
+        this.log.warn({ host: s.host, not_after: stored.notAfter.toISOString(), path: this.files.certPath(s.host) }, 'stored certificate has expired; ordering a new one');
+      } else if (stored !== null) {
+        this.adopt(s, stored);
+        out.set(s.host, stored);
+      }
+    }));
+    return out;
+  }
+
+  /** start runs one maintenance loop per host until the signal aborts. */
+  start(signal: AbortSignal): void {
+    for (const s of this.states.values()) void this.maintain(s, signal);
+  }
+
+  /** status describes every host (for /status.json). */
+  status(): AcmeHostStatus[] {
+    return [...this.states.values()].map((s) => this.describe(s));
+  }
+
+  // ─── the loop ─────────────────────────────────────────────────────────────────
+
+  private async maintain(s: HostState, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let wait: number;
+      try {
+        wait = await this.check(s, signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.log.error({ host: s.host, err: errorText(err) }, 'certificate maintenance failed; retrying');
+        wait = Math.min(this.o.acme.backoff.min, this.checkInterval);
+      }
+      try {
+        await sleep(Math.max(10, wait), undefined, { signal });
+      } catch {
+        return; // aborted: the runtime was retired
+      }
+    }
+  }
+
+  /** check does what is due for a host now and returns how long to wait before the next check. */
+  private async check(s: HostState, signal: AbortSignal): Promise<number> {
+    await this.refreshAri(s);
+    this.alert(s);
+    const now = this.now();
+    const due = this.dueAt(s);
+    if (due > now) return Math.min(due - now, this.checkInterval);
+    const next = s.ledger.next_attempt_at === null ? 0 : Date.parse(s.ledger.next_attempt_at);
+    if (next > now) return Math.min(next - now, this.checkInterval);
+    await this.obtain(s, signal);
+    return 0;
+  }
+
+  /** dueAt is when the host needs an order: now without a certificate, else its renewal time. */
+  private dueAt(s: HostState): number {
+    if (s.cert === null) return 0;
+    if (s.ari?.serial === s.cert.serial && s.ari.pick !== null) return s.ari.pick.getTime();
+    return renewalTime(s.cert, this.o.acme.renew_before, s.jitter).getTime();
+  }
+
+  /** adopt makes a certificate the host's current one (new jitter for a new certificate). */
+  private adopt(s: HostState, cert: StoredCert): void {
+    if (s.cert?.serial !== cert.serial) {
+      const lifetime = cert.notAfter.getTime() - cert.notBefore.getTime();
+      s.jitter = (this.random() * 2 - 1) * JITTER * lifetime;
+    }
+    s.cert = cert;
+    this.o.metrics.certNotAfter.labels(s.host).set(Math.floor(cert.notAfter.getTime() / 1000));
+  }
+
+  private async readLedger(host: string): Promise<LedgerEntry> {
+    const e = await this.ledger.get(host);
+    if (e.corrupt) this.log.error({ host, path: this.ledger.path(host), code: 'PORTICO_ERR_STORAGE' }, 'failure ledger entry is corrupt; treating it as empty');
+    return e;
+  }
+
+  /**
+   * obtain orders a certificate for the host: limiter slot → storage lock → check again → order →
+   * save → install. Failures are recorded, never thrown.
+   */
+  private async obtain(s: HostState, signal: AbortSignal): Promise<void> {
+    await this.o.limiter.run(async () => {
+      const lock = await this.o.storage.lock(`order-${this.prefix}-${s.host}`, { ...this.o.lockOptions, signal });
+      try {
+        // Check again under the lock: another process (or the previous runtime) may have done it.
+        const stored = await this.files.load(s.host);
+        if (stored !== null && stored.serial !== s.cert?.serial && stored.notAfter.getTime() > this.now()) {
+          this.adopt(s, stored);
+          this.o.install(s.host, stored);
+          if (this.dueAt(s) > this.now()) {
+            this.log.info({ host: s.host, serial: stored.serial, not_after: stored.notAfter.toISOString() }, 'certificate obtained by another process; using it');
+            s.ledger = await this.readLedger(s.host);
+            return;
+          }
+        }
+        s.ledger = await this.readLedger(s.host);
+        if (s.ledger.next_attempt_at !== null && Date.parse(s.ledger.next_attempt_at) > this.now()) return;
+        await this.order(s, signal);
+      } finally {
+        await lock.release();
+      }
+    }, signal);
+  }
+
+  /** order runs one attempt and records its outcome. */
+  private async order(s: HostState, signal: AbortSignal): Promise<void> {
+    const renewal = s.cert !== null;
+    const started = this.now();
+    this.log.info({ host: s.host, renewal, challenges: this.o.acme.challenges, attempt: s.ledger.consecutive_failures + 1 }, 'ordering certificate');
+    try {
+      const issuer = await this.o.issuer();
+      const replaces = renewal && s.ari?.info ? issuer.certId(s.cert!.cert) : null;
+      const issued = await issuer.issue({ names: [s.host], challenges: this.o.acme.challenges, replaces, signal });
+      const cert = await this.files.save(s.host, issued);
+      this.adopt(s, cert);
+      s.ledger = await this.ledger.success(s.host);
+      this.o.install(s.host, cert);
+      this.o.metrics.certRenewalFailing.labels(s.host).set(0);
+      this.log.info({
+        host: s.host, renewal, challenge: issued.challenge, serial: cert.serial, issuer: cert.issuer,
+        not_after: cert.notAfter.toISOString(), next_renewal: new Date(this.dueAt(s)).toISOString(), duration_ms: this.now() - started,
+      }, 'certificate obtained');
+    } catch (err) {
+      if (signal.aborted) return;
+      await this.recordFailure(s, err);
+    }
+  }
+
+  private async recordFailure(s: HostState, err: unknown): Promise<void> {
+    const text = errorText(err);
+    const retryAfter = err instanceof AcmeError ? err.retryAfterMs : undefined;
+    s.ledger = await this.ledger.failure(s.host, text, retryAfter);
+    this.o.metrics.acmeFailures.inc();
+    this.o.metrics.certRenewalFailing.labels(s.host).set(1);
+    const fields = {
+      host: s.host, err: text, code: (err as { code?: string }).code, attempts: s.ledger.consecutive_failures,
+      next_attempt: s.ledger.next_attempt_at, retry_after_ms: retryAfter, serving: s.cert === null ? 'self-signed' : 'current certificate',
+    };
+    if (s.cert === null) this.log.error(fields, 'certificate order failed');
+    else this.log.warn(fields, 'certificate renewal failed');
+  }
+
+  // ─── ARI and alerts ───────────────────────────────────────────────────────────
+
+  /** refreshAri fetches the CA's renewal window for the current certificate when due (errors are logged, not fatal). */
+  private async refreshAri(s: HostState): Promise<void> {
+    const cert = s.cert;
+    if (cert === null) return;
+    const now = this.now();
+    if (s.ari?.serial === cert.serial && now < s.ari.nextFetch) return;
+    const prev = s.ari?.serial === cert.serial ? s.ari : null;
+    try {
+      const info = await (await this.o.issuer()).renewalInfo(cert.cert);
+      if (info === null) {
+        s.ari = { serial: cert.serial, info: null, pick: null, nextFetch: Number.POSITIVE_INFINITY }; // the CA has no ARI
+        return;
+      }
+      const same = prev?.info != null && sameWindow(prev.info, info);
+      const pick = same ? prev!.pick : pickInWindow(info, this.random());
+      s.ari = { serial: cert.serial, info, pick, nextFetch: now + info.retryAfterMs };
+      if (!same) this.log.info({ host: s.host, window_start: info.start.toISOString(), window_end: info.end.toISOString(), renew_at: pick!.toISOString(), explanation: info.explanationUrl }, 'renewal window from the CA (ARI)');
+    } catch (err) {
+      s.ari = { serial: cert.serial, info: prev?.info ?? null, pick: prev?.pick ?? null, nextFetch: now + Math.min(3_600_000, Math.max(this.o.acme.backoff.min, 1000)) };
+      this.log.warn({ host: s.host, err: errorText(err) }, 'fetching renewal information (ARI) failed; using the computed renewal time');
+    }
+  }
+
+  /** alert logs at error level while the certificate is in its last sixth and renewal is failing. */
+  private alert(s: HostState): void {
+    const failing = s.ledger.consecutive_failures > 0;
+    this.o.metrics.certRenewalFailing.labels(s.host).set(failing ? 1 : 0);
+    if (!failing || s.cert === null) return;
+    const na = s.cert.notAfter.getTime();
+    const lifetime = na - s.cert.notBefore.getTime();
+    const left = na - this.now();
+    if (left >= lifetime * ALERT_FRACTION) return;
+    this.log.error({
+      host: s.host, not_after: s.cert.notAfter.toISOString(), seconds_left: Math.round(left / 1000), attempts: s.ledger.consecutive_failures,
+      last_error: s.ledger.last_error, next_attempt: s.ledger.next_attempt_at,
+    }, left <= 0 ? 'certificate has expired and renewal is failing' : 'certificate expires soon and renewal is failing');
+  }
+
+  private describe(s: HostState): AcmeHostStatus {
+    const c = s.cert;
+    const window = s.ari?.serial === c?.serial && s.ari?.info ? s.ari.info : null;
+    const due = this.dueAt(s);
+    const next = s.ledger.next_attempt_at;
+    return {
+      host: s.host,
+      source: 'acme',
+      directory: this.o.acme.directory,
+      state: c === null ? 'self-signed' : 'valid',
+      issuer: c?.issuer ?? null,
+      serial: c?.serial ?? null,
+      not_before: c?.notBefore.toISOString() ?? null,
+      not_after: c?.notAfter.toISOString() ?? null,
+      next_renewal: new Date(Math.max(due, next === null ? 0 : Date.parse(next), c === null ? this.now() : 0)).toISOString(),
+      next_attempt: next,
+      attempts: s.ledger.consecutive_failures,
+      last_error: s.ledger.last_error,
+      renewal_failing: s.ledger.consecutive_failures > 0,
+      ari_window: window ? { start: window.start.toISOString(), end: window.end.toISOString() } : null,
+    };
+  }
+}
+
+function sameWindow(a: RenewalWindow, b: RenewalWindow): boolean {
+  return a.start.getTime() === b.start.getTime() && a.end.getTime() === b.end.getTime();
+}
