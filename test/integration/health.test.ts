@@ -10,8 +10,8 @@ import type http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
-import t from 'tap';
-import { proxyConfig, rawTls, request, startBackend, startProxy, waitUntil, type Backend, type ProxyHandle } from '../../test-support/index.js';
+import t, { type Test } from 'tap';
+import { proxyConfig, rawTls, request, startBackend, startProxy, waitUntil, type Backend, type BackendHandler, type ProxyHandle } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
 
 type Log = Record<string, unknown>;
@@ -230,20 +230,23 @@ t.test('every upstream down: 503 with Retry-After at once, no connection attempt
   t.match(metrics, `portico_upstream_healthy{route="localhost/",upstream="${b.origin}"} 0`);
 });
 
-t.test('checks off: an ejected upstream gets one trial request after eject_for and is back when it succeeds', async (t) => {
-  const state = { code: 503 };
-  const a = await startBackend('a', (_req, res) => {
-    res.writeHead(state.code, { 'x-upstream': 'a' });
-    res.end('a\n');
-  });
+/** twoUpstreams: upstream `a` (answering with `handler`), a plain upstream `b`, and a proxy routing localhost to both. */
+async function twoUpstreams(t: Test, handler: BackendHandler, route: { health: string; passive: string }): Promise<{ a: Backend; b: Backend; p: ProxyHandle }> {
+  const a = await startBackend('a', handler);
   t.teardown(() => a.close());
   const b = await startBackend('b');
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{
-    hosts: ['localhost'], upstreams: [a.origin, b.origin],
-    health: 'enabled = false', passive: 'max_fails = 1, fail_statuses = [503], eject_for = "200ms"',
-  }]));
+  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin], ...route }]));
   t.teardown(() => p.close());
+  return { a, b, p };
+}
+
+t.test('checks off: an ejected upstream gets one trial request after eject_for and is back when it succeeds', async (t) => {
+  const state = { code: 503 };
+  const { a, p } = await twoUpstreams(t, (_req, res) => {
+    res.writeHead(state.code, { 'x-upstream': 'a' });
+    res.end('a\n');
+  }, { health: 'enabled = false', passive: 'max_fails = 1, fail_statuses = [503], eject_for = "200ms"' });
   t.equal((await request({ port: p.port })).status, 503);
   t.match(transitions(p, a.origin), [{ msg: 'upstream down', reason: /^1 failure within 10000ms, last: status 503/ }]);
   t.match(await upstreamStatus(p, a.origin), { healthy: false, state: 'down', checks: false, ejected_until: /^\d{4}-/ });
@@ -257,18 +260,10 @@ t.test('checks off: an ejected upstream gets one trial request after eject_for a
 });
 
 t.test('passive ejection with checks on: probes bring it back after healthy_threshold passes', async (t) => {
-  const a = await startBackend('a', (req, res) => {
+  const { a, p } = await twoUpstreams(t, (req, res) => {
     res.writeHead(req.url === '/health' ? 200 : 502, { 'x-upstream': 'a' });
     res.end('a\n');
-  });
-  t.teardown(() => a.close());
-  const b = await startBackend('b');
-  t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{
-    hosts: ['localhost'], upstreams: [a.origin, b.origin],
-    health: 'path = "/health", interval = "100ms", healthy_threshold = 2', passive: 'max_fails = 2, fail_statuses = [502]',
-  }]));
-  t.teardown(() => p.close());
+  }, { health: 'path = "/health", interval = "100ms", healthy_threshold = 2', passive: 'max_fails = 2, fail_statuses = [502]' });
   for (let i = 0; i < 4; i++) await request({ port: p.port });
   await waitUntil(() => transitions(p, a.origin).length >= 2, 5000, 'down and up again');
   t.match(transitions(p, a.origin).slice(0, 2), [

@@ -141,8 +141,12 @@ function openWs(port: number, host: string): Promise<WebSocket> {
 
 function echo(ws: WebSocket, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    ws.once('message', (m) => resolve(m.toString()));
-    ws.once('close', () => reject(new Error('closed')));
+    const onClose = () => reject(new Error('closed'));
+    ws.once('message', (m) => {
+      ws.off('close', onClose);
+      resolve(m.toString());
+    });
+    ws.once('close', onClose);
     ws.send(text);
   });
 }
