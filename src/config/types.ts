@@ -182,8 +182,13 @@ export interface RouteConfig {
   hosts: string[];
   /** Starts with `/`; longest prefix wins within a host (default `/`). */
   path_prefix: string;
-  /** Origins, `http://host:port` (port always written), no path. At least one, no repeats. */
+  /**
+   * Origins, `http://host:port` (port always written), no path. At least one, no repeats — unless
+   * `app` is set: then `[]` (the app's live workers are the upstreams).
+   */
   upstreams: string[];
+  /** Name of the `[[apps]]` entry whose workers this route balances to, or null (exactly one of `upstreams`, `app`). */
+  app: string | null;
   /** Default auto. */
   tls: RouteTls;
   /** Bytes; default `server.limits.max_body_bytes`. */
@@ -192,6 +197,40 @@ export interface RouteConfig {
   retries: number;
   health: HealthConfig;
   passive: PassiveConfig;
+}
+
+/** `[supervisor]`: the memory budget for all app workers. */
+export interface SupervisorConfig {
+  /** Bytes, or "auto" (default): the cgroup limit (v2 memory.max, else v1), else the machine's RAM. */
+  memory_total: number | 'auto';
+  /** Bytes kept back for portico itself (default 256MiB). */
+  memory_reserve: number;
+}
+
+/** One `[[apps]]` entry: an app portico runs as `workers` child processes. Durations in ms. */
+export interface AppConfig {
+  /** Unique; a route refers to it with `app = "name"`. */
+  name: string;
+  /** argv, no shell; at least one non-empty string. */
+  command: string[];
+  /** Absolute working directory (default: the config file's directory). */
+  cwd: string;
+  /** Added to portico's own environment (default {}). */
+  env: Record<string, string>;
+  /** Default 1 (1..64). */
+  workers: number;
+  /** First port of the range [port, port + 2×workers) the workers bind on 127.0.0.1. */
+  port: number;
+  /** Bytes per worker (default 512MiB): the budget check and the RSS recycle limit. */
+  memory: number;
+  /** argv run to success before the first worker, once per definition; [] = none (default). */
+  pre_start: string[];
+  /** Default 5m. */
+  pre_start_timeout: number;
+  /** Restart backoff from `min` doubling to `max` ms (default 1s..30s). */
+  restart_backoff: { min: number; max: number };
+  /** More than `count` exits within `window` ms stop the restarts (default "5 in 60s"). */
+  crash_loop: { count: number; window: number };
 }
 
 /** The whole normalised config. */
@@ -204,6 +243,8 @@ export interface Config {
   acme: AcmeConfig;
   admin: AdminConfig;
   log: LogConfig;
+  supervisor: SupervisorConfig;
+  apps: AppConfig[];
   routes: RouteConfig[];
 }
 
