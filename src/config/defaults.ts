@@ -65,9 +65,25 @@ export const DEFAULTS = deepFreeze({
     format: 'auto',
     access: true,
   },
-  /** Per `[[routes]]` entry; `hosts` and `upstreams` are required. */
+  supervisor: {
+    memory_total: 'auto', // cgroup v2 memory.max, else v1 memory.limit_in_bytes, else RAM (the smallest known)
+    memory_reserve: '256MiB', // kept back for portico itself
+  },
+  /** Per `[[apps]]` entry; `name`, `command` and `port` are required. */
+  app: {
+    cwd: '.', // relative to the config file
+    env: {} as Record<string, string>,
+    workers: 1,
+    memory: '512MiB', // per worker
+    pre_start: [] as string[], // none
+    pre_start_timeout: '5m',
+    restart_backoff: '1s..30s',
+    crash_loop: '5 in 60s',
+  },
+  /** Per `[[routes]]` entry; `hosts` and one of `upstreams` / `app` are required. */
   route: {
     name: null, // = first host + path_prefix
+    app: null, // none: the route has `upstreams`
     path_prefix: '/',
     tls: 'auto',
     max_body_bytes: null, // = server.limits.max_body_bytes

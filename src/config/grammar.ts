@@ -53,6 +53,23 @@ export function parseRange(s: string): DurationRange | null {
   return min === null || max === null || min > max ? null : { min, max };
 }
 
+/** Rate is a crash-loop limit: more than `count` events within `window` ms. */
+export interface Rate {
+  count: number;
+  window: number;
+}
+
+/**
+ * parseRate parses `"N in D"` (`"5 in 60s"`): a positive integer count and a positive duration
+ * window (ms), separated by ` in ` (single spaces). Null otherwise.
+ */
+export function parseRate(s: string): Rate | null {
+  const m = /^([1-9]\d{0,5}) in (\S+)$/.exec(s);
+  if (!m) return null;
+  const window = parseDuration(m[2]!);
+  return window === null || window === 0 ? null : { count: Number(m[1]), window };
+}
+
 /** RenewBefore is `acme.renew_before`: a fraction of the lifetime, or a fixed time before expiry (ms). */
 export type RenewBefore = { fraction: number } | { ms: number };
 

@@ -4,7 +4,7 @@ import t from 'tap';
 import {
   parseAddress, parseCidr, parseDuration, parseHost, parseSize, parseUpstream,
 } from '../../../src/config/index.js';
-import { editDistance, expandEnv, parseRange, parseRenewBefore } from '../../../src/config/grammar.js';
+import { editDistance, expandEnv, parseRange, parseRate, parseRenewBefore } from '../../../src/config/grammar.js';
 
 t.test('parseDuration', async (t) => {
   const valid: [string, number][] = [
@@ -136,4 +136,13 @@ t.test('parseRenewBefore (acme.renew_before)', async (t) => {
   t.strictSame(parseRenewBefore('5/6'), { fraction: 5 / 6 });
   t.strictSame(parseRenewBefore('30d'), { ms: 2_592_000_000 });
   for (const s of ['', '0/3', '3/3', '4/3', '1/0', '1/', '/3', '0s', '1.5/3', '30']) t.equal(parseRenewBefore(s), null, JSON.stringify(s));
+});
+
+t.test('parseRate (apps.crash_loop)', async (t) => {
+  t.strictSame(parseRate('5 in 60s'), { count: 5, window: 60_000 });
+  t.strictSame(parseRate('1 in 500ms'), { count: 1, window: 500 });
+  t.strictSame(parseRate('100 in 1.5m'), { count: 100, window: 90_000 });
+  for (const s of ['', '5', '5 in', 'in 60s', '0 in 60s', '-1 in 60s', '5 in 0s', '5 in 60', '5in60s', '5  in 60s', ' 5 in 60s', '5 IN 60s', '1.5 in 60s', '5 in 60s ']) {
+    t.equal(parseRate(s), null, JSON.stringify(s));
+  }
 });

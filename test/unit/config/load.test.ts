@@ -123,3 +123,34 @@ t.test('the shipped config/config.toml is valid', async (t) => {
   t.equal(config.source, file);
   t.ok(config.routes.length > 0, 'has a demo route');
 });
+
+const APP = '[[apps]]\nname = "web"\ncommand = ["node", "app.js"]\nport = 3001\n';
+
+t.test('an [[apps]] entry with only its required keys gets every default; cwd is the config file directory', async (t) => {
+  const config = parseConfig(`${APP}[[routes]]\nhosts = ["a.example.com"]\napp = "web"\n`, INLINE);
+  t.strictSame(config.apps, [{
+    name: 'web', command: ['node', 'app.js'], cwd: '/srv/portico', env: {}, workers: 1, port: 3001, memory: 512 * 1024 ** 2,
+    pre_start: [], pre_start_timeout: 300_000, restart_backoff: { min: 1000, max: 30_000 }, crash_loop: { count: 5, window: 60_000 },
+  }]);
+  t.strictSame(config.supervisor, { memory_total: 'auto', memory_reserve: 256 * 1024 ** 2 });
+  t.strictSame([config.routes[0]!.upstreams, config.routes[0]!.app], [[], 'web']);
+});
+
+t.test('env names that look like prototypes stay plain data in [[apps]] env', async (t) => {
+  const config = parseConfig(`${APP}env = { "__proto__" = "x", constructor = "y" }\n`, INLINE);
+  const env = config.apps[0]!.env;
+  t.equal(Object.getPrototypeOf(env), Object.prototype);
+  t.strictSame(Object.entries(env), [['__proto__', 'x'], ['constructor', 'y']]);
+});
+
+t.test('an app with a bad port or workers value causes no second, derived port-range problem', async (t) => {
+  t.strictSame(problemsOf(`${APP.replace('3001', '70000')}workers = 99\n`).map((p) => p.path), ['apps[0].port', 'apps[0].workers']);
+  // the route naming an app whose name was refused is not reported again
+  t.strictSame(problemsOf(`${APP.replace('"web"', '"w b"')}[[routes]]\nhosts = ["a.example.com"]\napp = "w b"\n`).map((p) => p.path), ['apps[0].name']);
+});
+
+t.test('an app port range may sit next to a listener port, and listeners on other hosts never clash', async (t) => {
+  // 8441..8442 ends right below server.https 8443; admin on ::1 does not take 127.0.0.1:3001
+  const ok = `[admin]\nlisten = "[::1]:3001"\n${APP.replace('3001', '8441')}[[apps]]\nname = "b"\ncommand = ["b"]\nport = 3001\n`;
+  t.equal(parseConfig(ok, INLINE).apps.length, 2);
+});
