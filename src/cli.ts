@@ -23,6 +23,9 @@ Usage:
   portico health [--config PATH]   GET the admin /healthz; exit 0 when healthy (Docker HEALTHCHECK)
   portico reload [--config PATH]   POST the admin /reload (same as SIGHUP) and print the result;
                                    exit 0 reloaded, 1 refused (every problem listed; the old config keeps serving)
+  portico restart-app NAME [--config PATH]
+                                   POST the admin /apps/NAME/restart: replace the app's workers one at a time
+                                   (a failed app is started again); exit 0 done, 1 failed
   portico --version | --help
 
 Options:
@@ -30,19 +33,22 @@ Options:
 
 Admin endpoints (admin.listen, loopback by default):
   GET /healthz /readyz /metrics /status /status.json
-  POST /reload (only from admin.write_from peers)
+  POST /reload /apps/NAME/restart (only from admin.write_from peers)
 `;
 
 /** Args is the parsed command line. */
 export interface Args {
-  command: 'run' | 'check' | 'health' | 'reload' | 'help' | 'version';
+  command: 'run' | 'check' | 'health' | 'reload' | 'restart-app' | 'help' | 'version';
   config: string;
+  /** restart-app: the app's name */
+  app?: string;
 }
 
 /** parseArgs turns argv (without node and script) into Args; throws on unknown input. */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Args {
   let command: Args['command'] | null = null;
   let config = env.PORTICO_CONFIG || 'config/config.toml';
+  let app: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') command = 'help';
@@ -52,10 +58,12 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
       if (v === undefined) throw new Error(`${a} needs a path`);
       config = v;
     } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
-    else if (command === null && (a === 'run' || a === 'check' || a === 'health' || a === 'reload')) command = a;
+    else if (command === null && (a === 'run' || a === 'check' || a === 'health' || a === 'reload' || a === 'restart-app')) command = a;
+    else if (command === 'restart-app' && app === undefined && !a.startsWith('-')) app = a;
     else throw new Error(`unknown argument: ${a}`);
   }
-  return { command: command ?? 'run', config };
+  if (command === 'restart-app' && app === undefined) throw new Error('restart-app needs the app name');
+  return { command: command ?? 'run', config, app };
 }
 
 const show = (a: Address | null): string => (a === null ? 'disabled' : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
@@ -238,6 +246,24 @@ async function reload(path: string): Promise<number> {
   return 1;
 }
 
+async function restartApp(path: string, name: string): Promise<number> {
+  const r = await adminCall(path, 'POST', `/apps/${encodeURIComponent(name)}/restart`, 30 * 60_000);
+  if (typeof r === 'number') return r;
+  let body: { result?: string; error?: string | null; status?: { workers?: Array<{ index: number; pid: number | null; port: number; state: string }> } };
+  try {
+    body = JSON.parse(r.body) as typeof body;
+  } catch {
+    body = { error: r.body.trim() };
+  }
+  if (r.status === 200) {
+    const workers = (body.status?.workers ?? []).map((w) => `#${w.index} pid ${w.pid} port ${w.port}`).join(', ');
+    process.stdout.write(`portico at ${r.where}: app ${name} restarted${workers ? ` (${workers})` : ''}\n`);
+    return 0;
+  }
+  process.stderr.write(`portico at ${r.where}: restarting app ${name} failed (${r.status}): ${body.error ?? r.body}\n`);
+  return 1;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   let args: Args;
   try {
@@ -259,6 +285,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return health(args.config);
     case 'reload':
       return reload(args.config);
+    case 'restart-app':
+      return restartApp(args.config, args.app!);
     case 'run':
       try {
         // loaded only to run: check, health and reload start fast without the proxy's modules

@@ -3,6 +3,7 @@
  * its snapshot to the data plane, binds the listeners, and reports ready. `run()` additionally wires
  * the signals: SIGHUP reload, SIGTERM/SIGINT graceful shutdown (a second one exits at once).
  */
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config/index.js';
 import type { Config } from './config/types.js';
@@ -25,6 +26,9 @@ import { ListenerSet, type Change, type ListenerSpec } from './server/listener-s
 import { applyTimeouts, createHttpsListener, formatAddress, setMaxHeaderSize } from './server/listeners.js';
 import { HealthRegistry } from './upstream/health.js';
 import { FileStorage } from './storage/file.js';
+import { Supervisor, waitAccepting, type SupervisorOptions } from './supervisor/apps.js';
+import { Watchdog } from './supervisor/watchdog.js';
+import type { GroupWatcher } from './supervisor/worker.js';
 import { VERSION } from './version.js';
 
 /** StartOptions: where the config is and, for tests, where log lines go. */
@@ -34,6 +38,8 @@ export interface StartOptions {
   logDestination?: NodeJS.WritableStream;
   /** tests: shorter ACME timings (lock polling, check interval, challenge polling) */
   acmeTuning?: AcmeDeps['tuning'];
+  /** tests: faster RSS sampling, shorter ready timeout */
+  supervisorTuning?: Pick<SupervisorOptions, 'sampleMs' | 'readyTimeoutMs'>;
 }
 
 /** Addresses are the bound listeners (port 0 in the config → the port the OS chose). */
@@ -83,6 +89,8 @@ export class Portico {
     readonly health: HealthRegistry,
     private readonly deps: BuildDeps,
     private readonly env: NodeJS.ProcessEnv,
+    readonly supervisor: Supervisor,
+    private readonly watchdog: LazyWatchdog,
   ) {
     this.stopping.signal.addEventListener('abort', () => health.close(), { once: true });
   }
@@ -95,7 +103,10 @@ export class Portico {
     const metrics = new Metrics();
     const control = new ControlPlane(log.child({ component: 'lifecycle' }));
     const health = new HealthRegistry({ log, metrics, onChange: (u) => control.health(u) });
-    const acme = acmeDeps(config, log, metrics, opts.acmeTuning);
+    const storage = new FileStorage(config.storage.dir, {
+      staleRemoved: (path, ageMs) => log.warn({ component: 'storage', path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),
+    });
+    const acme = acmeDeps(storage, log, metrics, opts.acmeTuning);
     const dataPlane = new DataPlane({
       engine: new Engine(),
       log: log.child({ component: 'proxy' }),
@@ -106,10 +117,24 @@ export class Portico {
     });
     acme.challenges.setOnChange(() => control.publish());
     control.attach(dataPlane);
-    const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health, acme };
-    const p = new Portico(opts.configPath, log, metrics, control, dataPlane, health, deps, env);
+    const watchdog = new LazyWatchdog();
+    const supervisor = new Supervisor({
+      log,
+      metrics,
+      storage,
+      watcher: watchdog,
+      env,
+      ready: (app, url, signal) => workerReady(control, health, app, url, signal),
+      inFlight: (url) => dataPlane.inFlightTo(url),
+      onChange: () => control.runtime?.syncApps(),
+      grace: () => control.runtime?.config.server.shutdown_grace ?? 30_000,
+      ...opts.supervisorTuning,
+    });
+    const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health, acme, apps: supervisor };
+    const p = new Portico(opts.configPath, log, metrics, control, dataPlane, health, deps, env, supervisor, watchdog);
     try {
       p.swap(await build(config, deps));
+      supervisor.apply(config.apps);
       await p.listeners.open(p.listenerSpecs(config));
     } catch (err) {
       await p.closeAll(false);
@@ -178,7 +203,10 @@ export class Portico {
             status: () => this.status(),
             ready: () => this.ready,
             writeFrom: () => blockListOf(this.control.runtime?.config.admin.write_from ?? []),
-            post: new Map([['/reload', async () => this.reloadResponse()]]),
+            post: new Map([
+              ['/reload', async () => this.reloadResponse()],
+              ['/apps/', async (req: http.IncomingMessage) => this.restartAppResponse(req.url ?? '')],
+            ]),
           }),
       },
     ];
@@ -239,6 +267,17 @@ export class Portico {
     return next;
   }
 
+  /** restartAppResponse answers POST /apps/NAME/restart: a rolling restart (or a retry of a failed app). */
+  private async restartAppResponse(path: string): Promise<{ status: number; body: unknown }> {
+    const m = /^\/apps\/([^/?]+)\/restart(?:\?.*)?$/.exec(path);
+    if (m === null) return { status: 404, body: { error: 'use POST /apps/NAME/restart' } };
+    const name = decodeURIComponent(m[1]!);
+    if (!this.control.runtime?.config.apps.some((a) => a.name === name)) return { status: 404, body: { error: `no app named ${JSON.stringify(name)}` } };
+    this.log.info({ component: 'admin', app: name }, 'app restart requested');
+    const r = await this.supervisor.restart(name);
+    return { status: r.ok ? 200 : 500, body: { app: name, result: r.ok ? 'restarted' : 'failed', error: r.error, status: this.supervisor.status().find((a) => a.name === name) ?? null } };
+  }
+
   private async reloadResponse(): Promise<{ status: number; body: unknown }> {
     const r = await this.reload();
     return { status: r.result === 'success' ? 200 : 422, body: r };
@@ -260,6 +299,7 @@ export class Portico {
       change = await this.listeners.prepare(this.listenerSpecs(config));
       this.swap(runtime);
       runtime = null;
+      this.supervisor.apply(config.apps);
       this.reconfigureListeners(config);
       setLogLevel(this.log, config.log.level);
       // moved listeners: the new ones serve already; the old ones finish their connections in the background
@@ -301,6 +341,8 @@ export class Portico {
       websockets: this.dataPlane.websockets,
       lastReload: this.lastReload,
       upstream: (route, url) => this.health.status(route, url),
+      apps: this.supervisor.status(),
+      upstreamsOf: (r) => (r.app === null ? r.upstreams : this.supervisor.endpoints(r.app).map((e) => e.url)),
     });
   }
 
@@ -341,20 +383,20 @@ export class Portico {
     this.control.stop();
     this.stopping.abort();
     await this.dataPlane.close(graceful);
+    // traffic is gone: now the app workers (SIGTERM, SIGKILL after the grace)
+    await this.supervisor.stop(graceful ? Math.max(grace, 1000) : 1000);
+    this.watchdog.close();
     await this.listeners.close(0);
   }
 }
 
 /**
- * acmeDeps creates the process-wide ACME state: the storage (`storage.dir` needs a restart to change),
+ * acmeDeps creates the process-wide ACME state on the storage (`storage.dir` needs a restart to change):
  * the challenge answers, the order limiter and the issuer cache. Nothing touches the disk or loads
  * acme-client until a host uses ACME.
  */
-function acmeDeps(config: Config, log: Logger, metrics: Metrics, tuning: AcmeDeps['tuning']): AcmeDeps {
+function acmeDeps(storage: FileStorage, log: Logger, metrics: Metrics, tuning: AcmeDeps['tuning']): AcmeDeps {
   const acmeLog = log.child({ component: 'acme' });
-  const storage = new FileStorage(config.storage.dir, {
-    staleRemoved: (path, ageMs) => acmeLog.warn({ path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),
-  });
   return {
     storage,
     challenges: new ChallengeStore(storage),
@@ -364,6 +406,36 @@ function acmeDeps(config: Config, log: Logger, metrics: Metrics, tuning: AcmeDep
     metrics,
     tuning,
   };
+}
+
+/** LazyWatchdog starts the orphan watchdog with the first worker (no extra process without [[apps]]). */
+class LazyWatchdog implements GroupWatcher {
+  private dog: Watchdog | null = null;
+
+  add(pgid: number): void {
+    this.dog ??= new Watchdog();
+    this.dog.add(pgid);
+  }
+
+  remove(pgid: number): void {
+    this.dog?.remove(pgid);
+  }
+
+  close(): void {
+    this.dog?.close();
+    this.dog = null;
+  }
+}
+
+/**
+ * workerReady: a new worker is ready when it joined the pool of a route that probes it (its first
+ * passing probe); when no route using the app probes, once it accepts connections.
+ */
+async function workerReady(control: ControlPlane, health: HealthRegistry, app: string, url: string, signal: AbortSignal): Promise<void> {
+  const routes = (control.runtime?.config.routes ?? []).filter((r) => r.app === app);
+  if (routes.some((r) => r.health.enabled)) return health.waitUp(url, signal);
+  await waitAccepting(Number(new URL(url).port), signal);
+  health.joined(url);
 }
 
 /** run starts portico from a config file and wires signals; resolves with the exit code. Handlers are

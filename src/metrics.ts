@@ -74,6 +74,30 @@ export class Metrics {
     labelNames: ['route'] as const,
     registers: [this.registry],
   });
+  readonly appRestarts = new client.Counter({
+    name: 'portico_app_worker_restarts_total',
+    help: 'App workers started again (after an exit, a rolling restart or a memory recycle), by app.',
+    labelNames: ['app'] as const,
+    registers: [this.registry],
+  });
+  readonly appRss = new client.Gauge({
+    name: 'portico_app_worker_rss_bytes',
+    help: 'Resident memory of an app worker and everything it started (its process group).',
+    labelNames: ['app', 'worker'] as const,
+    registers: [this.registry],
+  });
+  readonly appCpu = new client.Counter({
+    name: 'portico_app_worker_cpu_seconds_total',
+    help: 'CPU time used by an app worker and everything it started (its process group).',
+    labelNames: ['app', 'worker'] as const,
+    registers: [this.registry],
+  });
+  readonly appFailed = new client.Gauge({
+    name: 'portico_app_failed',
+    help: '1 while an app is failed (crash loop or failed pre-start step): portico no longer restarts it.',
+    labelNames: ['app'] as const,
+    registers: [this.registry],
+  });
   private readonly routeCache = new Map<string, RouteMetrics>();
 
   constructor() {

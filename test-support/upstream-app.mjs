@@ -1,18 +1,33 @@
-// A tiny upstream app process for chaos tests: HTTP on 127.0.0.1:$PORT, answers every request with
-// 200 and `x-upstream: $NAME` (after $DELAY_MS ms, default 0). Plain JS so it runs without a loader.
+// A tiny upstream app process for chaos and supervisor tests: HTTP on $HOST:$PORT (default
+// 127.0.0.1), answers every request with 200 and `x-upstream: $NAME` (default worker-$PORTICO_WORKER_INDEX)
+// and `x-pid`. Knobs (env): DELAY_MS (answer delay), EXIT_CODE (exit at once with it),
+// GRANDCHILD=1 (start a `sleep` child and print "grandchild PID"). GET /alloc?mb=N keeps N MiB.
+// Plain JS so it runs without a loader.
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 
-const name = process.env.NAME ?? 'app';
+if (process.env.EXIT_CODE !== undefined) process.exit(Number(process.env.EXIT_CODE));
+const name = process.env.NAME ?? `worker-${process.env.PORTICO_WORKER_INDEX ?? '?'}`;
 const delay = Number(process.env.DELAY_MS ?? 0);
+const kept = [];
+if (process.env.GRANDCHILD === '1') {
+  const g = spawn('sleep', ['600'], { stdio: 'ignore' });
+  process.stdout.write(`grandchild ${g.pid}\n`);
+}
 const server = http.createServer((req, res) => {
   req.resume();
+  const url = new URL(req.url ?? '/', 'http://x');
+  if (url.pathname === '/alloc') {
+    const mb = Number(url.searchParams.get('mb') ?? 0);
+    for (let i = 0; i < mb; i++) kept.push(Buffer.alloc(1024 * 1024, i % 251));
+  }
   const answer = () => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name });
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name, 'x-pid': String(process.pid) });
     res.end(`${name}\n`);
   };
   if (delay > 0) setTimeout(answer, delay);
   else answer();
 });
 server.keepAliveTimeout = 5000;
-server.listen(Number(process.env.PORT), '127.0.0.1', () => process.stdout.write(`listening ${name}\n`));
+server.listen(Number(process.env.PORT), process.env.HOST ?? '127.0.0.1', () => process.stdout.write(`listening ${name}\n`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

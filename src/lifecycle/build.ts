@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { LockOptions, Storage } from '../storage/storage.js';
 import type { CertPems } from '../tls/cert-store.js';
-import { Runtime } from './runtime.js';
+import { Runtime, type AppEndpoints } from './runtime.js';
 
 /** AcmeDeps are the process-wide ACME pieces (kept across runtimes, so reloads keep accounts, limits, answers). */
 export interface AcmeDeps {
@@ -38,6 +38,8 @@ export interface BuildDeps {
   health: HealthRegistry;
   /** needed when a config has ACME hosts */
   acme?: AcmeDeps;
+  /** the supervisor's live workers, for routes with `app` */
+  apps?: AppEndpoints;
 }
 
 /** listenerProblems finds listeners that would collide on one port. */
@@ -73,7 +75,7 @@ export async function build(config: Config, deps: BuildDeps): Promise<Runtime> {
   const defaultCertificate = await deps.selfSigned.defaultCertificate();
   const acmeHosts = certPlan.hosts.filter((h) => h.source === 'acme').map((h) => h.host);
   if (acmeHosts.length === 0 || deps.acme === undefined) {
-    return new Runtime(config, certPlan, certificates, refused, defaultCertificate, deps.health, { manager: null, certificates: new Map(), challenges: deps.acme?.challenges ?? null });
+    return new Runtime(config, certPlan, certificates, refused, defaultCertificate, deps.health, { manager: null, certificates: new Map(), challenges: deps.acme?.challenges ?? null }, deps.apps ?? null);
   }
   const a = deps.acme;
   let runtime: Runtime | null = null;
@@ -96,7 +98,7 @@ export async function build(config: Config, deps: BuildDeps): Promise<Runtime> {
     const pems = stored.get(host) ?? (await deps.selfSigned.forName(host));
     served.set(host, { names: [host], cert: pems.cert, key: pems.key });
   }
-  runtime = new Runtime(config, certPlan, certificates, refused, defaultCertificate, deps.health, { manager, certificates: served, challenges: a.challenges });
+  runtime = new Runtime(config, certPlan, certificates, refused, defaultCertificate, deps.health, { manager, certificates: served, challenges: a.challenges }, deps.apps ?? null);
   return runtime;
 }
 

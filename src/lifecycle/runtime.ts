@@ -22,6 +22,11 @@ export interface RuntimeAcme {
   challenges: { snapshot(): SnapshotChallenges } | null;
 }
 
+/** AppEndpoints is what a runtime needs from the supervisor: the live workers of an app. */
+export interface AppEndpoints {
+  endpoints(app: string): Array<{ url: string }>;
+}
+
 const NO_ACME: RuntimeAcme = { manager: null, certificates: new Map(), challenges: null };
 
 /** Runtime is a provisioned config, ready to be swapped in. */
@@ -30,6 +35,8 @@ export class Runtime {
   private started = false;
   private publish: (() => void) | null = null;
   private readonly acme: RuntimeAcme;
+  /** app route name → worker URLs acquired in the health registry */
+  private readonly appMembers = new Map<string, Set<string>>();
 
   constructor(
     readonly config: Config,
@@ -39,6 +46,7 @@ export class Runtime {
     readonly defaultCertificate: { cert: string; key: string },
     private readonly health: HealthRegistry,
     acme: RuntimeAcme = NO_ACME,
+    private readonly apps: AppEndpoints | null = null,
   ) {
     this.acme = { ...acme, certificates: new Map(acme.certificates) };
   }
@@ -77,7 +85,7 @@ export class Runtime {
         name: r.name,
         hosts: [...r.hosts],
         path_prefix: r.path_prefix,
-        upstreams: r.upstreams.map((url) => ({ url, state: this.health.stateOf(r.name, url) })),
+        upstreams: (r.app === null ? r.upstreams : [...(this.appMembers.get(r.name) ?? [])]).map((url) => ({ url, state: this.health.stateOf(r.name, url) })),
         max_body_bytes: r.max_body_bytes,
         retries: r.retries,
         fail_statuses: [...r.passive.fail_statuses],
@@ -113,14 +121,45 @@ export class Runtime {
     this.started = true;
     this.publish = publish ?? null;
     this.health.acquire(this.config.routes);
+    this.syncApps(false);
     this.acme.manager?.start(this.signal);
   }
 
   /** retire stops the runtime's background work; safe to call on a partly built or never started runtime. */
   retire(): void {
     this.abort.abort();
-    if (this.started) this.health.release(this.config.routes);
+    if (this.started) {
+      this.health.release(this.config.routes);
+      for (const [route, urls] of this.appMembers) for (const url of urls) this.health.releaseMember(route, url);
+      this.appMembers.clear();
+    }
     this.started = false;
+  }
+
+  /**
+   * syncApps makes each app route's upstreams the app's live workers: new ones join the health
+   * registry (out of the pool until their first passing probe), gone ones leave; publishes on change.
+   */
+  syncApps(publish = true): void {
+    if (!this.started || this.apps === null) return;
+    let changed = false;
+    for (const r of this.config.routes) {
+      if (r.app === null) continue;
+      const want = new Set(this.apps.endpoints(r.app).map((e) => e.url));
+      const have = this.appMembers.get(r.name) ?? new Set<string>();
+      for (const url of want) {
+        if (have.has(url)) continue;
+        this.health.acquireMember(r, url, true);
+        changed = true;
+      }
+      for (const url of have) {
+        if (want.has(url)) continue;
+        this.health.releaseMember(r.name, url);
+        changed = true;
+      }
+      this.appMembers.set(r.name, want);
+    }
+    if (changed && publish) this.publish?.();
   }
 
   /** running tells whether start() ran and retire() did not. */

@@ -16,6 +16,10 @@ export interface StatusInput {
   inFlight: number;
   websockets: number;
   lastReload: unknown;
+  /** a route's upstream URLs (an app route's are its live workers) */
+  upstreamsOf?: (r: { upstreams: string[]; app: string | null }) => string[];
+  /** supervised apps (empty without [[apps]]) */
+  apps?: unknown[];
   /** health of one upstream of a route */
   upstream(route: string, url: string): UpstreamStatus;
 }
@@ -58,13 +62,15 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
       name: r.name,
       hosts: r.hosts,
       path_prefix: r.path_prefix,
-      upstreams: r.upstreams.map((u) => s.upstream(r.name, u)),
-      healthy_upstreams: r.upstreams.filter((u) => s.upstream(r.name, u).healthy).length,
+      app: r.app,
+      upstreams: (s.upstreamsOf?.(r) ?? r.upstreams).map((u) => s.upstream(r.name, u)),
+      healthy_upstreams: (s.upstreamsOf?.(r) ?? r.upstreams).filter((u) => s.upstream(r.name, u).healthy).length,
       max_body_bytes: r.max_body_bytes,
       retries: r.retries,
       health_checks: r.health.enabled ? { path: r.health.path, interval_ms: r.health.interval, timeout_ms: r.health.timeout } : null,
     })),
     certificates: certificates(s.runtime),
+    apps: s.apps ?? [],
     last_reload: s.lastReload,
   };
 }

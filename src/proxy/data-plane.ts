@@ -360,6 +360,11 @@ export class DataPlane implements ExchangeHost {
     }
   }
 
+  /** inFlightTo counts requests running or queued towards an upstream (drain before stopping it). */
+  inFlightTo(url: string): number {
+    return this.engine.inFlight(url);
+  }
+
   /** websockets counts open WebSocket tunnels. */
   get websockets(): number {
     return this.tunnels.size;

@@ -28,6 +28,7 @@ export interface UpstreamClient {
 }
 
 interface Entry {
+  origin: string;
   pool: Pool;
   refs: number;
 }
@@ -35,6 +36,8 @@ interface Entry {
 /** Engine owns every upstream Pool of the process. */
 export class Engine {
   private readonly pools = new Map<string, Entry>();
+  /** released pools still finishing their requests */
+  private readonly closing = new Set<Entry>();
 
   /** acquire returns the shared pool for an origin with these options (refs + 1). */
   acquire(origin: string, o: PoolOptions): UpstreamClient {
@@ -49,7 +52,7 @@ export class Engine {
         headersTimeout: o.responseTimeout,
         bodyTimeout: o.responseTimeout,
       });
-      e = { pool, refs: 0 };
+      e = { origin, pool, refs: 0 };
       this.pools.set(key, e);
     }
     e.refs++;
@@ -62,7 +65,11 @@ export class Engine {
       if ((e.pool as unknown) !== client) continue;
       if (--e.refs === 0) {
         this.pools.delete(key);
-        e.pool.close().catch(() => undefined);
+        this.closing.add(e);
+        e.pool
+          .close()
+          .catch(() => undefined)
+          .finally(() => this.closing.delete(e));
       }
       return;
     }
@@ -73,6 +80,17 @@ export class Engine {
     const all = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(all.map((e) => (graceful ? e.pool.close() : e.pool.destroy()).catch(() => undefined)));
+  }
+
+  /** inFlight counts requests running or queued towards an origin (draining a worker before stopping it). */
+  inFlight(origin: string): number {
+    let n = 0;
+    for (const e of [...this.pools.values(), ...this.closing]) {
+      if (e.origin !== origin) continue;
+      const st = e.pool.stats;
+      n += st.running + st.pending;
+    }
+    return n;
   }
 
   /** size is the number of live pools (for tests and status). */

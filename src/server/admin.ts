@@ -81,7 +81,12 @@ async function handlePost(o: AdminOptions, path: string, req: http.IncomingMessa
     o.log.warn({ path, client_ip: req.socket.remoteAddress }, 'admin write refused');
     return sendJson(res, 403, { error: 'forbidden: peer not in admin.write_from' });
   }
-  const handler = o.post?.get(path);
+  // an exact path, else the longest registered prefix ending in "/" (`/apps/` for /apps/NAME/restart)
+  let handler = o.post?.get(path);
+  if (handler === undefined && o.post !== undefined) {
+    const prefix = [...o.post.keys()].filter((k) => k.endsWith('/') && path.startsWith(k)).sort((a, b) => b.length - a.length)[0];
+    if (prefix !== undefined) handler = o.post.get(prefix);
+  }
   if (handler === undefined) return sendJson(res, 404, { error: `no such endpoint: POST ${path}` });
   const { status, body } = await handler(req);
   sendJson(res, status, body);

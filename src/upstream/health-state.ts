@@ -54,7 +54,23 @@ export class HealthState {
   /** epoch ms of the last transition to up (passive failures before it no longer count) */
   private upSince = 0;
 
-  constructor(public policy: HealthPolicy) {}
+  /** a new app worker: out of the pool until its first passing probe (or, checks off, `joined()`) */
+  joining = false;
+
+  constructor(public policy: HealthPolicy, joining = false) {
+    if (joining) {
+      this.joining = true;
+      this.state = 'down';
+      this.reason = policy.health.enabled ? 'starting: joins the pool after its first passing probe' : 'starting: joins once it accepts connections';
+    }
+  }
+
+  /** joined: a joining worker accepts connections (used when its routes run no probes). */
+  joined(now: number): Transition | null {
+    if (!this.joining) return null;
+    this.joining = false;
+    return this.to('up', 'accepting connections', now);
+  }
 
   /** judge tells whether a probe result passes for this route (status range and its own timeout). */
   judge(r: ProbeResult): { ok: boolean; detail: string } {
@@ -74,6 +90,10 @@ export class HealthState {
     if (ok) {
       this.passes++;
       this.fails = 0;
+      if (this.joining) {
+        this.joining = false;
+        return this.to('up', 'first passing probe', r.at + r.latency_ms);
+      }
       if (this.state !== 'up' && this.passes >= h.healthy_threshold) return this.to('up', `${this.passes} passing probe${plural(this.passes)}`, r.at + r.latency_ms);
     } else {
       this.fails++;

@@ -170,6 +170,7 @@ export class HealthRegistry {
   private readonly members = new Map<string, Member>();
   private readonly records = new Map<string, FailureRecord>();
   private readonly probers = new Map<string, Prober>();
+  private readonly upWaiters = new Set<{ url: string; resolve: () => void }>();
   private closed = false;
 
   constructor(opts: HealthOptions) {
@@ -182,42 +183,70 @@ export class HealthRegistry {
 
   /** acquire registers a starting runtime's routes (state of unchanged pairs is kept; policy updated). */
   acquire(routes: readonly RouteConfig[]): void {
+    for (const r of routes) for (const url of r.upstreams) this.acquireMember(r, url, false);
+  }
+
+  /**
+   * acquireMember registers one (route, upstream) pair; `joining` (a new app worker) starts it out of
+   * the pool until its first passing probe.
+   */
+  acquireMember(r: RouteConfig, url: string, joining: boolean): void {
     if (this.closed) return;
-    for (const r of routes) {
-      const policy: HealthPolicy = { health: r.health, passive: r.passive };
-      for (const url of r.upstreams) {
-        const k = memberKey(r.name, url);
-        let m = this.members.get(k);
-        if (m === undefined) {
-          m = { route: r.name, url, state: new HealthState(policy), refs: 0, prober: null, trialTimer: null };
-          this.members.set(k, m);
-          this.recordOf(url).refs++;
-          this.metrics.upstreamHealthy.labels(r.name, url).set(1);
-        } else {
-          m.state.reconfigure(policy, this.clock.now());
-          this.armTrial(m);
-        }
-        m.refs++;
-        this.subscribe(m);
-      }
+    const policy: HealthPolicy = { health: r.health, passive: r.passive };
+    const k = memberKey(r.name, url);
+    let m = this.members.get(k);
+    if (m === undefined) {
+      m = { route: r.name, url, state: new HealthState(policy, joining), refs: 0, prober: null, trialTimer: null };
+      this.members.set(k, m);
+      this.recordOf(url).refs++;
+      this.metrics.upstreamHealthy.labels(r.name, url).set(joining ? 0 : 1);
+    } else {
+      m.state.reconfigure(policy, this.clock.now());
+      this.armTrial(m);
     }
+    m.refs++;
+    this.subscribe(m);
   }
 
   /** release drops a retiring runtime's references; pairs no runtime uses any more are forgotten. */
   release(routes: readonly RouteConfig[]): void {
-    for (const r of routes) {
-      for (const url of r.upstreams) {
-        const k = memberKey(r.name, url);
-        const m = this.members.get(k);
-        if (m === undefined || --m.refs > 0) continue;
-        this.members.delete(k);
-        this.unsubscribe(m);
-        if (m.trialTimer !== null) clearTimeout(m.trialTimer);
-        this.metrics.upstreamHealthy.remove(r.name, url);
-        const rec = this.records.get(url);
-        if (rec !== undefined && --rec.refs === 0) this.records.delete(url);
-      }
-    }
+    for (const r of routes) for (const url of r.upstreams) this.releaseMember(r.name, url);
+  }
+
+  /** releaseMember drops one reference to a (route, upstream) pair. */
+  releaseMember(route: string, url: string): void {
+    const k = memberKey(route, url);
+    const m = this.members.get(k);
+    if (m === undefined || --m.refs > 0) return;
+    this.members.delete(k);
+    this.unsubscribe(m);
+    if (m.trialTimer !== null) clearTimeout(m.trialTimer);
+    this.metrics.upstreamHealthy.remove(route, url);
+    const rec = this.records.get(url);
+    if (rec !== undefined && --rec.refs === 0) this.records.delete(url);
+  }
+
+  /** joined: a new worker at `url` accepts connections; pairs without probes join their pools. */
+  joined(url: string): void {
+    const now = this.clock.now();
+    for (const m of this.members.values()) if (m.url === url && !m.state.policy.health.enabled) this.apply(m, m.state.joined(now));
+  }
+
+  /** waitUp resolves once some route has `url` in its pool (rejects when `signal` aborts). */
+  waitUp(url: string, signal: AbortSignal): Promise<void> {
+    for (const m of this.members.values()) if (m.url === url && m.state.state === 'up') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = { url, resolve: () => done(resolve) };
+      const done = (fn: () => void) => {
+        this.upWaiters.delete(w);
+        signal.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = () => done(() => reject(signal.reason as Error));
+      if (signal.aborted) return onAbort();
+      this.upWaiters.add(w);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** stateOf is a pair's current state ('up' for pairs not registered yet: static upstreams start in the pool). */
@@ -333,6 +362,7 @@ export class HealthRegistry {
     else this.log.info(fields, 'upstream on trial');
     this.metrics.upstreamHealthy.labels(m.route, m.url).set(t.to === 'up' ? 1 : 0);
     this.onChange({ route: m.route, upstream: m.url, state: t.to });
+    if (t.to === 'up') for (const w of this.upWaiters) if (w.url === m.url) w.resolve();
     this.armTrial(m);
     if (t.to === 'down') this.warnIfRouteDown(m.route);
   }
