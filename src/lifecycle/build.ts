@@ -15,6 +15,7 @@ import type { SelfSignedSource } from '../cert-sources/self-signed.js';
 import type { HealthRegistry } from '../upstream/health.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { budgetProblems, detectMemory, memoryBudget, type Budget, type DetectedMemory } from '../supervisor/memory.js';
 import type { LockOptions, Storage } from '../storage/storage.js';
 import type { CertPems } from '../tls/cert-store.js';
 import { Runtime, type AppEndpoints } from './runtime.js';
@@ -60,12 +61,40 @@ export function listenerProblems(config: Config): ConfigProblem[] {
   return problems;
 }
 
-/** plan checks what can be checked without starting anything (used by `check` and by build). */
-export async function plan(config: Config): Promise<CertPlan> {
+/** MemoryPlan is the app workers' memory budget as `check` prints it. */
+export interface MemoryPlan {
+  /** what detectMemory found (used when memory_total is "auto") */
+  detected: DetectedMemory;
+  budget: Budget;
+}
+
+/** Plan is the certificate plan plus, when the config has [[apps]], their memory budget (null without apps). */
+export interface Plan extends CertPlan {
+  memory: MemoryPlan | null;
+}
+
+/** PlanOptions replaces what plan reads from the system (tests). */
+export interface PlanOptions {
+  /** default detectMemory() (cgroup limits, else RAM) */
+  detectMemory?: () => DetectedMemory;
+}
+
+/**
+ * plan checks what can be checked without starting anything (used by `check` and by build):
+ * listeners, certificates and, with [[apps]], the memory budget (Σ workers × memory must fit in
+ * memory_total − memory_reserve; problems at `apps` / `supervisor.memory_reserve`).
+ */
+export async function plan(config: Config, opts: PlanOptions = {}): Promise<Plan> {
   const certPlan = await planCertificates(config);
   const problems = [...listenerProblems(config), ...certPlan.problems];
+  let memory: MemoryPlan | null = null;
+  if (config.apps.length > 0) {
+    const detected = (opts.detectMemory ?? detectMemory)();
+    memory = { detected, budget: memoryBudget(config, detected) };
+    problems.push(...budgetProblems(config, detected));
+  }
   if (problems.length > 0) throw new ConfigInvalidError(config.source, problems);
-  return certPlan;
+  return { ...certPlan, memory };
 }
 
 /** build provisions a complete Runtime for a config. */
