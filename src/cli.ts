@@ -5,10 +5,11 @@
 import http from 'node:http';
 import { relative } from 'node:path';
 import { loadConfig } from './config/index.js';
-import type { Address, Config, RouteConfig } from './config/types.js';
+import type { Address, AppConfig, Config, RouteConfig } from './config/types.js';
 import { ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
-import { plan } from './lifecycle/build.js';
+import { plan, type MemoryPlan, type Plan } from './lifecycle/build.js';
 import type { CertPlan } from './cert-sources/plan.js';
+import { formatBytes, totalText } from './supervisor/memory.js';
 import { inspectAcme, type AcmeInspection } from './acme/inspect.js';
 import { rangeText } from './upstream/health-state.js';
 import { VERSION } from './version.js';
@@ -99,8 +100,51 @@ function acmeLine(directory: string, a: AcmeInspection | undefined): string {
   return parts.join('; ');
 }
 
-/** renderPlan is what `check` prints for a valid config. */
-export function renderPlan(config: Config, certs: CertPlan, acme: readonly AcmeInspection[] = []): string {
+/** A duration in its largest whole unit, as config.toml writes it: `5m`, `90s`, `250ms`. */
+function durText(ms: number): string {
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  const [unit, size] = units.find(([, n]) => ms >= n && ms % n === 0) ?? ['ms', 1];
+  return `${ms / size}${unit}`;
+}
+
+/** Ports an app's workers may bind: `3001..3004` ([port, port + 2×workers)). */
+const portRange = (a: AppConfig): string => `${a.port}..${a.port + 2 * a.workers - 1}`;
+
+/** An argv as one line, quoting the arguments a shell would split. */
+const argvText = (argv: readonly string[]): string => argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+
+const workersText = (n: number): string => `${n} worker${n === 1 ? '' : 's'}`;
+
+/** upstreamsLine is a route's upstreams: its URLs, or the app whose workers it balances to. */
+function upstreamsLine(config: Config, r: RouteConfig): string {
+  const policy = `round-robin, ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'}`;
+  const app = config.apps.find((a) => a.name === r.app);
+  if (app === undefined) return `${r.upstreams.join(', ')}  (${policy})`;
+  return `app ${JSON.stringify(app.name)} (${workersText(app.workers)} on ports ${portRange(app)}; ${policy})`;
+}
+
+/** appLines describes one [[apps]] entry for `check`. */
+function appLines(a: AppConfig, rel: (p: string) => string): string[] {
+  const env = Object.keys(a.env);
+  return [
+    `  ${a.name}`,
+    `    command    ${argvText(a.command)}  (cwd ${rel(a.cwd)}${env.length > 0 ? `; env ${env.join(', ')}` : ''})`,
+    `    workers    ${workersText(a.workers)} × ${formatBytes(a.memory)} on 127.0.0.1 ports ${portRange(a)}`,
+    `    pre_start  ${a.pre_start.length > 0 ? `${argvText(a.pre_start)}  (once per definition, timeout ${durText(a.pre_start_timeout)})` : 'none'}`,
+    `    restarts   backoff ${durText(a.restart_backoff.min)}..${durText(a.restart_backoff.max)}; failed after more than ${a.crash_loop.count} exits in ${durText(a.crash_loop.window)}`,
+  ];
+}
+
+/** memoryLine is the apps' total against the budget, saying where memory_total came from. */
+function memoryLine(config: Config, m: MemoryPlan): string {
+  const b = m.budget;
+  const terms = config.apps.map((a) => `${workersText(a.workers)} × ${formatBytes(a.memory)}${config.apps.length > 1 ? ` (${a.name})` : ''}`);
+  const total = b.totalSource === 'config' ? `memory_total ${totalText(b)}` : `memory_total auto: detected ${formatBytes(b.total)} from ${b.totalSource}`;
+  return `memory: ${terms.join(' + ')} = ${formatBytes(b.need)} of budget ${formatBytes(b.available)} (${total}, minus reserve ${formatBytes(b.reserve)})`;
+}
+
+/** renderPlan is what `check` prints for a valid config (`certs.memory` is set when it has [[apps]]). */
+export function renderPlan(config: Config, certs: CertPlan & Partial<Pick<Plan, 'memory'>>, acme: readonly AcmeInspection[] = []): string {
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   const out: string[] = [`${rel(config.source)}: valid`, '', 'listeners:'];
   out.push(`  https  ${show(config.server.https)}  (TLS ${config.tls.min_version}+, SNI, ALPN http/1.1)`);
@@ -111,7 +155,7 @@ export function renderPlan(config: Config, certs: CertPlan, acme: readonly AcmeI
     out.push(`  ${r.name}`);
     out.push(`    hosts      ${r.hosts.join(', ')}`);
     out.push(`    prefix     ${r.path_prefix}`);
-    out.push(`    upstreams  ${r.upstreams.join(', ')}  (round-robin, ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'})`);
+    out.push(`    upstreams  ${upstreamsLine(config, r)}`);
     out.push(`    health     ${healthLine(r)}`);
     out.push(`    passive    ${passiveLine(r)}`);
   }
@@ -126,6 +170,11 @@ export function renderPlan(config: Config, certs: CertPlan, acme: readonly AcmeI
           ? 'self-signed (generated at start; browsers will warn)'
           : 'none: handshakes for this name fail (tls.self_signed = false)';
     out.push(`  ${h.host}  ${src}`);
+  }
+  if (config.apps.length > 0) {
+    out.push('', `apps (${config.apps.length}):`);
+    for (const a of config.apps) out.push(...appLines(a, rel));
+    if (certs.memory) out.push(`  ${memoryLine(config, certs.memory)}`);
   }
   const warnings = planWarnings(config, certs);
   for (const a of acme) {
