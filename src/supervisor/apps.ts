@@ -382,6 +382,12 @@ export class Supervisor {
     slot.state = 'backoff';
     this.o.onChange(app.config.name);
     const c = app.config;
+    if (app.state === 'failed') {
+      // the app is already failed: its last workers end without a restart
+      slot.state = 'stopped';
+      app.log.warn({ worker: slot.index, pid: run.pid, exit: slot.lastExit }, 'worker exited (app failed: not restarted)');
+      return;
+    }
     app.exits = app.exits.filter((t) => t > now - c.crash_loop.window);
     app.exits.push(now);
     app.log.warn({ worker: slot.index, pid: run.pid, port: slot.port, exit: slot.lastExit, up_ms: upFor, exits_in_window: app.exits.length }, 'worker exited');

@@ -1,0 +1,207 @@
+/**
+ * App workers (issue 15) with real child processes: pre-start exactly once, then the workers; a
+ * SIGKILLed worker replaced under load with no failed request; a crash loop stops the restarts; a
+ * failing pre-start leaves the app down while other routes serve; a worker over its memory budget is
+ * recycled; a rolling restart under load replaces every pid; no worker (nor its child) survives
+ * portico's SIGTERM or SIGKILL.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import {
+  ROOT, failures, freePort, proxyConfig, request, runLoad, spawnPortico, startBackend, startProxy, waitUntil, type ProxyHandle,
+} from '../../test-support/index.js';
+import { httpRequest } from '../../test-support/http.js';
+import { Portico } from '../../src/main.js';
+import { PassThrough } from 'node:stream';
+
+const APP = join(ROOT, 'test-support', 'upstream-app.mjs');
+const PRE = join(ROOT, 'test-support', 'pre-start.mjs');
+const q = JSON.stringify;
+
+interface AppSpec {
+  name?: string;
+  workers?: number;
+  env?: Record<string, string>;
+  pre_start?: string[];
+  memory?: string;
+  extra?: string;
+}
+
+/** appToml renders an [[apps]] table running test-support/upstream-app.mjs on a free port range. */
+async function appToml(o: AppSpec): Promise<string> {
+  const port = await freePort();
+  const env = Object.entries(o.env ?? {}).map(([k, v]) => `${k} = ${q(v)}`).join(', ');
+  return [
+    '[[apps]]',
+    `name = ${q(o.name ?? 'web')}`,
+    `command = [${q(process.execPath)}, ${q(APP)}]`,
+    `workers = ${o.workers ?? 1}`,
+    `port = ${port}`,
+    `memory = ${q(o.memory ?? '256MiB')}`,
+    `env = { ${env} }`,
+    `pre_start = [${(o.pre_start ?? []).map((a) => q(a)).join(', ')}]`,
+    'restart_backoff = "50ms..200ms"',
+    o.extra ?? '',
+    '',
+  ].join('\n');
+}
+
+const appRoute = (app = 'web', host = 'app.test') =>
+  `[[routes]]\nname = ${q(app)}\nhosts = [${q(host)}]\napp = ${q(app)}\ntls = "self-signed"\nhealth = { path = "/health", interval = "100ms", timeout = "1s" }\n`;
+
+type AppStatus = { name: string; state: string; error: string | null; pre_start: { state: string }; workers: Array<{ index: number; pid: number | null; port: number; state: string; restarts: number }> };
+
+async function appStatus(p: ProxyHandle, name = 'web'): Promise<AppStatus | undefined> {
+  const doc = JSON.parse((await httpRequest({ port: p.adminPort, path: '/status.json' })).body) as { apps: AppStatus[] };
+  return doc.apps.find((a) => a.name === name);
+}
+
+/** startWithApps runs portico in-process with the given extra TOML (apps + routes) and waits for `ready` workers. */
+async function startWithApps(t: Test, toml: string, opts: { sampleMs?: number } = {}): Promise<ProxyHandle> {
+  const dir = t.testdir();
+  const configPath = join(dir, 'config.toml');
+  writeFileSync(configPath, proxyConfig([], { log: 'access = false' }) + toml);
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new PassThrough();
+  let partial = '';
+  sink.on('data', (c: Buffer) => {
+    const lines = (partial + c.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) if (l) logs.push(JSON.parse(l) as Record<string, unknown>);
+  });
+  const portico = await Portico.start({ configPath, logDestination: sink, supervisorTuning: { sampleMs: opts.sampleMs ?? 5000, readyTimeoutMs: 20_000 } });
+  const p: ProxyHandle = {
+    portico, port: portico.addresses.https.port, httpPort: portico.addresses.http?.port ?? 0, adminPort: portico.addresses.admin?.port ?? 0,
+    configPath, logs, writeConfig: async (text: string) => writeFileSync(configPath, text), close: () => portico.shutdown(),
+  };
+  t.teardown(() => p.close());
+  return p;
+}
+
+const running = (s: AppStatus | undefined, n: number) => s !== undefined && s.workers.filter((w) => w.state === 'running').length === n;
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+t.test('3 workers start after the pre-start step (run once); a SIGKILLed worker is replaced under load with 0 failed requests', async (t) => {
+  const log = join(t.testdir(), 'pre-start.log');
+  const p = await startWithApps(t, (await appToml({ workers: 3, pre_start: [process.execPath, PRE], env: { PRESTART_LOG: log } })) + appRoute());
+  await waitUntil(async () => running(await appStatus(p), 3), 20_000, '3 workers running');
+  t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1, 'pre-start ran once');
+  const startedAfter = p.logs.findIndex((l) => l.msg === 'worker started');
+  const preDone = p.logs.findIndex((l) => l.msg === 'pre-start step succeeded');
+  t.ok(preDone !== -1 && preDone < startedAfter, 'no worker started before the pre-start step succeeded');
+  await waitUntil(async () => (await appStatus(p))!.workers.length === 3, 5000);
+  const seen = new Set<string>();
+  for (let i = 0; i < 9; i++) seen.add((await request({ port: p.port, servername: 'app.test' })).headers['x-upstream'] as string);
+  t.same([...seen].sort(), ['worker-0', 'worker-1', 'worker-2'], 'balanced over the 3 workers');
+
+  const victim = (await appStatus(p))!.workers[1]!.pid!;
+  const outcomes = await runLoad({
+    port: p.port, servername: 'app.test', total: 1500, concurrency: 6,
+    before: (i) => {
+      if (i === 300) process.kill(victim, 'SIGKILL');
+    },
+  });
+  t.same(failures(outcomes), [], '0 failed client requests');
+  await waitUntil(async () => running(await appStatus(p), 3), 20_000, 'replaced');
+  const s = (await appStatus(p))!;
+  t.notOk(s.workers.some((w) => w.pid === victim), 'the killed worker was replaced');
+  t.equal(s.workers.find((w) => w.index === 1)!.restarts, 1);
+  t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1, 'the pre-start step did not run again');
+  t.match((await httpRequest({ port: p.adminPort, path: '/metrics' })).body, /portico_app_worker_restarts_total\{app="web"\} 1/);
+});
+
+t.test('an app that exits at once stops being restarted after crash_loop and is marked failed', async (t) => {
+  const p = await startWithApps(t, (await appToml({ workers: 2, env: { EXIT_CODE: '3' }, extra: 'crash_loop = "4 in 30s"' })) + appRoute());
+  await waitUntil(async () => (await appStatus(p))?.state === 'failed', 20_000, 'failed');
+  const s = (await appStatus(p))!;
+  t.match(s.error, /^crash loop: 5 exits within 30000ms \(limit 4\); last: exited with code 3/);
+  t.match(p.logs.find((l) => String(l.msg).startsWith('app failed')), { level: 'error', app: 'web' });
+  const starts = p.logs.filter((l) => l.msg === 'worker started').length;
+  await new Promise((r) => setTimeout(r, 600));
+  t.equal(p.logs.filter((l) => l.msg === 'worker started').length, starts, 'no more restarts');
+  t.match((await httpRequest({ port: p.adminPort, path: '/metrics' })).body, /portico_app_failed\{app="web"\} 1/);
+  const r = await request({ port: p.port, servername: 'app.test' });
+  t.equal(r.status, 503, 'its route answers 503');
+});
+
+t.test('a failing pre-start step: no worker starts, the error is visible, other routes still serve', async (t) => {
+  const other = await startBackend('other');
+  t.teardown(() => other.close());
+  const log = join(t.testdir(), 'pre.log');
+  const toml = (await appToml({ workers: 2, pre_start: [process.execPath, PRE], env: { PRESTART_LOG: log, PRESTART_EXIT: '7' } })) + appRoute() +
+    `[[routes]]\nname = "other"\nhosts = ["other.test"]\nupstreams = [${q(other.origin)}]\ntls = "self-signed"\nhealth = { enabled = false }\n`;
+  const p = await startWithApps(t, toml);
+  await waitUntil(async () => (await appStatus(p))?.state === 'failed', 20_000, 'failed');
+  const s = (await appStatus(p))!;
+  t.match(s, { state: 'failed', pre_start: { state: 'failed' }, error: /pre-start step .* failed: exited with code 7/ });
+  t.equal(s.workers.length, 0, 'no worker started');
+  t.notOk(p.logs.some((l) => l.msg === 'worker started'));
+  t.equal((await request({ port: p.port, servername: 'other.test' })).status, 200, 'other routes serve');
+  t.equal((await request({ port: p.port, servername: 'app.test' })).status, 503);
+});
+
+t.test('a worker over its memory budget is recycled with no failed requests', async (t) => {
+  const p = await startWithApps(t, (await appToml({ workers: 2, memory: '120MiB' })) + appRoute(), { sampleMs: 100 });
+  await waitUntil(async () => running(await appStatus(p), 2), 20_000, 'running');
+  const before = (await appStatus(p))!.workers.map((w) => w.pid);
+  // allocate on whichever worker answers, until one of them is over budget
+  await request({ port: p.port, servername: 'app.test', path: '/alloc?mb=200' });
+  const outcomes = await runLoad({ port: p.port, servername: 'app.test', total: 100_000, concurrency: 4, gap: 5, until: () => p.logs.some((l) => l.msg === 'worker over its memory budget: recycling it') && p.logs.some((l) => l.msg === 'stopping worker') });
+  t.same(failures(outcomes), [], '0 failed requests while recycling');
+  await waitUntil(async () => running(await appStatus(p), 2), 20_000, 'two running again');
+  const after = (await appStatus(p))!.workers.map((w) => w.pid);
+  t.equal(after.filter((pid) => before.includes(pid)).length, 1, 'exactly the bloated worker was replaced');
+  t.match(p.logs.find((l) => l.msg === 'worker over its memory budget: recycling it'), { memory: 120 * 1024 * 1024 });
+});
+
+t.test('a rolling restart of 3 workers under load: 0 failed requests, every pid replaced', async (t) => {
+  const p = await startWithApps(t, (await appToml({ workers: 3 })) + appRoute());
+  await waitUntil(async () => running(await appStatus(p), 3), 20_000, 'running');
+  const before = (await appStatus(p))!.workers.map((w) => w.pid);
+  let done = false;
+  const load = runLoad({ port: p.port, servername: 'app.test', total: 1_000_000, concurrency: 4, until: () => done });
+  const r = await httpRequest({ port: p.adminPort, path: '/apps/web/restart', method: 'POST' });
+  done = true;
+  t.equal(r.status, 200, r.body);
+  const outcomes = await load;
+  t.ok(outcomes.length > 50, `load ran during the restart (${outcomes.length} requests)`);
+  t.same(failures(outcomes), [], '0 failed requests');
+  const after = (await appStatus(p))!.workers.map((w) => w.pid);
+  t.equal(after.length, 3);
+  t.equal(after.filter((pid) => before.includes(pid)).length, 0, 'all pids replaced');
+  for (const pid of before) t.notOk(alive(pid!), `old worker ${pid} stopped`);
+  const missing = await httpRequest({ port: p.adminPort, path: '/apps/nope/restart', method: 'POST' });
+  t.equal(missing.status, 404);
+});
+
+t.test('no worker nor its child survives portico: SIGTERM stops them, and so does SIGKILL', async (t) => {
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    const dir = join(t.testdir(), signal);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dir);
+    const configPath = join(dir, 'config.toml');
+    writeFileSync(configPath, proxyConfig([]) + (await appToml({ workers: 2, env: { GRANDCHILD: '1' } })) + appRoute());
+    const s = spawnPortico(['run', '--config', configPath]);
+    t.teardown(() => {
+      if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+    });
+    await s.waitFor((l) => l.msg === 'portico ready');
+    await waitUntil(() => s.logs.filter((l) => l.msg === 'worker ready').length === 2, 20_000, 'workers ready');
+    const pids = s.logs.filter((l) => l.msg === 'worker started').map((l) => Number(l.pid));
+    const grandchildren = s.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('grandchild ')).map((l) => Number(String(l.msg).split(' ')[1]));
+    t.equal(grandchildren.length, 2, 'each worker started a child');
+    s.child.kill(signal);
+    const code = await s.exited;
+    if (signal === 'SIGTERM') t.equal(code, 0, 'exit 0 after SIGTERM');
+    await waitUntil(() => [...pids, ...grandchildren].every((pid) => !alive(pid)), 10_000, `all gone after ${signal}`).catch(() => undefined);
+    t.same([...pids, ...grandchildren].filter(alive), [], `no worker or child left after ${signal}`);
+  }
+});
