@@ -306,7 +306,7 @@ export class Supervisor {
     const ok = await this.whenReady(app, run, port);
     if (ok && slot.run === run) {
       slot.state = 'running';
-      app.log.info({ worker: slot.index, pid: run.pid, port }, 'worker ready');
+      app.log.info({ worker: slot.index, worker_pid: run.pid, port }, 'worker ready');
     }
   }
 
@@ -332,7 +332,7 @@ export class Supervisor {
     this.o.metrics.appRestarts.labels(app.config.name).inc();
     this.o.onChange(app.config.name);
     void run.exited.then((e) => this.exited(app, shadow, run, e));
-    app.log.info({ worker: slot.index, reason, old_pid: old.pid, old_port: oldPort, new_pid: run.pid, new_port: port }, 'replacing worker');
+    app.log.info({ worker: slot.index, reason, old_worker_pid: old.pid, old_port: oldPort, new_worker_pid: run.pid, new_port: port }, 'replacing worker');
     const ok = await this.whenReady(app, run, port);
     if (!ok) {
       app.slots.splice(app.slots.indexOf(shadow), 1);
@@ -342,7 +342,7 @@ export class Supervisor {
       return;
     }
     shadow.state = 'running';
-    app.log.info({ worker: slot.index, pid: run.pid, port }, 'worker ready');
+    app.log.info({ worker: slot.index, worker_pid: run.pid, port }, 'worker ready');
     app.slots.splice(app.slots.indexOf(slot), 1);
     await this.retire(app, slot, reason);
   }
@@ -363,7 +363,7 @@ export class Supervisor {
     // the pool no longer picks it; wait until what it is serving is done
     await sleep(50);
     while (this.o.inFlight(url) > 0 && Date.now() < deadline && !this.stopped) await sleep(50);
-    app.log.info({ worker: slot.index, pid: run.pid, port: slot.port, reason }, 'stopping worker');
+    app.log.info({ worker: slot.index, worker_pid: run.pid, port: slot.port, reason }, 'stopping worker');
     const exit = await run.stop(Math.max(1000, deadline - Date.now()));
     slot.state = 'stopped';
     slot.lastExit = describeExit(exit);
@@ -385,12 +385,12 @@ export class Supervisor {
     if (app.state === 'failed') {
       // the app is already failed: its last workers end without a restart
       slot.state = 'stopped';
-      app.log.warn({ worker: slot.index, pid: run.pid, exit: slot.lastExit }, 'worker exited (app failed: not restarted)');
+      app.log.warn({ worker: slot.index, worker_pid: run.pid, exit: slot.lastExit }, 'worker exited (app failed: not restarted)');
       return;
     }
     app.exits = app.exits.filter((t) => t > now - c.crash_loop.window);
     app.exits.push(now);
-    app.log.warn({ worker: slot.index, pid: run.pid, port: slot.port, exit: slot.lastExit, up_ms: upFor, exits_in_window: app.exits.length }, 'worker exited');
+    app.log.warn({ worker: slot.index, worker_pid: run.pid, port: slot.port, exit: slot.lastExit, up_ms: upFor, exits_in_window: app.exits.length }, 'worker exited');
     if (app.exits.length > c.crash_loop.count) {
       this.fail(app, `crash loop: ${app.exits.length} exits within ${c.crash_loop.window}ms (limit ${c.crash_loop.count}); last: ${slot.lastExit}`);
       return;
@@ -436,7 +436,7 @@ export class Supervisor {
     const c = app.config;
     const env = { ...this.baseEnv(c), PORT: String(port), PORTICO_WORKER_INDEX: String(index) };
     const run = new ChildRun({ argv: c.command, cwd: c.cwd, env }, app.log.child({ worker: index }), this.o.watcher);
-    app.log.info({ worker: index, pid: run.pid, port }, 'worker started');
+    app.log.info({ worker: index, worker_pid: run.pid, port }, 'worker started');
     return run;
   }
 
@@ -455,7 +455,7 @@ export class Supervisor {
       if (outcome === 'exited') return false;
       return true;
     } catch {
-      if (!app.abort.signal.aborted && run.running) app.log.warn({ pid: run.pid, port, timeout_ms: timeout }, 'worker not ready in time');
+      if (!app.abort.signal.aborted && run.running) app.log.warn({ worker_pid: run.pid, port, timeout_ms: timeout }, 'worker not ready in time');
       return false;
     } finally {
       abort.abort();
@@ -499,7 +499,7 @@ export class Supervisor {
       if (slot.state === 'running' && Date.now() - slot.run!.startedAt >= RESET_AFTER_MS) slot.crashes = 0;
       slot.overBudget = u.rss > app.config.memory ? slot.overBudget + 1 : 0;
       if (slot.overBudget >= OVER_BUDGET_SAMPLES && slot.state === 'running' && app.rolling === null) {
-        app.log.warn({ worker: slot.index, pid, rss_bytes: u.rss, memory: app.config.memory, samples: slot.overBudget }, 'worker over its memory budget: recycling it');
+        app.log.warn({ worker: slot.index, worker_pid: pid, rss_bytes: u.rss, memory: app.config.memory, samples: slot.overBudget }, 'worker over its memory budget: recycling it');
         slot.overBudget = 0;
         const run = this.replace(app, slot, 'memory budget exceeded');
         app.rolling = run;

@@ -195,7 +195,7 @@ t.test('no worker nor its child survives portico: SIGTERM stops them, and so doe
     });
     await s.waitFor((l) => l.msg === 'portico ready');
     await waitUntil(() => s.logs.filter((l) => l.msg === 'worker ready').length === 2, 20_000, 'workers ready');
-    const pids = s.logs.filter((l) => l.msg === 'worker started').map((l) => Number(l.pid));
+    const pids = s.logs.filter((l) => l.msg === 'worker started').map((l) => Number(l.worker_pid));
     const grandchildren = s.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('grandchild ')).map((l) => Number(String(l.msg).split(' ')[1]));
     t.equal(grandchildren.length, 2, 'each worker started a child');
     s.child.kill(signal);
