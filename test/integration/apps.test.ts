@@ -12,8 +12,6 @@ import {
   ROOT, failures, freePort, proxyConfig, request, runLoad, spawnPortico, startBackend, startProxy, waitUntil, type ProxyHandle,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
-import { Portico } from '../../src/main.js';
-import { PassThrough } from 'node:stream';
 
 const APP = join(ROOT, 'test-support', 'upstream-app.mjs');
 const PRE = join(ROOT, 'test-support', 'pre-start.mjs');
@@ -57,24 +55,9 @@ async function appStatus(p: ProxyHandle, name = 'web'): Promise<AppStatus | unde
   return doc.apps.find((a) => a.name === name);
 }
 
-/** startWithApps runs portico in-process with the given extra TOML (apps + routes) and waits for `ready` workers. */
+/** startWithApps runs portico in-process with the given extra TOML (apps + routes). */
 async function startWithApps(t: Test, toml: string, opts: { sampleMs?: number } = {}): Promise<ProxyHandle> {
-  const dir = t.testdir();
-  const configPath = join(dir, 'config.toml');
-  writeFileSync(configPath, proxyConfig([], { log: 'access = false' }) + toml);
-  const logs: Array<Record<string, unknown>> = [];
-  const sink = new PassThrough();
-  let partial = '';
-  sink.on('data', (c: Buffer) => {
-    const lines = (partial + c.toString()).split('\n');
-    partial = lines.pop()!;
-    for (const l of lines) if (l) logs.push(JSON.parse(l) as Record<string, unknown>);
-  });
-  const portico = await Portico.start({ configPath, logDestination: sink, supervisorTuning: { sampleMs: opts.sampleMs ?? 5000, readyTimeoutMs: 20_000 } });
-  const p: ProxyHandle = {
-    portico, port: portico.addresses.https.port, httpPort: portico.addresses.http?.port ?? 0, adminPort: portico.addresses.admin?.port ?? 0,
-    configPath, logs, writeConfig: async (text: string) => writeFileSync(configPath, text), close: () => portico.shutdown(),
-  };
+  const p = await startProxy(t.testdir(), proxyConfig([], { log: 'access = false' }) + toml, { supervisorTuning: { sampleMs: opts.sampleMs ?? 5000, readyTimeoutMs: 20_000 } });
   t.teardown(() => p.close());
   return p;
 }
