@@ -37,8 +37,8 @@ export interface PreStartOptions {
 export async function runPreStart(app: AppConfig, o: PreStartOptions): Promise<PreStartResult> {
   const hash = definitionHash(app);
   if (app.pre_start.length === 0) return { ran: false, hash, at: null };
-  const base = `apps/${safeSegment(app.name)}`;
-  const marker = `${base}/pre-start-${hash}.done`;
+  const base = baseKey(app);
+  const marker = doneKey(app, hash);
   const done = await o.storage.read(marker);
   if (done !== null) return { ran: false, hash, at: done.toString().trim() || null };
   const lock = await o.storage.lock(`${base}/pre-start`, { signal: o.signal });
@@ -58,15 +58,48 @@ export async function runPreStart(app: AppConfig, o: PreStartOptions): Promise<P
     o.signal.removeEventListener('abort', onAbort);
     const took = Date.now() - run.startedAt;
     if (o.signal.aborted) throw new Error('pre-start step stopped: portico is shutting down');
+    const at = new Date().toISOString();
     if (exit.code !== 0) {
       const why = took >= app.pre_start_timeout && exit.error === null ? `timed out after ${app.pre_start_timeout}ms` : describeExit(exit);
-      throw new Error(`pre-start step ${JSON.stringify(app.pre_start.join(' '))} failed: ${why}`);
+      const error = `pre-start step ${JSON.stringify(app.pre_start.join(' '))} failed: ${why}`;
+      // recorded for `portico check` (and other replicas' operators); cleared by the next success
+      await o.storage.write(failedKey(app, hash), JSON.stringify({ at, error })).catch(() => undefined);
+      throw new Error(error);
     }
-    const at = new Date().toISOString();
     await o.storage.write(marker, `${at}\n`);
+    await o.storage.delete(failedKey(app, hash)).catch(() => undefined);
     log.info({ hash, took_ms: took }, 'pre-start step succeeded');
     return { ran: true, hash, at };
   } finally {
     await lock.release();
   }
+}
+
+const baseKey = (app: AppConfig): string => `apps/${safeSegment(app.name)}`;
+const doneKey = (app: AppConfig, hash: string): string => `${baseKey(app)}/pre-start-${hash}.done`;
+const failedKey = (app: AppConfig, hash: string): string => `${baseKey(app)}/pre-start-${hash}.failed`;
+
+/** PreStartState is what `portico check` says about an app's pre-start step for its current definition. */
+export type PreStartState =
+  | { state: 'none' }
+  | { state: 'done'; at: string }
+  | { state: 'failed'; at: string; error: string }
+  | { state: 'pending' };
+
+/** inspectPreStart reads the step's record for the app's current definition (no lock, read-only). */
+export async function inspectPreStart(app: AppConfig, storage: Storage): Promise<PreStartState> {
+  if (app.pre_start.length === 0) return { state: 'none' };
+  const hash = definitionHash(app);
+  try {
+    const done = await storage.read(doneKey(app, hash));
+    if (done !== null) return { state: 'done', at: done.toString().trim() };
+    const failed = await storage.read(failedKey(app, hash));
+    if (failed !== null) {
+      const f = JSON.parse(failed.toString()) as { at: string; error: string };
+      return { state: 'failed', at: f.at, error: f.error };
+    }
+  } catch {
+    // an unreadable record: the step will simply run
+  }
+  return { state: 'pending' };
 }

@@ -24,11 +24,12 @@ interface AppSpec {
   pre_start?: string[];
   memory?: string;
   extra?: string;
+  port?: number;
 }
 
 /** appToml renders an [[apps]] table running test-support/upstream-app.mjs on a free port range. */
 async function appToml(o: AppSpec): Promise<string> {
-  const port = await freePort();
+  const port = o.port ?? (await freePort());
   const env = Object.entries(o.env ?? {}).map(([k, v]) => `${k} = ${q(v)}`).join(', ');
   return [
     '[[apps]]',
@@ -187,4 +188,58 @@ t.test('no worker nor its child survives portico: SIGTERM stops them, and so doe
     await waitUntil(() => [...pids, ...grandchildren].every((pid) => !alive(pid)), 10_000, `all gone after ${signal}`).catch(() => undefined);
     t.same([...pids, ...grandchildren].filter(alive), [], `no worker or child left after ${signal}`);
   }
+});
+
+t.test('reloads: an unchanged app keeps its workers; a changed env rolls them under load; more workers are added', async (t) => {
+  const log = join(t.testdir(), 'pre.log');
+  const port = await freePort();
+  const config = async (v: string, workers = 2) =>
+    proxyConfig([], { log: 'access = false' }) + (await appToml({ port, workers, pre_start: [process.execPath, PRE], env: { PRESTART_LOG: log, V: v } })) + appRoute();
+  const p = await startWithApps(t, '');
+  await p.writeConfig(await config('1'));
+  t.match(await p.portico.reload(), { result: 'success' });
+  await waitUntil(async () => running(await appStatus(p), 2), 20_000, 'running');
+  const pids0 = (await appStatus(p))!.workers.map((w) => w.pid);
+
+  await p.writeConfig(await config('1'));
+  t.match(await p.portico.reload(), { result: 'success' });
+  t.same((await appStatus(p))!.workers.map((w) => w.pid), pids0, 'an unchanged app keeps its workers');
+  t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1, 'and its pre-start step does not run again');
+
+  let done = false;
+  const load = runLoad({ port: p.port, servername: 'app.test', total: 1_000_000, concurrency: 4, until: () => done });
+  await p.writeConfig(await config('2'));
+  t.match(await p.portico.reload(), { result: 'success' });
+  await waitUntil(async () => {
+    const s = await appStatus(p);
+    return running(s, 2) && s!.workers.every((w) => !pids0.includes(w.pid));
+  }, 30_000, 'rolled');
+  done = true;
+  t.same(failures(await load), [], '0 failed requests during the rolling restart');
+  t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 2, 'a changed definition runs its pre-start step again');
+
+  await p.writeConfig(await config('2', 3));
+  t.match(await p.portico.reload(), { result: 'success' });
+  await waitUntil(async () => running(await appStatus(p), 3), 20_000, 'scaled to 3');
+  t.pass('a third worker was added');
+});
+
+t.test('two porticos sharing the storage run the pre-start step once', async (t) => {
+  const root = t.testdir();
+  const log = join(root, 'pre.log');
+  const storage = join(root, 'shared-state');
+  const mk = async (dir: string) => {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dir);
+    // the same definition on both (same command, env and cwd), as replicas of one config would have
+    const toml = (proxyConfig([], { log: 'access = false' }) + (await appToml({ pre_start: [process.execPath, PRE], env: { PRESTART_LOG: log, PRESTART_SLEEP_MS: '400' }, extra: `cwd = ${q(root)}` })) + appRoute())
+      .replace('dir = "state"', `dir = ${q(storage)}`);
+    return startProxy(dir, toml, { supervisorTuning: { readyTimeoutMs: 20_000 } });
+  };
+  const [a, b] = await Promise.all([mk(join(root, 'a')), mk(join(root, 'b'))]);
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  await waitUntil(async () => running(await appStatus(a), 1) && running(await appStatus(b), 1), 20_000, 'both running');
+  t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1, 'ran on one of them only');
+  const ran = [a, b].filter((p) => p.logs.some((l) => l.msg === 'pre-start step succeeded'));
+  t.equal(ran.length, 1);
 });
