@@ -11,6 +11,8 @@ import { plan, type MemoryPlan, type Plan } from './lifecycle/build.js';
 import type { CertPlan } from './cert-sources/plan.js';
 import { formatBytes, totalText } from './supervisor/memory.js';
 import { inspectAcme, type AcmeInspection } from './acme/inspect.js';
+import { FileStorage } from './storage/file.js';
+import { inspectPreStart, type PreStartState } from './supervisor/pre-start.js';
 import { rangeText } from './upstream/health-state.js';
 import { VERSION } from './version.js';
 
@@ -124,13 +126,21 @@ function upstreamsLine(config: Config, r: RouteConfig): string {
 }
 
 /** appLines describes one [[apps]] entry for `check`. */
-function appLines(a: AppConfig, rel: (p: string) => string): string[] {
+/** preStartText says where an app's pre-start step stands for its current definition (from [storage]). */
+function preStartText(p: PreStartState | undefined): string {
+  if (p === undefined || p.state === 'none') return '';
+  if (p.state === 'done') return `; done for this definition at ${p.at}`;
+  if (p.state === 'failed') return `; FAILED for this definition at ${p.at}: ${p.error} (the app stays down; it runs again at start, on a reload changing the app, or restart-app)`;
+  return '; not run yet for this definition: runs before the first worker';
+}
+
+function appLines(a: AppConfig, rel: (p: string) => string, pre?: PreStartState): string[] {
   const env = Object.keys(a.env);
   return [
     `  ${a.name}`,
     `    command    ${argvText(a.command)}  (cwd ${rel(a.cwd)}${env.length > 0 ? `; env ${env.join(', ')}` : ''})`,
     `    workers    ${workersText(a.workers)} × ${formatBytes(a.memory)} on 127.0.0.1 ports ${portRange(a)}`,
-    `    pre_start  ${a.pre_start.length > 0 ? `${argvText(a.pre_start)}  (once per definition, timeout ${durText(a.pre_start_timeout)})` : 'none'}`,
+    `    pre_start  ${a.pre_start.length > 0 ? `${argvText(a.pre_start)}  (once per definition, timeout ${durText(a.pre_start_timeout)}${preStartText(pre)})` : 'none'}`,
     `    restarts   backoff ${durText(a.restart_backoff.min)}..${durText(a.restart_backoff.max)}; failed after more than ${a.crash_loop.count} exits in ${durText(a.crash_loop.window)}`,
   ];
 }
@@ -144,7 +154,12 @@ function memoryLine(config: Config, m: MemoryPlan): string {
 }
 
 /** renderPlan is what `check` prints for a valid config (`certs.memory` is set when it has [[apps]]). */
-export function renderPlan(config: Config, certs: CertPlan & Partial<Pick<Plan, 'memory'>>, acme: readonly AcmeInspection[] = []): string {
+export function renderPlan(
+  config: Config,
+  certs: CertPlan & Partial<Pick<Plan, 'memory'>>,
+  acme: readonly AcmeInspection[] = [],
+  preStart: ReadonlyMap<string, PreStartState> = new Map(),
+): string {
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   const out: string[] = [`${rel(config.source)}: valid`, '', 'listeners:'];
   out.push(`  https  ${show(config.server.https)}  (TLS ${config.tls.min_version}+, SNI, ALPN http/1.1)`);
@@ -173,7 +188,7 @@ export function renderPlan(config: Config, certs: CertPlan & Partial<Pick<Plan, 
   }
   if (config.apps.length > 0) {
     out.push('', `apps (${config.apps.length}):`);
-    for (const a of config.apps) out.push(...appLines(a, rel));
+    for (const a of config.apps) out.push(...appLines(a, rel, preStart.get(a.name)));
     if (certs.memory) out.push(`  ${memoryLine(config, certs.memory)}`);
   }
   const warnings = planWarnings(config, certs);
@@ -204,7 +219,10 @@ async function check(path: string): Promise<number> {
     config = await loadConfig(path);
     const certs = await plan(config);
     const acmeHosts = certs.hosts.filter((h) => h.source === 'acme').map((h) => h.host);
-    process.stdout.write(renderPlan(config, certs, acmeHosts.length > 0 ? await inspectAcme(config, acmeHosts) : []));
+    const storage = new FileStorage(config.storage.dir);
+    const preStart = new Map<string, PreStartState>();
+    for (const a of config.apps) preStart.set(a.name, await inspectPreStart(a, storage));
+    process.stdout.write(renderPlan(config, certs, acmeHosts.length > 0 ? await inspectAcme(config, acmeHosts) : [], preStart));
     return 0;
   } catch (err) {
     return reportConfigError(err);

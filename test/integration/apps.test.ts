@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 import {
   ROOT, failures, freePort, proxyConfig, request, runLoad, spawnPortico, startBackend, startProxy, waitUntil, type ProxyHandle,
 } from '../../test-support/index.js';
-import { httpRequest } from '../../test-support/http.js';
+import { httpRequest, runCli } from '../../test-support/http.js';
 
 const APP = join(ROOT, 'test-support', 'upstream-app.mjs');
 const PRE = join(ROOT, 'test-support', 'pre-start.mjs');
@@ -130,6 +130,8 @@ t.test('a failing pre-start step: no worker starts, the error is visible, other 
   t.notOk(p.logs.some((l) => l.msg === 'worker started'));
   t.equal((await request({ port: p.port, servername: 'other.test' })).status, 200, 'other routes serve');
   t.equal((await request({ port: p.port, servername: 'app.test' })).status, 503);
+  const check = await runCli(['check', '--config', p.configPath]);
+  t.match(check.stdout, /pre_start .*FAILED for this definition at .*exited with code 7/, '`portico check` shows the failure');
 });
 
 t.test('a worker over its memory budget is recycled with no failed requests', async (t) => {

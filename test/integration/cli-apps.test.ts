@@ -56,7 +56,7 @@ t.test('a route with app prints the app and its workers\' ports instead of upstr
   const r = await check(t, appConfig('memory_total = "1GiB"', 'workers = 3\nmemory = "64MiB"\npre_start = ["node", "migrate.js"]'));
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^\s+site\n\s+hosts\s+app\.test\n(?:.*\n)*?\s+upstreams\s+app "web" \(3 workers on ports 3101\.\.3106; round-robin, 2 retries\)$/m);
-  t.match(r.stdout, /^\s+pre_start\s+node migrate\.js\s+\(once per definition, timeout 5m\)$/m);
+  t.match(r.stdout, /^\s+pre_start\s+node migrate\.js\s+\(once per definition, timeout 5m; not run yet for this definition: runs before the first worker\)$/m);
   t.match(r.stdout, /memory: 3 workers × 64MiB = 192MiB of budget 768MiB \(memory_total 1GiB, minus reserve 256MiB\)/);
 });
 
