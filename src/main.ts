@@ -27,6 +27,7 @@ import { applyTimeouts, createHttpsListener, formatAddress, setMaxHeaderSize } f
 import { HealthRegistry } from './upstream/health.js';
 import { FileStorage } from './storage/file.js';
 import { Supervisor, waitAccepting, type SupervisorOptions } from './supervisor/apps.js';
+import { detectMemory, memoryBudget, type DetectedMemory } from './supervisor/memory.js';
 import { Watchdog } from './supervisor/watchdog.js';
 import type { GroupWatcher } from './supervisor/worker.js';
 import { VERSION } from './version.js';
@@ -77,6 +78,7 @@ export class Portico {
   private reloadQueued: Promise<ReloadResult> | null = null;
   private lastReload: ReloadResult | null = null;
   private readonly listeners = new ListenerSet();
+  private detected: DetectedMemory | null = null;
   /** the one abort path for background work that is not a runtime's (health probes; later ACME, apps) */
   private readonly stopping = new AbortController();
 
@@ -342,8 +344,17 @@ export class Portico {
       lastReload: this.lastReload,
       upstream: (route, url) => this.health.status(route, url),
       apps: this.supervisor.status(),
+      appsMemory: this.control.runtime !== null && this.control.runtime.config.apps.length > 0 ? this.appsMemory(this.control.runtime.config) : null,
       upstreamsOf: (r) => (r.app === null ? r.upstreams : this.supervisor.endpoints(r.app).map((e) => e.url)),
     });
+  }
+
+  /** appsMemory is the apps' planned and used memory against the budget (/status.json). */
+  private appsMemory(config: Config): Record<string, unknown> {
+    this.detected ??= detectMemory();
+    const b = memoryBudget(config, this.detected);
+    const rss = this.supervisor.status().reduce((n, a) => n + a.memory.rss_total, 0);
+    return { planned_bytes: b.need, rss_bytes: rss, budget_bytes: b.available, memory_total_bytes: b.total, memory_total_source: b.totalSource, reserve_bytes: b.reserve };
   }
 
   /** isReady is what /readyz reports. */

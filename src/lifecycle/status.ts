@@ -20,6 +20,8 @@ export interface StatusInput {
   upstreamsOf?: (r: { upstreams: string[]; app: string | null }) => string[];
   /** supervised apps (empty without [[apps]]) */
   apps?: unknown[];
+  /** the apps' memory against the budget (null without [[apps]]) */
+  appsMemory?: unknown;
   /** health of one upstream of a route */
   upstream(route: string, url: string): UpstreamStatus;
 }
@@ -71,6 +73,7 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
     })),
     certificates: certificates(s.runtime),
     apps: s.apps ?? [],
+    apps_memory: s.appsMemory ?? null,
     last_reload: s.lastReload,
   };
 }

@@ -100,6 +100,9 @@ t.test('3 workers start after the pre-start step (run once); a SIGKILLed worker 
   t.equal(s.workers.find((w) => w.index === 1)!.restarts, 1);
   t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1, 'the pre-start step did not run again');
   t.match((await httpRequest({ port: p.adminPort, path: '/metrics' })).body, /portico_app_worker_restarts_total\{app="web"\} 1/);
+  const doc = JSON.parse((await httpRequest({ port: p.adminPort, path: '/status.json' })).body);
+  t.match(doc.apps_memory, { planned_bytes: 3 * 256 * 1024 * 1024, budget_bytes: Number, memory_total_source: String });
+  t.match(doc.apps[0].workers[0], { pid: Number, port: Number, state: 'running', uptime_s: Number, restarts: Number, rss_bytes: Number, cpu_percent: Number });
 });
 
 t.test('an app that exits at once stops being restarted after crash_loop and is marked failed', async (t) => {
