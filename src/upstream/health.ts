@@ -391,8 +391,11 @@ export class HealthRegistry {
     if (until === null) return;
     m.trialTimer = setTimeout(() => {
       m.trialTimer = null;
-      this.apply(m, s.tick(this.clock.now()));
-    }, Math.max(0, until - this.clock.now()));
+      const t = s.tick(this.clock.now());
+      // a timer may fire a millisecond early (libuv's clock vs Date.now()): then wait the rest
+      if (t === null) this.armTrial(m);
+      else this.apply(m, t);
+    }, Math.max(1, until - this.clock.now()));
     m.trialTimer.unref();
   }
 
