@@ -444,8 +444,9 @@ class LazyWatchdog implements GroupWatcher {
  */
 async function workerReady(control: ControlPlane, health: HealthRegistry, app: string, url: string, signal: AbortSignal): Promise<void> {
   const routes = (control.runtime?.config.routes ?? []).filter((r) => r.app === app);
-  if (routes.some((r) => r.health.enabled)) return health.waitUp(url, signal);
-  await waitAccepting(Number(new URL(url).port), signal);
+  if (routes.some((r) => r.health.enabled)) await health.waitUp(url, signal);
+  else await waitAccepting(Number(new URL(url).port), signal);
+  // routes that run no probes take it in now
   health.joined(url);
 }
 

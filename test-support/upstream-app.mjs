@@ -1,7 +1,7 @@
 // A tiny upstream app process for chaos and supervisor tests: HTTP on $HOST:$PORT (default
 // 127.0.0.1), answers every request with 200 and `x-upstream: $NAME` (default worker-$PORTICO_WORKER_INDEX)
 // and `x-pid`. Knobs (env): DELAY_MS (answer delay), EXIT_CODE (exit at once with it),
-// GRANDCHILD=1 (start a `sleep` child and print "grandchild PID"). GET /alloc?mb=N keeps N MiB.
+// GRANDCHILD=1|stubborn (start a `sleep` child, or one ignoring SIGTERM, and print "grandchild PID"). GET /alloc?mb=N keeps N MiB.
 // Plain JS so it runs without a loader.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -10,8 +10,10 @@ if (process.env.EXIT_CODE !== undefined) process.exit(Number(process.env.EXIT_CO
 const name = process.env.NAME ?? `worker-${process.env.PORTICO_WORKER_INDEX ?? '?'}`;
 const delay = Number(process.env.DELAY_MS ?? 0);
 const kept = [];
-if (process.env.GRANDCHILD === '1') {
-  const g = spawn('sleep', ['600'], { stdio: 'ignore' });
+if (process.env.GRANDCHILD === '1' || process.env.GRANDCHILD === 'stubborn') {
+  // "stubborn": a child that ignores SIGTERM (only its group's SIGKILL ends it)
+  const argv = process.env.GRANDCHILD === 'stubborn' ? ['sh', ['-c', 'trap "" TERM; sleep 600 & wait']] : ['sleep', ['600']];
+  const g = spawn(argv[0], argv[1], { stdio: 'ignore' });
   process.stdout.write(`grandchild ${g.pid}\n`);
 }
 const server = http.createServer((req, res) => {

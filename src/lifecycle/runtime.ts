@@ -24,7 +24,7 @@ export interface RuntimeAcme {
 
 /** AppEndpoints is what a runtime needs from the supervisor: the live workers of an app. */
 export interface AppEndpoints {
-  endpoints(app: string): Array<{ url: string }>;
+  endpoints(app: string): Array<{ url: string; ready: boolean }>;
 }
 
 const NO_ACME: RuntimeAcme = { manager: null, certificates: new Map(), challenges: null };
@@ -145,11 +145,13 @@ export class Runtime {
     let changed = false;
     for (const r of this.config.routes) {
       if (r.app === null) continue;
-      const want = new Set(this.apps.endpoints(r.app).map((e) => e.url));
+      const endpoints = this.apps.endpoints(r.app);
+      const want = new Set(endpoints.map((e) => e.url));
       const have = this.appMembers.get(r.name) ?? new Set<string>();
-      for (const url of want) {
-        if (have.has(url)) continue;
-        this.health.acquireMember(r, url, true);
+      for (const e of endpoints) {
+        if (have.has(e.url)) continue;
+        // a worker already serving (a reload added this route) is in at once; a new one joins
+        this.health.acquireMember(r, e.url, !e.ready);
         changed = true;
       }
       for (const url of have) {

@@ -32,6 +32,8 @@ export interface Endpoint {
   url: string;
   port: number;
   slot: number;
+  /** ready for traffic (passed its first probe / accepts connections) */
+  ready: boolean;
 }
 
 /** SupervisorOptions are the supervisor's collaborators and tuning. */
@@ -72,6 +74,8 @@ interface Slot {
   cpuPercent: number;
   lastExit: string | null;
   timer: NodeJS.Timeout | null;
+  /** when the current worker became ready (joined the pool), or null */
+  readyAt: number | null;
 }
 
 /** WorkerStatus is one worker on /status.json. */
@@ -110,7 +114,13 @@ class App {
   readonly retiring = new Set<ChildRun>();
   readonly log: Logger;
   readonly abort = new AbortController();
-  rolling: Promise<void> | null = null;
+  /**
+   * Every change to the app's workers (boot, reconcile after a reload, restart, scale, crash restart,
+   * memory recycle) runs through this queue, one at a time, each with the config it was queued with.
+   */
+  queue: Promise<unknown> = Promise.resolve();
+  /** a memory recycle is queued or running */
+  recycling = false;
 
   constructor(config: AppConfig, log: Logger) {
     this.config = config;
@@ -152,17 +162,9 @@ export class Supervisor {
       if (app === undefined) {
         const fresh = new App(c, this.log);
         this.apps.set(c.name, fresh);
-        void this.boot(fresh);
-        continue;
-      }
-      const restart = App.restartKey(app.config) !== App.restartKey(c) || definitionHash(app.config) !== definitionHash(c);
-      const retry = app.state === 'failed';
-      app.config = c;
-      if (restart || retry) {
-        app.log.info({ reason: retry ? 'failed app, changed or reloaded' : 'definition changed' }, 'restarting app');
-        void this.restart(c.name);
-      } else if (c.workers !== app.slots.length && app.state === 'running') {
-        void this.scale(app);
+        void this.enqueue(fresh, () => this.boot(fresh, c));
+      } else {
+        void this.enqueue(app, () => this.reconcile(app, c));
       }
     }
   }
@@ -172,40 +174,74 @@ export class Supervisor {
     const app = this.apps.get(name);
     if (app === undefined) return [];
     return app.slots
-      .filter((s) => s.run !== null && (s.state === 'starting' || s.state === 'running'))
-      .map((s) => ({ url: urlOf(s.port), port: s.port, slot: s.index }));
+      .filter((s) => s.run !== null && s.run.running && (s.state === 'starting' || s.state === 'running'))
+      .map((s) => ({ url: urlOf(s.port), port: s.port, slot: s.index, ready: s.state === 'running' }));
   }
 
   /**
-   * restart replaces an app's workers one at a time (POST /apps/NAME/restart, changed definition); a
-   * failed app is started again from its pre-start step.
+   * restart replaces an app's workers one at a time (POST /apps/NAME/restart); a failed app is
+   * started again from its pre-start step. Queued behind any other change of the app.
    */
   async restart(name: string): Promise<{ ok: boolean; error: string | null }> {
     const app = this.apps.get(name);
     if (app === undefined) return { ok: false, error: `no app named ${JSON.stringify(name)}` };
-    if (app.rolling !== null) await app.rolling.catch(() => undefined);
-    const run = (async () => {
-      if (app.state === 'failed' || app.state === 'pre-start' || definitionHash(app.config) !== app.preStart.hash) {
-        app.exits = [];
-        this.o.metrics.appFailed.labels(name).set(0);
-        await this.boot(app);
-        return;
-      }
-      for (const slot of [...app.slots]) {
-        if (this.stopped || !this.apps.has(name)) return;
-        await this.replace(app, slot, 'rolling restart');
-      }
-      await this.scale(app);
-    })();
-    app.rolling = run;
     try {
-      await run;
-      return app.state === 'running' ? { ok: true, error: null } : { ok: false, error: app.error };
+      return await this.enqueue(app, async () => {
+        const c = app.config;
+        if (app.state === 'failed' || app.state === 'pre-start' || definitionHash(c) !== app.preStart.hash) {
+          await this.boot(app, c);
+          return app.state === 'running' ? { ok: true, error: null } : { ok: false, error: app.error };
+        }
+        const failed = await this.rollAll(app, 'rolling restart');
+        await this.scale(app);
+        if (failed > 0) return { ok: false, error: `${failed} worker${failed === 1 ? '' : 's'} could not be replaced (kept the old one; see the log)` };
+        return { ok: true, error: null };
+      });
     } catch (err) {
       return { ok: false, error: (err as Error).message };
-    } finally {
-      if (app.rolling === run) app.rolling = null;
     }
+  }
+
+  /** enqueue runs `task` after every change queued before it for this app. */
+  private enqueue<T>(app: App, task: () => Promise<T>): Promise<T> {
+    const run = app.queue.then(() => (app.abort.signal.aborted ? Promise.reject(new Error('app stopped')) : task()));
+    app.queue = run.catch((err: unknown) => {
+      if (!app.abort.signal.aborted) app.log.error({ err }, 'app change failed');
+    });
+    return run;
+  }
+
+  /** reconcile applies a reloaded config to a running app: restart when its definition changed, else scale. */
+  private async reconcile(app: App, c: AppConfig): Promise<void> {
+    const prev = app.config;
+    const changed = App.restartKey(prev) !== App.restartKey(c) || definitionHash(prev) !== definitionHash(c);
+    app.config = c;
+    if (app.state === 'failed') {
+      // a failed app is retried by a reload that changes it (or by restart-app)
+      if (changed || c.workers !== prev.workers) await this.boot(app, c);
+      return;
+    }
+    if (changed) {
+      app.log.info({}, 'app definition changed: restarting its workers');
+      if (definitionHash(prev) !== definitionHash(c)) await this.boot(app, c);
+      else {
+        await this.rollAll(app, 'definition changed');
+        await this.scale(app);
+      }
+      return;
+    }
+    if (app.state === 'running') await this.scale(app);
+  }
+
+  /** rollAll replaces every current worker one at a time; returns how many could not be replaced. */
+  private async rollAll(app: App, reason: string): Promise<number> {
+    let failed = 0;
+    for (const slot of [...app.slots]) {
+      if (this.stopped || app.abort.signal.aborted) break;
+      if (!app.slots.includes(slot)) continue;
+      if (!(await this.replace(app, slot, reason))) failed++;
+    }
+    return failed;
   }
 
   /** status lists every app for /status.json. */
@@ -218,7 +254,7 @@ export class Supervisor {
       pre_start: { ...app.preStart },
       workers: app.slots.map((s) => ({
         index: s.index,
-        pid: s.run?.pid ?? null,
+        pid: s.run !== null && s.run.running ? (s.run.pid ?? null) : null,
         port: s.port,
         state: s.state,
         uptime_s: s.run !== null && s.run.running ? Math.round((Date.now() - s.run.startedAt) / 1000) : null,
@@ -241,11 +277,13 @@ export class Supervisor {
 
   // ─── lifecycle of an app ──────────────────────────────────────────────────
 
-  /** boot runs the pre-start step, then starts every slot. */
-  private async boot(app: App): Promise<void> {
-    const c = app.config;
+  /** boot runs the pre-start step for `c`, then starts (or replaces) every slot with it. */
+  private async boot(app: App, c: AppConfig): Promise<void> {
+    app.config = c;
     app.state = 'pre-start';
     app.error = null;
+    app.exits = [];
+    this.o.metrics.appFailed.labels(c.name).set(0);
     app.preStart = { hash: definitionHash(c), state: c.pre_start.length === 0 ? 'none' : 'running', at: null };
     try {
       const r = await runPreStart(c, { storage: this.o.storage, log: this.log, env: this.baseEnv(c), watcher: this.o.watcher, signal: app.abort.signal, killGrace: this.o.grace() });
@@ -258,13 +296,8 @@ export class Supervisor {
     }
     if (app.abort.signal.aborted || this.stopped) return;
     app.state = 'running';
-    const old = app.slots;
-    if (old.some((s) => s.run !== null && s.run.running)) {
-      // a failed app being retried may still have live workers: replace them one by one
-      for (const slot of old) await this.replace(app, slot, 'app restarted');
-    } else {
-      app.slots = [];
-    }
+    // workers of an earlier definition (or of a failed app being retried) are replaced one by one
+    await this.rollAll(app, 'app restarted');
     await this.scale(app);
   }
 
@@ -281,6 +314,8 @@ export class Supervisor {
     while (app.slots.length > want) {
       const slot = app.slots.pop()!;
       await this.retire(app, slot, 'scaled down');
+      this.o.metrics.appRss.remove(app.config.name, String(slot.index));
+      this.o.metrics.appCpu.remove(app.config.name, String(slot.index));
     }
   }
 
@@ -288,6 +323,7 @@ export class Supervisor {
   private async startSlot(app: App, slot: Slot, isRestart: boolean): Promise<void> {
     if (this.stopped || app.abort.signal.aborted || app.state === 'failed') return;
     const port = await this.freePort(app, new Set());
+    if (!app.slots.includes(slot) || this.stopped || app.abort.signal.aborted) return;
     if (port === null) {
       this.fail(app, `no free port in ${app.config.port}..${app.config.port + 2 * app.config.workers - 1}`);
       return;
@@ -304,26 +340,38 @@ export class Supervisor {
     this.o.onChange(app.config.name);
     void run.exited.then((e) => this.exited(app, slot, run, e));
     const ok = await this.whenReady(app, run, port);
-    if (ok && slot.run === run) {
+    if (slot.run !== run) return;
+    if (ok) {
       slot.state = 'running';
+      slot.readyAt = Date.now();
       app.log.info({ worker: slot.index, worker_pid: run.pid, port }, 'worker ready');
+    } else if (run.running && !app.abort.signal.aborted) {
+      // never became ready: stop it; its exit counts like a crash (backoff, crash loop)
+      await run.stop(this.o.grace());
     }
   }
 
-  /** replace starts a new worker for a slot, then retires the old one (zero failed requests). */
-  private async replace(app: App, slot: Slot, reason: string): Promise<void> {
-    if (this.stopped || app.abort.signal.aborted) return;
+  /**
+   * replace starts a new worker for a slot, then retires the old one (zero failed requests). Returns
+   * false when the new one did not become ready (the old one keeps serving).
+   */
+  private async replace(app: App, slot: Slot, reason: string): Promise<boolean> {
+    if (this.stopped || app.abort.signal.aborted) return false;
     const old = slot.run;
     if (old === null || !old.running) {
-      if (slot.state !== 'backoff') await this.startSlot(app, slot, true);
-      return;
+      // nothing to keep serving meanwhile: start the slot afresh (a backoff timer gives way)
+      if (slot.timer !== null) clearTimeout(slot.timer);
+      slot.timer = null;
+      await this.startSlot(app, slot, true);
+      return slot.state === 'running';
     }
     const oldPort = slot.port;
     const port = await this.freePort(app, new Set([oldPort]));
     if (port === null) {
       app.log.error({ worker: slot.index }, 'no free port for a replacement worker; keeping the old one');
-      return;
+      return false;
     }
+    if (!app.slots.includes(slot) || this.stopped || app.abort.signal.aborted) return false;
     // the new worker gets its own slot entry next to the old one: both are endpoints until the new
     // one is ready, then the old one leaves
     const run = this.spawn(app, slot.index, port);
@@ -335,16 +383,21 @@ export class Supervisor {
     app.log.info({ worker: slot.index, reason, old_worker_pid: old.pid, old_port: oldPort, new_worker_pid: run.pid, new_port: port }, 'replacing worker');
     const ok = await this.whenReady(app, run, port);
     if (!ok) {
-      app.slots.splice(app.slots.indexOf(shadow), 1);
+      shadow.state = 'stopped';
+      const i = app.slots.indexOf(shadow);
+      if (i !== -1) app.slots.splice(i, 1);
       this.o.onChange(app.config.name);
       if (run.running) await run.stop(this.o.grace());
       app.log.error({ worker: slot.index, reason }, 'replacement worker did not become ready; keeping the old one');
-      return;
+      return false;
     }
     shadow.state = 'running';
+    shadow.readyAt = Date.now();
     app.log.info({ worker: slot.index, worker_pid: run.pid, port }, 'worker ready');
-    app.slots.splice(app.slots.indexOf(slot), 1);
+    const i = app.slots.indexOf(slot);
+    if (i !== -1) app.slots.splice(i, 1);
     await this.retire(app, slot, reason);
+    return true;
   }
 
   /** retire takes a worker out of the pool, waits for its requests, then stops it. */
@@ -372,12 +425,15 @@ export class Supervisor {
 
   /** exited handles a worker's exit: planned ones are done; others are restarted (backoff, crash loop). */
   private exited(app: App, slot: Slot, run: ChildRun, e: Exit): void {
-    if (slot.run !== run || slot.state === 'draining' || slot.state === 'stopped' || this.stopped || app.abort.signal.aborted) return;
+    if (slot.run !== run || !app.slots.includes(slot) || slot.state === 'draining' || slot.state === 'stopped' || this.stopped || app.abort.signal.aborted) return;
     const now = Date.now();
     const upFor = now - run.startedAt;
     slot.lastExit = describeExit(e);
     slot.rss = 0;
-    if (upFor >= RESET_AFTER_MS) slot.crashes = 0;
+    slot.cpuSeconds = 0;
+    // the backoff starts over for a worker that was ready (in the pool) long enough
+    if (slot.readyAt !== null && now - slot.readyAt >= RESET_AFTER_MS) slot.crashes = 0;
+    slot.readyAt = null;
     slot.crashes++;
     slot.state = 'backoff';
     this.o.onChange(app.config.name);
@@ -399,7 +455,9 @@ export class Supervisor {
     app.log.info({ worker: slot.index, in_ms: delay }, 'restarting worker after backoff');
     slot.timer = setTimeout(() => {
       slot.timer = null;
-      if (slot.state === 'backoff') void this.startSlot(app, slot, true);
+      void this.enqueue(app, async () => {
+        if (slot.state === 'backoff' && app.slots.includes(slot)) await this.startSlot(app, slot, true);
+      });
     }, delay);
     slot.timer.unref();
   }
@@ -408,7 +466,11 @@ export class Supervisor {
   private fail(app: App, error: string): void {
     app.state = 'failed';
     app.error = error;
-    for (const s of app.slots) if (s.timer !== null) clearTimeout(s.timer);
+    for (const s of app.slots) {
+      if (s.timer !== null) clearTimeout(s.timer);
+      s.timer = null;
+      if (s.state === 'backoff') s.state = 'stopped';
+    }
     this.o.metrics.appFailed.labels(app.config.name).set(1);
     app.log.error({ error }, 'app failed: not restarting it (a reload changing it, or POST /apps/NAME/restart, tries again)');
   }
@@ -422,7 +484,15 @@ export class Supervisor {
     }
     const runs = [...app.slots.map((s) => s.run), ...app.retiring].filter((r): r is ChildRun => r !== null && r.running);
     await Promise.all(runs.map((r) => r.stop(grace)));
-    for (const s of app.slots) s.state = 'stopped';
+    // the change in progress (a pre-start step stopping, a replacement) ends through the abort
+    await app.queue;
+    const late = app.slots.map((s) => s.run).filter((r): r is ChildRun => r !== null && r.running);
+    await Promise.all(late.map((r) => r.stop(grace)));
+    for (const s of app.slots) {
+      s.state = 'stopped';
+      this.o.metrics.appRss.remove(app.config.name, String(s.index));
+      this.o.metrics.appCpu.remove(app.config.name, String(s.index));
+    }
     this.o.metrics.appFailed.remove(app.config.name);
   }
 
@@ -496,23 +566,22 @@ export class Supervisor {
       slot.cpuSeconds = u.cpuSeconds;
       slot.rss = u.rss;
       this.o.metrics.appRss.labels(...label).set(u.rss);
-      if (slot.state === 'running' && Date.now() - slot.run!.startedAt >= RESET_AFTER_MS) slot.crashes = 0;
+      if (slot.readyAt !== null && Date.now() - slot.readyAt >= RESET_AFTER_MS) slot.crashes = 0;
       slot.overBudget = u.rss > app.config.memory ? slot.overBudget + 1 : 0;
-      if (slot.overBudget >= OVER_BUDGET_SAMPLES && slot.state === 'running' && app.rolling === null) {
+      if (slot.overBudget >= OVER_BUDGET_SAMPLES && slot.state === 'running' && !app.recycling) {
         app.log.warn({ worker: slot.index, worker_pid: pid, rss_bytes: u.rss, memory: app.config.memory, samples: slot.overBudget }, 'worker over its memory budget: recycling it');
         slot.overBudget = 0;
-        const run = this.replace(app, slot, 'memory budget exceeded');
-        app.rolling = run;
-        void run.finally(() => {
-          if (app.rolling === run) app.rolling = null;
-        });
+        app.recycling = true;
+        void this.enqueue(app, async () => {
+          if (app.slots.includes(slot) && slot.state === 'running') await this.replace(app, slot, 'memory budget exceeded');
+        }).finally(() => (app.recycling = false));
       }
     }
   }
 }
 
 function newSlot(index: number): Slot {
-  return { index, run: null, port: 0, state: 'starting', crashes: 0, restarts: 0, overBudget: 0, rss: 0, cpuSeconds: 0, cpuPercent: 0, lastExit: null, timer: null };
+  return { index, run: null, port: 0, state: 'starting', crashes: 0, restarts: 0, overBudget: 0, rss: 0, cpuSeconds: 0, cpuPercent: 0, lastExit: null, timer: null, readyAt: null };
 }
 
 function urlOf(port: number): string {

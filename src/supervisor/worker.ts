@@ -51,7 +51,11 @@ export class ChildRun {
       const done = (e: Exit) => {
         if (this.exitInfo !== null) return;
         this.exitInfo = e;
-        if (pid !== undefined) watcher?.remove(pid);
+        if (pid !== undefined) {
+          // whatever the worker started dies with it (its process group), then the watchdog forgets it
+          killGroup(pid, 'SIGKILL');
+          watcher?.remove(pid);
+        }
         resolve(e);
       };
       this.child.once('error', (err) => done({ code: null, signal: null, error: err.message }));
@@ -71,12 +75,7 @@ export class ChildRun {
   /** signal sends a signal to the whole process group (the worker and anything it started). */
   signal(sig: NodeJS.Signals): void {
     const pid = this.child.pid;
-    if (pid === undefined || this.exitInfo !== null) return;
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      // the group is gone already
-    }
+    if (pid !== undefined) killGroup(pid, sig);
   }
 
   /** stop: SIGTERM to the group, SIGKILL after `grace` ms; resolves when the process exited. */
@@ -87,9 +86,16 @@ export class ChildRun {
     timer.unref();
     const exit = await this.exited;
     clearTimeout(timer);
-    // anything the worker started and left behind in its group goes too
-    this.signal('SIGKILL');
     return exit;
+  }
+}
+
+/** killGroup signals a whole process group (no error when it is gone already). */
+function killGroup(pgid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, sig);
+  } catch {
+    // the group is gone already
   }
 }
 
@@ -113,11 +119,16 @@ export function lines(stream: Readable, fn: (line: string) => void): void {
       partial = partial.slice(MAX_LINE);
     }
   });
+  function emit(line: string): void {
+    let l = line.endsWith('\r') ? line.slice(0, -1) : line;
+    while (l.length > MAX_LINE) {
+      fn(`${l.slice(0, MAX_LINE)} [line continues]`);
+      l = l.slice(MAX_LINE);
+    }
+    fn(l);
+  }
   stream.on('end', () => {
     if (partial !== '') emit(partial);
     partial = '';
   });
-  function emit(line: string): void {
-    fn(line.endsWith('\r') ? line.slice(0, -1) : line);
-  }
 }

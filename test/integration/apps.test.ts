@@ -248,3 +248,23 @@ t.test('two porticos sharing the storage run the pre-start step once', async (t)
   const ran = [a, b].filter((p) => p.logs.some((l) => l.msg === 'pre-start step succeeded'));
   t.equal(ran.length, 1);
 });
+
+t.test('concurrent restarts queue up: every worker replaced, no slot lost or doubled, no process left behind (children ignoring SIGTERM included)', async (t) => {
+  const p = await startWithApps(t, (await appToml({ workers: 2, env: { GRANDCHILD: 'stubborn' } })) + appRoute());
+  await waitUntil(async () => running(await appStatus(p), 2), 20_000, 'running');
+  const grandchildren = () => p.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('grandchild ')).map((l) => Number(String(l.msg).split(' ')[1]));
+  const started = () => p.logs.filter((l) => l.msg === 'worker started').map((l) => Number(l.worker_pid));
+  const results = await Promise.all([1, 2, 3].map(() => httpRequest({ port: p.adminPort, path: '/apps/web/restart', method: 'POST' })));
+  t.same(results.map((r) => r.status), [200, 200, 200], 'three restarts, one after the other');
+  const s = (await appStatus(p))!;
+  t.same(s.workers.map((w) => w.index).sort(), [0, 1], 'two slots, indexes 0 and 1');
+  t.ok(running(s, 2));
+  const live = new Set(s.workers.map((w) => w.pid));
+  t.equal(started().length, 8, '2 first workers + 3 × 2 replacements');
+  await waitUntil(() => started().filter((pid) => !live.has(pid)).every((pid) => !alive(pid)), 10_000, 'old workers gone').catch(() => undefined);
+  t.same(started().filter((pid) => !live.has(pid) && alive(pid)), [], 'every replaced worker stopped');
+  const gc = grandchildren();
+  t.equal(gc.length, 8);
+  await waitUntil(() => gc.slice(0, 6).every((pid) => !alive(pid)), 10_000, 'old children gone').catch(() => undefined);
+  t.same(gc.slice(0, 6).filter(alive), [], 'children of replaced workers are gone even though they ignore SIGTERM');
+});
