@@ -79,7 +79,7 @@ export class Portico {
   private lastReload: ReloadResult | null = null;
   private readonly listeners = new ListenerSet();
   private detected: DetectedMemory | null = null;
-  /** the one abort path for background work that is not a runtime's (health probes; later ACME, apps) */
+  /** the one abort path for process-wide background work (health probes); runtimes stop ACME through their own signal, the supervisor through stop() */
   private readonly stopping = new AbortController();
 
   private constructor(

@@ -1,6 +1,6 @@
 /**
  * Upstream selection (leaf: no I/O). A Selector picks one upstream from a route's candidates;
- * round-robin is the policy. Candidates that are not available (health, later) are skipped.
+ * round-robin is the policy. Candidates out of the pool (health: down, or a trial already taken) are skipped.
  */
 
 /** Candidate is what a selector needs to know about an upstream. */
