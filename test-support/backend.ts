@@ -58,11 +58,26 @@ export async function startBackend(name = 'b', handler?: BackendHandler): Promis
   return b;
 }
 
-/** freePort returns a port that was free a moment ago (for child processes whose port must be known up front). */
+/** Ports handed out by freePort in this process (never twice). */
+const handedOut = new Set<number>();
+
+/**
+ * freePort returns a port that was free a moment ago, for listeners whose port must be known up front
+ * (pebble's validation ports, child processes, fixed listener addresses). It is chosen below Linux's
+ * ephemeral range (32768+), so the outgoing connections of tests running in parallel cannot take it
+ * between this check and the real bind.
+ */
 export async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = http.createServer();
+      s.once('error', () => resolve(false));
+      s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
+    });
+    if (!ok) continue;
+    handedOut.add(port);
+    return port;
+  }
 }

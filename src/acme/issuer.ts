@@ -337,7 +337,17 @@ export class AcmeIssuer implements Issuer {
   private async order(client: acme.Client, req: IssueRequest, type: AcmeChallenge): Promise<Issued> {
     const payload: Record<string, unknown> = { identifiers: req.names.map((value) => ({ type: 'dns', value })) };
     if (req.replaces) payload.replaces = req.replaces;
-    const order = await client.createOrder(payload as unknown as Parameters<acme.Client['createOrder']>[0]);
+    let order: acme.Order;
+    try {
+      order = await client.createOrder(payload as unknown as Parameters<acme.Client['createOrder']>[0]);
+    } catch (err) {
+      // RFC 9773: the certificate was already replaced (an order whose result we lost, e.g. a crash
+      // after finalize): order again without `replaces` instead of failing every renewal until expiry
+      if (!req.replaces || !(err instanceof AcmeError) || !(err.problemType?.endsWith(':alreadyReplaced') || err.status === 409)) throw err;
+      this.log.warn({ names: req.names, replaces: req.replaces }, 'the CA says this certificate was already replaced: ordering without "replaces"');
+      delete payload.replaces;
+      order = await client.createOrder(payload as unknown as Parameters<acme.Client['createOrder']>[0]);
+    }
     for (const authz of await client.getAuthorizations(order)) {
       req.signal?.throwIfAborted();
       if (authz.status === 'valid') continue; // reused authorization

@@ -60,7 +60,13 @@ export class Ledger {
 
   /** get returns the host's entry (an empty one when none, or when the file is corrupt: `corrupt` says so). */
   async get(host: string): Promise<LedgerEntry & { corrupt?: boolean }> {
-    const raw = await this.storage.read(this.key(host));
+    let raw: Buffer | null;
+    try {
+      raw = await this.storage.read(this.key(host));
+    } catch {
+      // unreadable (EACCES, EIO…): treated like a corrupt entry, never a crash
+      return { ...emptyEntry(host), corrupt: true };
+    }
     if (raw === null) return emptyEntry(host);
     try {
       const e = JSON.parse(raw.toString()) as LedgerEntry;

@@ -103,7 +103,11 @@ export function renewalTime(cert: { notBefore: Date; notAfter: Date }, renewBefo
   const lifetime = Math.max(1, na - nb);
   // A fixed time that is longer than the lifetime (30d on a 6-day certificate) would renew forever: use 1/3 then.
   const before = 'fraction' in renewBefore ? lifetime * renewBefore.fraction : renewBefore.ms < lifetime ? renewBefore.ms : lifetime / 3;
-  return new Date(Math.max(nb + lifetime * 0.01, na - before + jitterMs));
+  // the jitter never eats more than a quarter of the margin, and renewal always starts while at least
+  // half of `before` is left (a short renew_before such as "1d" on a 90-day certificate must not
+  // land after expiry)
+  const jitter = Math.max(-before / 4, Math.min(before / 4, jitterMs));
+  return new Date(Math.max(nb + lifetime * 0.01, Math.min(na - before / 2, na - before + jitter)));
 }
 
 /** errorText is an error's message plus its cause's when the message does not already say it. */
@@ -155,6 +159,7 @@ export class AcmeManager {
       } else if (stored !== null) {
         this.adopt(s, stored);
         out.set(s.host, stored);
+        this.log.info({ host: s.host, serial: stored.serial, not_after: stored.notAfter.toISOString() }, 'using stored certificate');
       }
     }));
     return out;
@@ -206,7 +211,8 @@ export class AcmeManager {
   /** dueAt is when the host needs an order: now without a certificate, else its renewal time. */
   private dueAt(s: HostState): number {
     if (s.cert === null) return 0;
-    if (s.ari?.serial === s.cert.serial && s.ari.pick !== null) return s.ari.pick.getTime();
+    // an ARI window is used as given, but never later than the latest time the config allows
+    if (s.ari?.serial === s.cert.serial && s.ari.pick !== null) return Math.min(s.ari.pick.getTime(), renewalTime(s.cert, this.o.acme.renew_before, 0).getTime());
     return renewalTime(s.cert, this.o.acme.renew_before, s.jitter).getTime();
   }
 

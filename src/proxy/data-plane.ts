@@ -330,8 +330,16 @@ export class DataPlane implements ExchangeHost {
     const pems = this.state?.acmeAlpn.get(name);
     const done = (p: { cert: string; key: string } | null, source: string) => {
       if (p === null) return cb(new Error(`no ACME tls-alpn-01 challenge for ${name}`));
+      let ctx: tls.SecureContext;
+      try {
+        ctx = this.alpnContext(name, p);
+      } catch (err) {
+        // a bad challenge certificate (from storage) fails this handshake, never the process
+        this.log.error({ name, source, err: (err as Error).message }, 'acme tls-alpn-01 challenge certificate unusable');
+        return cb(err as Error);
+      }
       this.log.info({ name, source }, 'acme tls-alpn-01 challenge answered');
-      cb(null, this.alpnContext(name, p));
+      cb(null, ctx);
     };
     if (pems !== undefined) return done(pems, 'snapshot');
     if (this.challenges === null) return done(null, '');

@@ -18,7 +18,7 @@ const backend = await startBackend('up');
 t.teardown(() => backend.close());
 
 const obtainedOrAdopted = (host: string) => (l: Record<string, unknown>) =>
-  l.host === host && (l.msg === 'certificate obtained' || l.msg === 'certificate obtained by another process; using it');
+  l.host === host && (l.msg === 'certificate obtained' || l.msg === 'certificate obtained by another process; using it' || l.msg === 'using stored certificate');
 
 async function spawnWith(dir: string, toml: string): Promise<Spawned> {
   await mkdir(dir, { recursive: true });

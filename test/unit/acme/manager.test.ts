@@ -66,6 +66,11 @@ t.test('renewalTime: fraction, fixed duration, a duration longer than the lifeti
   t.equal(renewalTime({ notBefore, notAfter: short }, { ms: 30 * DAY }, 0).toISOString(), '2026-01-05T00:00:00.000Z', '"30d" on a 6-day certificate: 1/3 instead');
   t.equal(renewalTime({ notBefore, notAfter: short }, { fraction: 1 / 3 }, 0).toISOString(), '2026-01-05T00:00:00.000Z', '6-day cert: 4 days in');
   t.equal(renewalTime({ notBefore, notAfter }, { fraction: 1 / 3 }, -DAY).toISOString(), '2026-03-01T00:00:00.000Z', 'jitter shifts it');
+  // a short renew_before with the full ±2 % jitter (±1.8 days on 90 days) must still renew before expiry
+  const late = renewalTime({ notBefore, notAfter }, { ms: DAY }, 0.02 * 90 * DAY);
+  t.ok(late.getTime() <= notAfter.getTime() - DAY / 2, `"1d" + jitter renews at least 12h before expiry (${late.toISOString()})`);
+  const early = renewalTime({ notBefore, notAfter }, { ms: DAY }, -0.02 * 90 * DAY);
+  t.ok(early.getTime() >= notAfter.getTime() - 1.25 * DAY, 'and the jitter takes at most a quarter of the margin the other way');
 });
 
 t.test('a valid stored certificate is served and never re-ordered', async (t) => {
