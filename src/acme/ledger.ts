@@ -78,8 +78,10 @@ export class Ledger {
   }
 
   /** failure records a failed attempt and returns the entry with its next attempt time. */
-  async failure(host: string, error: string, retryAfterMs?: number): Promise<LedgerEntry> {
-    const prev = await this.get(host);
+  async failure(host: string, error: string, retryAfterMs?: number, known?: LedgerEntry): Promise<LedgerEntry & { unsaved?: string }> {
+    // the process's own record counts too: when storage cannot be read, the ladder must not restart
+    const stored = await this.get(host);
+    const prev = known !== undefined && known.consecutive_failures > stored.consecutive_failures ? known : stored;
     const now = this.now();
     const failures = prev.consecutive_failures + 1;
     const wait = Math.max(ladderDelay(failures, this.backoff), retryAfterMs ?? 0);
@@ -93,16 +95,24 @@ export class Ledger {
       last_success_at: prev.last_success_at,
       history: [...prev.history, { at, error }].slice(-HISTORY),
     };
-    await this.storage.write(this.key(host), JSON.stringify(entry, null, 2));
-    return entry;
+    return this.write(entry);
+  }
+
+  /** write persists an entry; when storage fails the entry is still returned (kept in memory), marked unsaved. */
+  private async write(entry: LedgerEntry): Promise<LedgerEntry & { unsaved?: string }> {
+    try {
+      await this.storage.write(this.key(entry.host), JSON.stringify(entry, null, 2));
+      return entry;
+    } catch (err) {
+      return { ...entry, unsaved: (err as Error).message };
+    }
   }
 
   /** success clears the failure count (history is kept for /status). */
-  async success(host: string): Promise<LedgerEntry> {
+  async success(host: string): Promise<LedgerEntry & { unsaved?: string }> {
     const prev = await this.get(host);
     const entry: LedgerEntry = { ...prev, host, consecutive_failures: 0, next_attempt_at: null, last_success_at: new Date(this.now()).toISOString() };
     delete (entry as { corrupt?: boolean }).corrupt;
-    await this.storage.write(this.key(host), JSON.stringify(entry, null, 2));
-    return entry;
+    return this.write(entry);
   }
 }

@@ -83,6 +83,8 @@ interface HostState {
   jitter: number;
   ledger: LedgerEntry;
   ari: { serial: string; info: RenewalInfo | null; pick: Date | null; nextFetch: number } | null;
+  /** an issued certificate that is served but could not be saved yet (storage failing) */
+  unsaved?: { cert: string; key: string } | null;
 }
 
 /** issuerKey names a CA in storage: its directory URL's host and path (`acme-v02.api.letsencrypt.org-directory`). */
@@ -197,6 +199,15 @@ export class AcmeManager {
 
   /** check does what is due for a host now and returns how long to wait before the next check. */
   private async check(s: HostState, signal: AbortSignal): Promise<number> {
+    if (s.unsaved) {
+      try {
+        await this.files.save(s.host, s.unsaved);
+        s.unsaved = null;
+        this.log.info({ host: s.host, path: this.files.describeCert(s.host) }, 'certificate saved to storage');
+      } catch (err) {
+        this.log.error({ host: s.host, path: this.files.describeCert(s.host), err: errorText(err) }, 'certificate still not saved to storage (served from memory)');
+      }
+    }
     await this.refreshAri(s);
     this.alert(s);
     const now = this.now();
@@ -269,7 +280,16 @@ export class AcmeManager {
       const issuer = await this.o.issuer();
       const replaces = renewal && s.ari?.info ? issuer.certId(s.cert!.cert) : null;
       const issued = await issuer.issue({ names: [s.host], challenges: this.o.acme.challenges, replaces, signal });
-      const cert = await this.files.save(s.host, issued);
+      let cert: StoredCert;
+      try {
+        cert = await this.files.save(s.host, issued);
+      } catch (err) {
+        // never throw an issued certificate away (the CA's duplicate limits): serve it from memory and
+        // save it again on the next checks
+        cert = this.files.parse(s.host, issued);
+        s.unsaved = issued;
+        this.log.error({ host: s.host, path: this.files.describeCert(s.host), err: errorText(err) }, 'certificate obtained but not saved to storage: serving it from memory, saving again on the next check');
+      }
       this.adopt(s, cert);
       s.ledger = await this.ledger.success(s.host);
       this.o.install(s.host, cert);
@@ -287,7 +307,9 @@ export class AcmeManager {
   private async recordFailure(s: HostState, err: unknown): Promise<void> {
     const text = errorText(err);
     const retryAfter = err instanceof AcmeError ? err.retryAfterMs : undefined;
-    s.ledger = await this.ledger.failure(s.host, text, retryAfter);
+    const entry = await this.ledger.failure(s.host, text, retryAfter, s.ledger);
+    if (entry.unsaved !== undefined) this.log.error({ host: s.host, path: this.ledger.path(s.host), err: entry.unsaved }, 'failure ledger not saved: backing off from memory');
+    s.ledger = entry;
     this.o.metrics.acmeFailures.inc();
     this.o.metrics.certRenewalFailing.labels(s.host).set(1);
     const fields = {

@@ -66,9 +66,20 @@ export class CertFiles {
   /** save stores a new certificate (key first, see the file comment) and returns it loaded. */
   async save(host: string, pems: { cert: string; key: string }): Promise<StoredCert> {
     const k = this.keys(host);
-    const p = parsePems(pems.cert, pems.key, `the certificate issued for ${host}`);
+    const stored = this.parse(host, pems);
     await this.storage.write(k.key, pems.key);
     await this.storage.write(k.cert, pems.cert);
+    return stored;
+  }
+
+  /** parse checks an issued pair (PEM parses, key matches) without storing it. */
+  parse(host: string, pems: { cert: string; key: string }): StoredCert {
+    const p = parsePems(pems.cert, pems.key, `the certificate issued for ${host}`);
     return { host, cert: p.cert, key: p.key, notBefore: p.notBefore, notAfter: p.notAfter, issuer: p.issuer, serial: new X509Certificate(p.cert).serialNumber };
+  }
+
+  /** describeCert names where a host's certificate is stored (for log lines). */
+  describeCert(host: string): string {
+    return this.storage.describe(this.keys(host).cert);
   }
 }

@@ -38,13 +38,13 @@ class FakeIssuer implements Issuer {
   }
 }
 
-function manager(storage: FileStorage, issuer: Issuer, o: { now?: () => number; backoff?: { min: number; max: number } } = {}) {
+function manager(storage: FileStorage, issuer: Issuer, o: { now?: () => number; backoff?: { min: number; max: number }; checkIntervalMs?: number } = {}) {
   const { log, lines } = captureLogger();
   const metrics = new Metrics();
   const installs: string[] = [];
   const m = new AcmeManager({
     hosts: ['a.test'], acme: acmeConfig(o.backoff), storage, issuer: async () => issuer, limiter: new OrderLimiter({ perWindow: 1000 }),
-    install: (h) => installs.push(h), log, metrics, now: o.now, lockOptions: { pollMs: 20 },
+    install: (h) => installs.push(h), log, metrics, now: o.now, lockOptions: { pollMs: 20 }, checkIntervalMs: o.checkIntervalMs,
   });
   return { m, lines, metrics, installs };
 }
@@ -146,4 +146,30 @@ t.test('last sixth of the lifetime and renewal failing: error-level alert and me
   t.ok(lines.some((l) => l.msg === 'certificate renewal failed' && l.level === 'warn'), 'the failure itself is a warning (a certificate is still served)');
   t.match(await metrics.text(), /portico_cert_renewal_failing\{name="a\.test"\} 1/);
   t.equal(m.status()[0]!.renewal_failing, true);
+});
+
+t.test('an issued certificate that cannot be saved is served from memory, not ordered again, and saved once storage works', async (t) => {
+  class FailingWrites extends FileStorage {
+    broken = true;
+    override async write(key: string, data: string | Buffer): Promise<void> {
+      if (this.broken && key.includes('a.test')) throw new Error('ENOSPC: no space left on device');
+      return super.write(key, data);
+    }
+  }
+  const storage = new FailingWrites(t.testdir());
+  const ca = await makeCA();
+  const issuer = new FakeIssuer(() => ca.issue(['a.test']));
+  const { m, lines, installs } = manager(storage, issuer, { checkIntervalMs: 50 });
+  await m.load();
+  const ac = new AbortController();
+  t.teardown(() => ac.abort());
+  m.start(ac.signal);
+  await until(() => installs.length >= 1);
+  t.equal(issuer.calls.length, 1, 'ordered once');
+  t.match(lines.find((l) => l.msg === 'certificate obtained but not saved to storage: serving it from memory, saving again on the next check'), { level: 'error', err: /ENOSPC/ });
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(issuer.calls.length, 1, 'not ordered again while storage fails');
+  storage.broken = false;
+  await until(() => lines.some((l) => l.msg === 'certificate saved to storage'));
+  t.ok(await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).load('a.test'), 'saved once storage works again');
 });
