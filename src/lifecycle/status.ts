@@ -60,17 +60,20 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
   return {
     portico: { version: s.version, pid: process.pid, started_at: s.startedAt.toISOString(), uptime_s: Math.round((Date.now() - s.startedAt.getTime()) / 1000), ready: s.ready, snapshot_version: s.snapshotVersion, in_flight: s.inFlight, websockets: s.websockets, config: config?.source ?? null },
     listeners: { https: addr(s.addresses?.https), http: addr(s.addresses?.http), admin: addr(s.addresses?.admin) },
-    routes: (config?.routes ?? []).map((r) => ({
-      name: r.name,
-      hosts: r.hosts,
-      path_prefix: r.path_prefix,
-      app: r.app,
-      upstreams: (s.upstreamsOf?.(r) ?? r.upstreams).map((u) => s.upstream(r.name, u)),
-      healthy_upstreams: (s.upstreamsOf?.(r) ?? r.upstreams).filter((u) => s.upstream(r.name, u).healthy).length,
-      max_body_bytes: r.max_body_bytes,
-      retries: r.retries,
-      health_checks: r.health.enabled ? { path: r.health.path, interval_ms: r.health.interval, timeout_ms: r.health.timeout } : null,
-    })),
+    routes: (config?.routes ?? []).map((r) => {
+      const upstreams = (s.upstreamsOf?.(r) ?? r.upstreams).map((u) => s.upstream(r.name, u));
+      return {
+        name: r.name,
+        hosts: r.hosts,
+        path_prefix: r.path_prefix,
+        app: r.app,
+        upstreams,
+        healthy_upstreams: upstreams.filter((u) => u.healthy).length,
+        max_body_bytes: r.max_body_bytes,
+        retries: r.retries,
+        health_checks: r.health.enabled ? { path: r.health.path, interval_ms: r.health.interval, timeout_ms: r.health.timeout } : null,
+      };
+    }),
     certificates: certificates(s.runtime),
     apps: s.apps ?? [],
     apps_memory: s.appsMemory ?? null,

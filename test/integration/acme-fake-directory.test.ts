@@ -18,6 +18,7 @@ import type { AcmeConfig } from '../../src/config/types.js';
 import { Metrics } from '../../src/metrics.js';
 import { FileStorage } from '../../src/storage/file.js';
 import { captureLogger, makeCA, startFakeAcme, type FakeAcme } from '../../test-support/index.js';
+import { waitUntil as until } from '../../test-support/wait.js';
 
 const HOUR = 3_600_000;
 
@@ -33,13 +34,6 @@ function setup(fake: FakeAcme, dir: string, backoff = { min: 100, max: 400 }) {
   return { m, lines, storage, metrics };
 }
 
-async function until(pred: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 t.test('429 + Retry-After: the next attempt waits for it, also after a restart', async (t) => {
   const fake = await startFakeAcme();

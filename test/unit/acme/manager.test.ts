@@ -14,6 +14,7 @@ import type { AcmeConfig } from '../../../src/config/types.js';
 import { Metrics } from '../../../src/metrics.js';
 import { FileStorage } from '../../../src/storage/file.js';
 import { captureLogger, makeCA } from '../../../test-support/index.js';
+import { waitUntil as until } from '../../../test-support/wait.js';
 
 const DIRECTORY = 'https://ca.test/directory';
 const DAY = 86_400_000;
@@ -49,13 +50,6 @@ function manager(storage: FileStorage, issuer: Issuer, o: { now?: () => number; 
   return { m, lines, metrics, installs };
 }
 
-async function until(pred: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 t.test('renewalTime: fraction, fixed duration, a duration longer than the lifetime, jitter', async (t) => {
   const notBefore = new Date('2026-01-01T00:00:00Z');

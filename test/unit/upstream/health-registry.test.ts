@@ -5,6 +5,7 @@ import pino from 'pino';
 import type { RouteConfig } from '../../../src/config/types.js';
 import { Metrics } from '../../../src/metrics.js';
 import { HealthRegistry, type HealthUpdate, type ProbeFn } from '../../../src/upstream/health.js';
+import { waitUntil as until } from '../../../test-support/wait.js';
 
 const U = 'http://127.0.0.1:4001';
 function route(name: string, health: Partial<RouteConfig['health']> = {}, passive: Partial<RouteConfig['passive']> = {}): RouteConfig {
@@ -26,13 +27,6 @@ function setup(status: { code: number }) {
   return { reg, calls, updates };
 }
 
-const until = async (pred: () => boolean, ms = 3000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 t.test('routes sharing an address and path share one prober; each route applies its own thresholds', async (t) => {
   const status = { code: 200 };
