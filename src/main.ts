@@ -22,7 +22,8 @@ import { Engine } from './proxy/engine.js';
 import { SelfSignedSource } from './cert-sources/self-signed.js';
 import { createAdminListener } from './server/admin.js';
 import { createRedirectListener } from './server/http-redirect.js';
-import { ListenerSet, type Change, type ListenerSpec } from './server/listener-set.js';
+import { WorkerPool } from './cluster/pool.js';
+import { ListenerSet, localListener, type Bindable, type Change, type ListenerSpec } from './server/listener-set.js';
 import { applyTimeouts, createHttpsListener, formatAddress, setMaxHeaderSize } from './server/listeners.js';
 import { HealthRegistry } from './upstream/health.js';
 import { FileStorage } from './storage/file.js';
@@ -41,6 +42,8 @@ export interface StartOptions {
   acmeTuning?: AcmeDeps['tuning'];
   /** tests: faster RSS sampling, shorter ready timeout */
   supervisorTuning?: Pick<SupervisorOptions, 'sampleMs' | 'readyTimeoutMs'>;
+  /** tests: TLS session-ticket key rotation period (default 12 h) */
+  ticketRotationMs?: number;
 }
 
 /** Addresses are the bound listeners (port 0 in the config → the port the OS chose). */
@@ -52,6 +55,7 @@ export interface Addresses {
 
 /** RESTART_KEYS are the config parts a reload cannot change (DESIGN §4 "Reload scope"). */
 const RESTART_KEYS: Array<[string, (c: Config) => unknown]> = [
+  ['server.workers', (c) => c.server.workers],
   ['storage.dir', (c) => c.storage.dir],
   ['log.format', (c) => c.log.format],
 ];
@@ -81,13 +85,18 @@ export class Portico {
   private detected: DetectedMemory | null = null;
   /** the one abort path for process-wide background work (health probes); runtimes stop ACME through their own signal, the supervisor through stop() */
   private readonly stopping = new AbortController();
+  /** generation of the https listener in the data-plane workers (a moved listener gets a new one) */
+  private httpsGen = 0;
 
   private constructor(
     readonly configPath: string,
     readonly log: Logger,
     readonly metrics: Metrics,
     readonly control: ControlPlane,
-    readonly dataPlane: DataPlane,
+    /** the in-process data plane (server.workers = 1); null when data-plane workers serve */
+    readonly dataPlane: DataPlane | null,
+    /** the data-plane workers (server.workers > 1); null when this process serves */
+    readonly pool: WorkerPool | null,
     readonly health: HealthRegistry,
     private readonly deps: BuildDeps,
     private readonly env: NodeJS.ProcessEnv,
@@ -103,22 +112,33 @@ export class Portico {
     const config = await loadConfig(opts.configPath, { env });
     const log = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination });
     const metrics = new Metrics();
-    const control = new ControlPlane(log.child({ component: 'lifecycle' }));
+    const control = new ControlPlane(log.child({ component: 'lifecycle' }), opts.ticketRotationMs);
     const health = new HealthRegistry({ log, metrics, onChange: (u) => control.health(u) });
     const storage = new FileStorage(config.storage.dir, {
       staleRemoved: (path, ageMs) => log.warn({ component: 'storage', path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),
     });
     const acme = acmeDeps(storage, log, metrics, opts.acmeTuning);
-    const dataPlane = new DataPlane({
-      engine: new Engine(),
-      log: log.child({ component: 'proxy' }),
-      metrics,
-      report: (r) => health.report(r),
-      // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage)
-      challenges: { httpToken: (t) => acme.challenges.lookupHttp(t), alpnCertificate: (n) => acme.challenges.lookupAlpn(n) },
-    });
+    // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage)
+    const challenges = { httpToken: (t: string) => acme.challenges.lookupHttp(t), alpnCertificate: (n: string) => acme.challenges.lookupAlpn(n) };
+    let dataPlane: DataPlane | null = null;
+    let pool: WorkerPool | null = null;
+    if (config.server.workers > 1) {
+      pool = new WorkerPool({
+        size: config.server.workers,
+        log: log.child({ component: 'cluster' }),
+        logOptions: { level: config.log.level, format: config.log.format },
+        current: () => control.currentSnapshot(),
+        report: (r) => health.report(r),
+        challenge: (kind, key) => (kind === 'http' ? challenges.httpToken(key) : challenges.alpnCertificate(key)),
+      });
+      const workers = pool;
+      metrics.setPeers(() => workers.metrics());
+      control.attach(pool);
+    } else {
+      dataPlane = new DataPlane({ engine: new Engine(), log: log.child({ component: 'proxy' }), metrics, report: (r) => health.report(r), challenges });
+      control.attach(dataPlane);
+    }
     acme.challenges.setOnChange(() => control.publish());
-    control.attach(dataPlane);
     const watchdog = new LazyWatchdog();
     const supervisor = new Supervisor({
       log,
@@ -127,15 +147,18 @@ export class Portico {
       watcher: watchdog,
       env,
       ready: (app, url, signal) => workerReady(control, health, app, url, signal),
-      inFlight: (url) => dataPlane.inFlightTo(url),
+      inFlight: (url) => (pool !== null ? pool.inFlightTo(url) : dataPlane!.inFlightTo(url)),
       onChange: () => control.runtime?.syncApps(),
       grace: () => control.runtime?.config.server.shutdown_grace ?? 30_000,
       ...opts.supervisorTuning,
     });
     const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health, acme, apps: supervisor };
-    const p = new Portico(opts.configPath, log, metrics, control, dataPlane, health, deps, env, supervisor, watchdog);
+    const p = new Portico(opts.configPath, log, metrics, control, dataPlane, pool, health, deps, env, supervisor, watchdog);
     try {
+      await pool?.start();
       p.swap(await build(config, deps));
+      // the workers take the first snapshot before anything binds
+      await pool?.ready();
       supervisor.apply(config.apps);
       await p.listeners.open(p.listenerSpecs(config));
     } catch (err) {
@@ -148,7 +171,8 @@ export class Portico {
       if (a !== null) log.child({ component: 'server' }).info({ listener: name, address: formatAddress(a) }, 'listening');
     }
     p.ready = true;
-    log.info({ version: VERSION, config: config.source, routes: config.routes.length }, 'portico ready');
+    const workers = pool === null ? {} : { workers: config.server.workers, sharing: pool.share };
+    log.info({ version: VERSION, config: config.source, routes: config.routes.length, ...workers }, 'portico ready');
     return p;
   }
 
@@ -165,9 +189,10 @@ export class Portico {
       {
         name: 'https',
         address: config.server.https,
-        create: () =>
-          createHttpsListener(
-            this.dataPlane,
+        create: () => {
+          if (this.pool !== null) return workersListener(this.pool, ++this.httpsGen);
+          const server = createHttpsListener(
+            this.dataPlane!,
             {
               maxHeaderBytes: config.server.limits.max_header_bytes,
               headerTimeout: t.header,
@@ -177,29 +202,34 @@ export class Portico {
             },
             component,
             this.metrics,
-          ),
+          );
+          return localListener(server, 'https');
+        },
       },
       {
         name: 'http',
         address: config.server.http,
         create: () =>
-          createRedirectListener(
-            {
-              httpsPort: () => this.control.runtime?.config.server.public_https_port || this.listeners.address('https')!.port,
-              headerTimeout: t.header,
-              idleTimeout: t.idle,
-              maxHeaderBytes: config.server.limits.max_header_bytes,
-              acmeAnswer: (token) => this.dataPlane.acmeHttpAnswer(token),
-            },
-            component,
-            this.metrics,
+          localListener(
+            createRedirectListener(
+              {
+                httpsPort: () => this.control.runtime?.config.server.public_https_port || this.listeners.address('https')!.port,
+                headerTimeout: t.header,
+                idleTimeout: t.idle,
+                maxHeaderBytes: config.server.limits.max_header_bytes,
+                acmeAnswer: (token) => this.acmeHttpAnswer(token),
+              },
+              component,
+              this.metrics,
+            ),
+            'http',
           ),
       },
       {
         name: 'admin',
         address: config.admin.listen,
         create: () =>
-          createAdminListener({
+          localListener(createAdminListener({
             metrics: this.metrics,
             log: this.log.child({ component: 'admin' }),
             status: () => this.status(),
@@ -209,9 +239,16 @@ export class Portico {
               ['/reload', async () => this.reloadResponse()],
               ['/apps/', async (req: http.IncomingMessage) => this.restartAppResponse(req.url ?? '')],
             ]),
-          }),
+          }), 'admin'),
       },
     ];
+  }
+
+  /** acmeHttpAnswer answers HTTP-01 on the plain listener (always in this process): the data plane's snapshot, else the challenge store. */
+  private async acmeHttpAnswer(token: string): Promise<{ body: string; source: 'snapshot' | 'storage' } | null> {
+    if (this.dataPlane !== null) return this.dataPlane.acmeHttpAnswer(token);
+    const body = (await this.deps.acme?.challenges.lookupHttp(token)) ?? null;
+    return body === null ? null : { body, source: 'storage' };
   }
 
   /** reconfigureListeners applies a new config's settings to the listeners that were kept. */
@@ -304,6 +341,8 @@ export class Portico {
       this.supervisor.apply(config.apps);
       this.reconfigureListeners(config);
       setLogLevel(this.log, config.log.level);
+      // every data-plane worker applies the new snapshot (listener settings and log level come with it)
+      const late = (await this.pool?.synced(this.control.snapshotVersion)) ?? [];
       // moved listeners: the new ones serve already; the old ones finish their connections in the background
       const retiring = change.commit(config.server.shutdown_grace);
       retiring.catch((err: unknown) => log.error({ err }, 'closing a moved listener failed'));
@@ -311,7 +350,7 @@ export class Portico {
         const a = this.listeners.address(name);
         log.info({ listener: name, address: a === null ? null : formatAddress(a) }, a === null ? 'listener closed' : 'listening');
       }
-      return this.recordReload(log, [], change.changed);
+      return this.recordReload(log, late, change.changed, true);
     } catch (err) {
       runtime?.retire();
       await change?.abort();
@@ -320,12 +359,14 @@ export class Portico {
     }
   }
 
-  private recordReload(log: Logger, problems: string[], listeners: string[]): ReloadResult {
+  /** recordReload logs, counts and keeps a reload's result; `applied`: the new config is running (problems are then data-plane workers that did not ack it) */
+  private recordReload(log: Logger, problems: string[], listeners: string[], applied = false): ReloadResult {
     const result = problems.length === 0 ? 'success' : 'failure';
     const r: ReloadResult = { at: new Date().toISOString(), result, version: this.control.snapshotVersion, problems, listeners };
     this.metrics.configReloads.labels(result).inc();
     this.lastReload = r;
     if (result === 'success') log.info({ version: r.version }, 'config reloaded');
+    else if (applied) log.error({ version: r.version, problems }, 'config reloaded, but not every data-plane worker acked it');
     else log.error({ problems }, 'config reload failed; keeping the running config');
     return r;
   }
@@ -339,8 +380,9 @@ export class Portico {
       runtime: this.control.runtime,
       snapshotVersion: this.control.snapshotVersion,
       addresses: this.addresses,
-      inFlight: this.dataPlane.inFlight,
-      websockets: this.dataPlane.websockets,
+      inFlight: this.inFlight,
+      websockets: this.websockets,
+      dataPlane: this.pool === null ? null : { sharing: this.pool.share, workers: this.pool.status() },
       lastReload: this.lastReload,
       upstream: (route, url) => this.health.status(route, url),
       apps: this.supervisor.status(),
@@ -355,6 +397,16 @@ export class Portico {
     const b = memoryBudget(config, this.detected);
     const rss = this.supervisor.status().reduce((n, a) => n + a.memory.rss_total, 0);
     return { planned_bytes: b.need, rss_bytes: rss, budget_bytes: b.available, memory_total_bytes: b.total, memory_total_source: b.totalSource, reserve_bytes: b.reserve };
+  }
+
+  /** inFlight counts requests being served (the workers' as of their last report, at most a second old). */
+  get inFlight(): number {
+    return this.dataPlane?.inFlight ?? this.pool!.status().reduce((n, w) => n + w.in_flight, 0);
+  }
+
+  /** websockets counts open WebSocket tunnels (the workers' as of their last report). */
+  get websockets(): number {
+    return this.dataPlane?.websockets ?? this.pool!.status().reduce((n, w) => n + w.websockets, 0);
   }
 
   /** isReady is what /readyz reports. */
@@ -377,23 +429,26 @@ export class Portico {
     const delay = config?.server.shutdown_delay ?? 0;
     const grace = config?.server.shutdown_grace ?? 0;
     this.ready = false;
-    this.log.info({ shutdown_delay_ms: delay, shutdown_grace_ms: grace, in_flight: this.dataPlane.inFlight, websockets: this.dataPlane.websockets }, 'shutting down');
+    this.log.info({ shutdown_delay_ms: delay, shutdown_grace_ms: grace, in_flight: this.inFlight, websockets: this.websockets }, 'shutting down');
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    this.dataPlane.startDraining();
-    this.dataPlane.goingAway();
+    // (data-plane workers do this themselves when drained, in closeAll)
+    this.dataPlane?.startDraining();
+    this.dataPlane?.goingAway();
     await this.closeAll(true, grace);
     this.log.info({}, 'stopped');
     flushLogger(this.log);
   }
 
   private async closeAll(graceful: boolean, grace = 0): Promise<void> {
-    const upgraded = setTimeout(() => this.dataPlane.closeUpgraded(), grace);
+    const upgraded = setTimeout(() => this.dataPlane?.closeUpgraded(), grace);
     upgraded.unref();
-    await this.listeners.close(graceful ? grace : 0, ['https', 'http']);
+    // the workers first: they close their listeners themselves while draining (an unbind now would cut their connections)
+    const workers = this.pool === null ? null : graceful ? this.pool.drain(grace) : this.pool.kill();
+    await Promise.all([workers, this.listeners.close(graceful ? grace : 0, ['https', 'http'])]);
     clearTimeout(upgraded);
     this.control.stop();
     this.stopping.abort();
-    await this.dataPlane.close(graceful);
+    await this.dataPlane?.close(graceful);
     // traffic is gone: now the app workers (SIGTERM, SIGKILL after the grace)
     await this.supervisor.stop(graceful ? Math.max(grace, 1000) : 1000);
     this.watchdog.close();
@@ -417,6 +472,11 @@ function acmeDeps(storage: FileStorage, log: Logger, metrics: Metrics, tuning: A
     metrics,
     tuning,
   };
+}
+
+/** workersListener is the https listener of the data-plane workers: each binds it (see WorkerPool.bind). */
+function workersListener(pool: WorkerPool, gen: number): Bindable {
+  return { server: null, bind: (address) => pool.bind(gen, address), close: (grace) => pool.unbind(gen, grace) };
 }
 
 /** LazyWatchdog starts the orphan watchdog with the first worker (no extra process without [[apps]]). */

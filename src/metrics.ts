@@ -125,9 +125,19 @@ export class Metrics {
     m.duration.observe(seconds);
   }
 
-  /** text renders the Prometheus exposition format. */
+  /** the data-plane workers' registries (as JSON), summed into this process's on /metrics */
+  private peers: (() => Promise<unknown[]>) | null = null;
+
+  /** setPeers adds other processes' metrics (the data-plane workers) to `text()`. */
+  setPeers(peers: () => Promise<unknown[]>): void {
+    this.peers = peers;
+  }
+
+  /** text renders the Prometheus exposition format (this process's metrics plus the workers', summed per series). */
   async text(): Promise<string> {
-    return this.registry.metrics();
+    if (this.peers === null) return this.registry.metrics();
+    const all = [await this.registry.getMetricsAsJSON(), ...(await this.peers())] as Parameters<typeof client.AggregatorRegistry.aggregate>[0];
+    return client.AggregatorRegistry.aggregate(all).metrics();
   }
 
   /** contentType is the exposition format's media type. */

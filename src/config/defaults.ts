@@ -22,6 +22,7 @@ export const DEFAULTS = deepFreeze({
     https: '0.0.0.0:8443',
     http: '0.0.0.0:8080', // "" disables
     public_https_port: null, // = the https listener's port
+    workers: 1, // "auto" = one per core
     trusted_proxies: [] as string[],
     shutdown_grace: '30s',
     shutdown_delay: '0s',

@@ -59,6 +59,8 @@ export interface ServerConfig {
    * actually bound.
    */
   public_https_port: number;
+  /** Data-plane processes serving the https listener (1 = in the control-plane process); "auto" is resolved to the core count (default 1). */
+  workers: number;
   /** Normalised CIDRs (`"10.0.0.0/8"`, `"::1/128"`); a bare address becomes /32 or /128 (default []). */
   trusted_proxies: string[];
   /** Milliseconds in-flight requests get on shutdown/reload (default 30s). */

@@ -8,6 +8,7 @@
  */
 
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULTS } from './defaults.js';
 import {
@@ -31,7 +32,7 @@ type Indexed<T> = [index: number, value: T];
 /** The keys each table accepts in this version. Anything else (including keys of later versions) is unknown. */
 const KEYS = {
   root: ['server', 'tls', 'storage', 'acme', 'admin', 'log', 'supervisor', 'apps', 'routes'],
-  server: ['https', 'http', 'public_https_port', 'trusted_proxies', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits'],
+  server: ['https', 'http', 'public_https_port', 'workers', 'trusted_proxies', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits'],
   timeouts: ['header', 'body', 'idle', 'upstream_connect', 'upstream_response', 'upstream_idle'],
   limits: ['max_header_bytes', 'max_body_bytes'],
   tls: ['min_version', 'dir', 'self_signed', 'certificates'],
@@ -349,6 +350,13 @@ function readLimits(v: unknown, p: string, ctx: Ctx): LimitsConfig {
   };
 }
 
+/** `server.workers`: 1..64 data-plane processes, or "auto" = one per core (os.availableParallelism()). */
+const dataPlaneWorkers: Reader<number> = (v, p, ctx) => {
+  if (v === 'auto') return Math.min(64, availableParallelism());
+  if (typeof v === 'string') return ctx.report(p, `${q(v)} is not a number of workers: use 1..64 or "auto"`);
+  return integer(1, 64)(v, p, ctx);
+};
+
 function readServer(v: unknown, ctx: Ctx): ServerConfig {
   const p = 'server';
   const t = table(v, p, KEYS.server, ctx);
@@ -358,6 +366,7 @@ function readServer(v: unknown, ctx: Ctx): ServerConfig {
     https,
     http: opt(t, 'http', p, ctx, optionalAddress, d.http),
     public_https_port: orElse(t, 'public_https_port', p, ctx, port, https.port),
+    workers: opt(t, 'workers', p, ctx, dataPlaneWorkers, d.workers),
     trusted_proxies: opt(t, 'trusted_proxies', p, ctx, list(cidr), d.trusted_proxies),
     shutdown_grace: opt(t, 'shutdown_grace', p, ctx, grace, d.shutdown_grace),
     shutdown_delay: opt(t, 'shutdown_delay', p, ctx, grace, d.shutdown_delay),

@@ -4,6 +4,7 @@
  * next version, `apply(snapshot)` on every data plane, retire the old one. Requests already in
  * flight finish on the state they started with; listeners are not touched.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../proxy/snapshot.js';
 import type { HealthUpdate } from '../upstream/health.js';
@@ -16,18 +17,54 @@ export interface SnapshotSink {
   applyHealth(update: HealthUpdate): void;
 }
 
+/** TICKET_KEY_ROTATION: how long one TLS session-ticket key is used (tickets older than that resume no more). */
+export const TICKET_KEY_ROTATION = 12 * 3600_000;
+
 /** ControlPlane holds the current runtime and the data planes it feeds. */
 export class ControlPlane {
   private current: Runtime | null = null;
   private version = 0;
   private readonly sinks: SnapshotSink[] = [];
+  /** TLS session-ticket key (48 bytes, base64) shared by every data plane so sessions resume on any worker */
+  private ticketKey = newTicketKey();
+  private rotation: NodeJS.Timeout | null = null;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly ticketRotationMs = TICKET_KEY_ROTATION,
+  ) {}
 
   /** attach adds a data plane; it receives the current snapshot at once when there is one. */
   attach(sink: SnapshotSink): void {
     this.sinks.push(sink);
-    if (this.current !== null) sink.apply(this.current.snapshot(this.version));
+    if (this.current !== null) sink.apply(this.snapshotOf(this.current, this.version));
+  }
+
+  /** detach removes a data plane (a worker that exited). */
+  detach(sink: SnapshotSink): void {
+    const i = this.sinks.indexOf(sink);
+    if (i !== -1) this.sinks.splice(i, 1);
+  }
+
+  /** currentSnapshot is the snapshot every data plane has (or is being sent); null before the first swap. */
+  currentSnapshot(): Snapshot | null {
+    return this.current === null ? null : this.snapshotOf(this.current, this.version);
+  }
+
+  private snapshotOf(runtime: Runtime, version: number): Snapshot {
+    const s = runtime.snapshot(version);
+    s.ticket_key = this.ticketKey;
+    return s;
+  }
+
+  /**
+   * rotateTicketKey replaces the session-ticket key on every data plane (on a timer from the first
+   * swap): sessions resumed with the old key do a full handshake once, which bounds what a leaked key exposes.
+   */
+  rotateTicketKey(): void {
+    this.ticketKey = newTicketKey();
+    this.log.info({}, 'tls session-ticket key rotated');
+    this.publish();
   }
 
   /** runtime is the current runtime (null before the first swap). */
@@ -48,7 +85,11 @@ export class ControlPlane {
     // kept, policies updated), so the snapshot carries health as the new config sees it; a publish
     // from its start (a certificate ready at once) already sends the new runtime's snapshot
     next.start(() => this.publish());
-    const snapshot = next.snapshot(this.version + 1);
+    if (this.rotation === null) {
+      this.rotation = setInterval(() => this.rotateTicketKey(), this.ticketRotationMs);
+      this.rotation.unref();
+    }
+    const snapshot = this.snapshotOf(next, this.version + 1);
     for (const sink of this.sinks) sink.apply(snapshot);
     this.version = snapshot.version;
     if (old !== null) retire(old);
@@ -59,7 +100,7 @@ export class ControlPlane {
   /** publish re-sends the current runtime's snapshot under a new version (e.g. after a certificate change). */
   publish(): void {
     if (this.current === null) return;
-    const snapshot = this.current.snapshot(this.version + 1);
+    const snapshot = this.snapshotOf(this.current, this.version + 1);
     for (const sink of this.sinks) sink.apply(snapshot);
     this.version = snapshot.version;
   }
@@ -71,9 +112,15 @@ export class ControlPlane {
 
   /** stop retires the current runtime (shutdown). */
   stop(): void {
+    if (this.rotation !== null) clearInterval(this.rotation);
+    this.rotation = null;
     if (this.current !== null) retire(this.current);
     this.current = null;
   }
+}
+
+function newTicketKey(): string {
+  return randomBytes(48).toString('base64');
 }
 
 /** retire stops a runtime's background work (safe on a runtime that never started). */

@@ -79,6 +79,7 @@ export class Runtime {
         public_https_port: c.server.public_https_port,
         min_version: c.tls.min_version,
         access_log: c.log.access,
+        log_level: c.log.level,
         shutdown_grace: c.server.shutdown_grace,
       },
       routes: c.routes.map((r) => ({
@@ -96,6 +97,7 @@ export class Runtime {
       no_sni_certificate: this.noSniCertificate(),
       refused_names: [...this.refusedNames],
       acme_challenges: this.acme.challenges?.snapshot() ?? { http: {}, alpn: [] },
+      ticket_key: '', // the control plane's (process-wide, rotated): ControlPlane fills it in
     };
   }
 

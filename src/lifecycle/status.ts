@@ -16,6 +16,8 @@ export interface StatusInput {
   inFlight: number;
   websockets: number;
   lastReload: unknown;
+  /** the data-plane workers (null: this process serves, server.workers = 1) */
+  dataPlane?: { sharing: string; workers: unknown[] } | null;
   /** a route's upstream URLs (an app route's are its live workers) */
   upstreamsOf?: (r: { upstreams: string[]; app: string | null }) => string[];
   /** supervised apps (empty without [[apps]]) */
@@ -60,6 +62,7 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
   return {
     portico: { version: s.version, pid: process.pid, started_at: s.startedAt.toISOString(), uptime_s: Math.round((Date.now() - s.startedAt.getTime()) / 1000), ready: s.ready, snapshot_version: s.snapshotVersion, in_flight: s.inFlight, websockets: s.websockets, config: config?.source ?? null },
     listeners: { https: addr(s.addresses?.https), http: addr(s.addresses?.http), admin: addr(s.addresses?.admin) },
+    data_plane: s.dataPlane ?? { sharing: 'none', workers: [] },
     routes: (config?.routes ?? []).map((r) => {
       const upstreams = (s.upstreamsOf?.(r) ?? r.upstreams).map((u) => s.upstream(r.name, u));
       return {

@@ -92,6 +92,8 @@ export class DataPlane implements ExchangeHost {
   private readonly tlsServers: tls.Server[] = [];
   private noSni: { cert: string; key: string } | null = null;
   private noSniVersion: tls.SecureVersion | null = null;
+  private ticketKey: Buffer | null = null;
+  private ticketKeyText = '';
   private readonly challenges: ChallengeLookup | null;
   private alpnContexts = new Map<string, { cert: string; ctx: tls.SecureContext }>();
 
@@ -114,6 +116,7 @@ export class DataPlane implements ExchangeHost {
     }
     this.certs.replace(snap.certificates, snap.default_certificate);
     this.setNoSni(snap.no_sni_certificate, s.min_version);
+    this.setTicketKey(snap.ticket_key);
     const poolOpts = { connectTimeout: s.timeouts.upstream_connect, idleTimeout: s.timeouts.upstream_idle, responseTimeout: s.timeouts.upstream_response };
     const routes = snap.routes.map((r): RouteRuntime => ({
       name: r.name,
@@ -193,10 +196,19 @@ export class DataPlane implements ExchangeHost {
     this.reporter({ route: route.name, upstream: upstream.origin, ok, detail });
   }
 
-  /** attachTlsServer lets the data plane set the certificate for clients without SNI on a listener. */
+  /** attachTlsServer lets the data plane set the certificate for clients without SNI and the session-ticket key on a listener. */
   attachTlsServer(server: tls.Server): void {
     this.tlsServers.push(server);
     if (this.noSni !== null && this.minVersion !== null) server.setSecureContext({ ...this.noSni, minVersion: this.minVersion as tls.SecureVersion });
+    if (this.ticketKey !== null) server.setTicketKeys(this.ticketKey);
+  }
+
+  /** setTicketKey installs the control plane's session-ticket key on every listener (OpenSSL uses the listener's, also for SNI contexts). */
+  private setTicketKey(base64: string): void {
+    if (base64 === '' || base64 === this.ticketKeyText) return;
+    this.ticketKeyText = base64;
+    this.ticketKey = Buffer.from(base64, 'base64');
+    for (const server of this.tlsServers) server.setTicketKeys(this.ticketKey);
   }
 
   /** detachTlsServer forgets a closed listener. */
@@ -209,7 +221,10 @@ export class DataPlane implements ExchangeHost {
     if (this.noSni !== null && this.noSni.cert === pems.cert && this.noSni.key === pems.key && this.noSniVersion === minVersion) return;
     this.noSni = pems;
     this.noSniVersion = minVersion;
-    for (const server of this.tlsServers) server.setSecureContext({ ...pems, minVersion });
+    for (const server of this.tlsServers) {
+      server.setSecureContext({ ...pems, minVersion });
+      if (this.ticketKey !== null) server.setTicketKeys(this.ticketKey);
+    }
   }
 
   /** retireState releases a replaced state's pools once no exchange uses it any more. */

@@ -41,6 +41,8 @@ export interface SnapshotServer {
   public_https_port: number;
   min_version: 'TLSv1.2' | 'TLSv1.3';
   access_log: boolean;
+  /** `log.level` (a data-plane process follows reloads of it) */
+  log_level: string;
   /** ms a WebSocket on a removed or changed route stays open after a reload */
   shutdown_grace: number;
 }
@@ -66,4 +68,6 @@ export interface Snapshot {
   refused_names: string[];
   /** ACME challenge answers; on a miss the data plane asks its control plane (another process may have written it) */
   acme_challenges: SnapshotChallenges;
+  /** TLS session-ticket key (48 bytes, base64), the same in every data-plane process so sessions resume on any of them; set by the control plane */
+  ticket_key: string;
 }

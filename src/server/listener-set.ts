@@ -13,15 +13,36 @@ import { bind, closeServer } from './listeners.js';
 /** ListenerName names the three listeners. */
 export type ListenerName = 'https' | 'http' | 'admin';
 
-/** ListenerSpec says where a listener should be (null: disabled) and how to make its server. */
+/**
+ * Bindable is one listening socket: a server in this process, or the https listener of the
+ * data-plane workers (bound in each of them, see cluster/pool.ts).
+ */
+export interface Bindable {
+  /** the server when it lives in this process (null: in the data-plane workers) */
+  readonly server: http.Server | null;
+  bind(address: Address): Promise<AddressInfo>;
+  /** stop accepting; open connections get `grace` ms */
+  close(grace: number): Promise<void>;
+}
+
+/** localListener wraps a server of this process as a Bindable. */
+export function localListener(server: http.Server, what: string): Bindable {
+  return {
+    server,
+    bind: (address) => bind(server, address, what),
+    close: (grace) => closeServer(server, grace),
+  };
+}
+
+/** ListenerSpec says where a listener should be (null: disabled) and how to make it. */
 export interface ListenerSpec {
   name: ListenerName;
   address: Address | null;
-  create(): http.Server;
+  create(): Bindable;
 }
 
 interface Live {
-  server: http.Server;
+  handle: Bindable;
   address: Address;
   bound: AddressInfo;
 }
@@ -58,17 +79,17 @@ export class ListenerSet {
         changed.push(spec.name);
         if (current !== null) retired.push(current);
         if (spec.address === null) continue;
-        const server = spec.create();
+        const handle = spec.create();
         try {
-          const bound = await bind(server, spec.address, spec.name);
-          fresh.push([spec.name, { server, address: spec.address, bound }]);
+          const bound = await handle.bind(spec.address);
+          fresh.push([spec.name, { handle, address: spec.address, bound }]);
         } catch (err) {
-          server.close();
+          await handle.close(0);
           throw err;
         }
       }
     } catch (err) {
-      await Promise.all(fresh.map(([, l]) => closeServer(l.server, 0)));
+      await Promise.all(fresh.map(([, l]) => l.handle.close(0)));
       throw err;
     }
     return {
@@ -76,17 +97,17 @@ export class ListenerSet {
       commit: async (grace: number) => {
         for (const name of changed) this.live.delete(name);
         for (const [name, l] of fresh) this.live.set(name, l);
-        await Promise.all(retired.map((l) => closeServer(l.server, grace)));
+        await Promise.all(retired.map((l) => l.handle.close(grace)));
       },
       abort: async () => {
-        await Promise.all(fresh.map(([, l]) => closeServer(l.server, 0)));
+        await Promise.all(fresh.map(([, l]) => l.handle.close(0)));
       },
     };
   }
 
-  /** server returns a live listener's server. */
+  /** server returns a live listener's server (null when it is not in this process). */
   server(name: ListenerName): http.Server | null {
-    return this.live.get(name)?.server ?? null;
+    return this.live.get(name)?.handle.server ?? null;
   }
 
   /** address returns what a live listener is bound to. */
@@ -94,15 +115,15 @@ export class ListenerSet {
     return this.live.get(name)?.bound ?? null;
   }
 
-  /** each visits every live listener. */
+  /** each visits every live listener of this process. */
   each(fn: (name: ListenerName, server: http.Server) => void): void {
-    for (const [name, l] of this.live) fn(name, l.server);
+    for (const [name, l] of this.live) if (l.handle.server !== null) fn(name, l.handle.server);
   }
 
   /** close stops `names` (default all): no new connections, in-flight ones get `grace` ms. */
   async close(grace: number, names: readonly ListenerName[] = [...this.live.keys()]): Promise<void> {
     const closing = names.map((n) => this.live.get(n)).filter((l): l is Live => l !== undefined);
     for (const n of names) this.live.delete(n);
-    await Promise.all(closing.map((l) => closeServer(l.server, grace)));
+    await Promise.all(closing.map((l) => l.handle.close(grace)));
   }
 }

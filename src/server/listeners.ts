@@ -117,8 +117,15 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
   return server;
 }
 
+/**
+ * ShareMode is how several data-plane processes share one address: `reuseport` = each binds its own
+ * socket with SO_REUSEPORT (the kernel spreads connections evenly; Node >= 22.12), `shared` = one
+ * socket made by the cluster primary that every worker accepts from (SCHED_NONE; uneven), `none` = one process.
+ */
+export type ShareMode = 'reuseport' | 'shared' | 'none';
+
 /** bind listens on an address; rejects with ListenError (EADDRINUSE, EACCES…) instead of crashing. */
-export function bind(server: http.Server, address: ListenAddress, what: string): Promise<AddressInfo> {
+export function bind(server: http.Server, address: ListenAddress, what: string, share: ShareMode = 'none'): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => {
       server.off('listening', onListening);
@@ -130,7 +137,9 @@ export function bind(server: http.Server, address: ListenAddress, what: string):
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen({ host: address.host, port: address.port, backlog: 4096 });
+    // reusePort is in Node's ListenOptions from 22.12 (the types here are Node 20's); exclusive: the worker binds it itself
+    const sharing = share === 'reuseport' ? { reusePort: true, exclusive: true } : {};
+    server.listen({ host: address.host, port: address.port, backlog: 4096, ...sharing });
   });
 }
 

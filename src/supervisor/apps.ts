@@ -45,7 +45,7 @@ export interface SupervisorOptions {
   /** resolves once a started worker is ready for traffic (joined a pool / accepts connections) */
   ready(app: string, url: string, signal: AbortSignal): Promise<void>;
   /** requests in flight to an upstream right now (drain before stopping a worker) */
-  inFlight(url: string): number;
+  inFlight(url: string): number | Promise<number>;
   /** the app's endpoints changed: routes re-sync */
   onChange(app: string): void;
   /** how long a replaced worker may drain and then take to stop (server.shutdown_grace) */
@@ -415,7 +415,7 @@ export class Supervisor {
     const deadline = Date.now() + this.o.grace();
     // the pool no longer picks it; wait until what it is serving is done
     await sleep(50);
-    while (this.o.inFlight(url) > 0 && Date.now() < deadline && !this.stopped) await sleep(50);
+    while ((await this.o.inFlight(url)) > 0 && Date.now() < deadline && !this.stopped) await sleep(50);
     app.log.info({ worker: slot.index, worker_pid: run.pid, port: slot.port, reason }, 'stopping worker');
     const exit = await run.stop(Math.max(1000, deadline - Date.now()));
     slot.state = 'stopped';

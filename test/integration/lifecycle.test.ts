@@ -48,7 +48,7 @@ t.test('a runtime swap under client load: 0 failed requests, the new route serve
     await p.writeConfig(text);
     const runtime = await p.portico.buildRuntime(await loadConfig(p.configPath));
     p.portico.swap(runtime);
-    versions.push(p.portico.dataPlane.version);
+    versions.push(p.portico.dataPlane!.version);
   }
   await p.writeConfig(after);
   p.portico.swap(await p.portico.buildRuntime(await loadConfig(p.configPath)));
@@ -63,7 +63,7 @@ t.test('a runtime swap under client load: 0 failed requests, the new route serve
   t.equal(r.status, 200);
   t.equal(r.body, 'b\n', 'the new route is served');
   t.equal(p.portico.addresses.https.port, https0, 'same listener');
-  t.equal(p.portico.dataPlane.inFlight, 0);
+  t.equal(p.portico.inFlight, 0);
 });
 
 t.test('retire stops the old runtime; upstream connections survive the swap', async (t) => {

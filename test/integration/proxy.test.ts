@@ -228,5 +228,5 @@ t.test('a client that goes away mid-request is logged as 499 and leaks no upstre
   await new Promise((r) => setTimeout(r, 50));
   const line = p.logs.find((l) => l.msg === 'request' && l.status === 499);
   t.ok(line, 'access log has status 499');
-  t.equal(p.portico.dataPlane.inFlight, 0);
+  t.equal(p.portico.inFlight, 0);
 });
