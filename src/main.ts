@@ -42,8 +42,6 @@ export interface StartOptions {
   acmeTuning?: AcmeDeps['tuning'];
   /** tests: faster RSS sampling, shorter ready timeout */
   supervisorTuning?: Pick<SupervisorOptions, 'sampleMs' | 'readyTimeoutMs'>;
-  /** tests: TLS session-ticket key rotation period (default 12 h) */
-  ticketRotationMs?: number;
 }
 
 /** Addresses are the bound listeners (port 0 in the config → the port the OS chose). */
@@ -112,7 +110,7 @@ export class Portico {
     const config = await loadConfig(opts.configPath, { env });
     const log = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination });
     const metrics = new Metrics();
-    const control = new ControlPlane(log.child({ component: 'lifecycle' }), opts.ticketRotationMs);
+    const control = new ControlPlane(log.child({ component: 'lifecycle' }));
     const health = new HealthRegistry({ log, metrics, onChange: (u) => control.health(u) });
     const storage = new FileStorage(config.storage.dir, {
       staleRemoved: (path, ageMs) => log.warn({ component: 'storage', path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),

@@ -162,7 +162,7 @@ export class WorkerPool {
     const quick = Date.now() - s.startedAt < CRASH_WINDOW_MS;
     const crashes = quick ? s.crashes + 1 : 0;
     const delay = crashes === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (crashes - 1));
-    this.o.log.error({ worker: s.slot, pid: worker.process.pid, code, signal, restart_in_ms: delay }, 'data-plane worker exited; replacing it (its in-flight requests are lost)');
+    this.o.log.error({ worker: s.slot, worker_pid: worker.process.pid, code, signal, restart_in_ms: delay }, 'data-plane worker exited; replacing it (its in-flight requests are lost)');
     const timer = setTimeout(() => void this.replace(s, crashes), delay);
     timer.unref();
   }
@@ -176,7 +176,7 @@ export class WorkerPool {
     try {
       await s.ready;
       await this.prepare(s);
-      this.o.log.info({ worker: s.slot, pid: s.worker.process.pid, version: s.acked }, 'data-plane worker replaced');
+      this.o.log.info({ worker: s.slot, worker_pid: s.worker.process.pid, version: s.acked }, 'data-plane worker replaced');
     } catch (err) {
       this.o.log.error({ worker: s.slot, err: (err as Error).message }, 'replacement data-plane worker failed to start');
       if (s.worker.isConnected()) s.worker.kill('SIGKILL');
@@ -257,9 +257,11 @@ export class WorkerPool {
       results.forEach((r, i) => r.status === 'fulfilled' && bound.push(rest[i]!));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
-      if (port === 0) port = (results[0] as PromiseFulfilledResult<number>).value;
-      this.listeners.set(gen, { host: address.host, port });
-      return { address: address.host, family: address.host.includes(':') ? 'IPv6' : 'IPv4', port };
+      const actual = port !== 0 ? port : (results[0] as PromiseFulfilledResult<number>).value;
+      // a replacement joins with the same request: reuseport binds the actual port (the kernel adds it to the
+      // group); shared asks the cluster primary for the same handle, which is keyed by the address as configured
+      this.listeners.set(gen, { host: address.host, port: reusePort ? actual : address.port });
+      return { address: address.host, family: address.host.includes(':') ? 'IPv6' : 'IPv4', port: actual };
     } catch (err) {
       await Promise.allSettled(bound.map((s) => this.request(s.worker, { t: 'unbind', id: 0, gen, grace: 0 })));
       throw err;

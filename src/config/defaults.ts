@@ -43,6 +43,7 @@ export const DEFAULTS = deepFreeze({
     min_version: 'TLSv1.2',
     dir: 'certs', // relative to the config file
     self_signed: true,
+    ticket_key_rotation: '12h',
     certificates: [] as { cert: string; key: string }[],
   },
   storage: {

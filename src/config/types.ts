@@ -85,6 +85,8 @@ export interface TlsConfig {
   dir: string;
   /** Generate certificates for routed hosts without one (default true). */
   self_signed: boolean;
+  /** Milliseconds one TLS session-ticket key is used before a new one replaces it in every data-plane process (default 12h). */
+  ticket_key_rotation: number;
   /** `[[tls.certificates]]` entries (default none). */
   certificates: CertificateFileConfig[];
 }

@@ -35,7 +35,7 @@ const KEYS = {
   server: ['https', 'http', 'public_https_port', 'workers', 'trusted_proxies', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits'],
   timeouts: ['header', 'body', 'idle', 'upstream_connect', 'upstream_response', 'upstream_idle'],
   limits: ['max_header_bytes', 'max_body_bytes'],
-  tls: ['min_version', 'dir', 'self_signed', 'certificates'],
+  tls: ['min_version', 'dir', 'self_signed', 'ticket_key_rotation', 'certificates'],
   certificate: ['cert', 'key'],
   storage: ['dir'],
   acme: ['enabled', 'directory', 'email', 'ca_bundle', 'challenges', 'renew_before', 'backoff', 'eab'],
@@ -387,6 +387,7 @@ function readTls(v: unknown, ctx: Ctx): TlsConfig {
     min_version: opt(t, 'min_version', p, ctx, oneOf<TlsMinVersion>(['TLSv1.2', 'TLSv1.3']), d.min_version),
     dir: opt(t, 'dir', p, ctx, filePath, d.dir),
     self_signed: opt(t, 'self_signed', p, ctx, bool, d.self_signed),
+    ticket_key_rotation: opt(t, 'ticket_key_rotation', p, ctx, timeout, d.ticket_key_rotation),
     certificates: opt(t, 'certificates', p, ctx, tableList(KEYS.certificate, '[[tls.certificates]]', readCertificate), d.certificates),
   };
 }

@@ -17,9 +17,6 @@ export interface SnapshotSink {
   applyHealth(update: HealthUpdate): void;
 }
 
-/** TICKET_KEY_ROTATION: how long one TLS session-ticket key is used (tickets older than that resume no more). */
-export const TICKET_KEY_ROTATION = 12 * 3600_000;
-
 /** ControlPlane holds the current runtime and the data planes it feeds. */
 export class ControlPlane {
   private current: Runtime | null = null;
@@ -28,11 +25,9 @@ export class ControlPlane {
   /** TLS session-ticket key (48 bytes, base64) shared by every data plane so sessions resume on any worker */
   private ticketKey = newTicketKey();
   private rotation: NodeJS.Timeout | null = null;
+  private rotationMs = 0;
 
-  constructor(
-    private readonly log: Logger,
-    private readonly ticketRotationMs = TICKET_KEY_ROTATION,
-  ) {}
+  constructor(private readonly log: Logger) {}
 
   /** attach adds a data plane; it receives the current snapshot at once when there is one. */
   attach(sink: SnapshotSink): void {
@@ -55,6 +50,15 @@ export class ControlPlane {
     const s = runtime.snapshot(version);
     s.ticket_key = this.ticketKey;
     return s;
+  }
+
+  /** scheduleRotation (re)starts the ticket-key timer when the period changed (first swap, or a reload). */
+  private scheduleRotation(ms: number): void {
+    if (this.rotation !== null && this.rotationMs === ms) return;
+    if (this.rotation !== null) clearInterval(this.rotation);
+    this.rotationMs = ms;
+    this.rotation = setInterval(() => this.rotateTicketKey(), ms);
+    this.rotation.unref();
   }
 
   /**
@@ -85,10 +89,7 @@ export class ControlPlane {
     // kept, policies updated), so the snapshot carries health as the new config sees it; a publish
     // from its start (a certificate ready at once) already sends the new runtime's snapshot
     next.start(() => this.publish());
-    if (this.rotation === null) {
-      this.rotation = setInterval(() => this.rotateTicketKey(), this.ticketRotationMs);
-      this.rotation.unref();
-    }
+    this.scheduleRotation(next.config.tls.ticket_key_rotation);
     const snapshot = this.snapshotOf(next, this.version + 1);
     for (const sink of this.sinks) sink.apply(snapshot);
     this.version = snapshot.version;
