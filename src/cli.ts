@@ -13,6 +13,7 @@ import { formatBytes, totalText } from './supervisor/memory.js';
 import { inspectAcme, type AcmeInspection } from './acme/inspect.js';
 import { FileStorage } from './storage/file.js';
 import { inspectPreStart, type PreStartState } from './supervisor/pre-start.js';
+import { reusePortSupported } from './cluster/pool.js';
 import { rangeText } from './upstream/health-state.js';
 import { VERSION } from './version.js';
 
@@ -165,6 +166,8 @@ export function renderPlan(
   out.push(`  https  ${show(config.server.https)}  (TLS ${config.tls.min_version}+, SNI, ALPN http/1.1)`);
   out.push(`  http   ${show(config.server.http)}${config.server.http ? `  (308 redirect to https port ${config.server.public_https_port}; /.well-known/acme-challenge/ reserved)` : ''}`);
   out.push(`  admin  ${show(config.admin.listen)}`);
+  const w = config.server.workers;
+  out.push(`  https served by ${w === 1 ? 'this process (server.workers = 1)' : `${w} data-plane worker processes (${reusePortSupported() ? 'SO_REUSEPORT: the kernel spreads connections' : 'one shared socket, cluster SCHED_NONE: Node < 22.12 has no reusePort'})`}`);
   out.push('', `routes (${config.routes.length}):`);
   for (const r of config.routes) {
     out.push(`  ${r.name}`);
