@@ -17,8 +17,9 @@ export function acmeSection(pebble: Pebble, o: { challenges?: string[]; backoff?
 }
 
 /** acmeConfig is a whole portico config listening where pebble validates. */
-export function acmeConfig(pebble: Pebble, routes: RouteSpec[], o: Parameters<typeof acmeSection>[1] & { storage?: string; log?: string } = {}): string {
+export function acmeConfig(pebble: Pebble, routes: RouteSpec[], o: Parameters<typeof acmeSection>[1] & { storage?: string; log?: string; server?: string } = {}): string {
   return proxyConfig(routes, {
+    server: o.server,
     https: `127.0.0.1:${pebble.tlsPort}`,
     http: `127.0.0.1:${pebble.httpPort}`,
     acme: acmeSection(pebble, o),

@@ -5,13 +5,13 @@
  * storage orders nothing; storage modes; a truncated certificate file is replaced with a clear log
  * line; /status.json, metrics and `portico check` show the ACME state per host.
  */
-import { stat, truncate } from 'node:fs/promises';
+import { stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
 import {
-  acmeConfig, obtained, ordering, peerCertificate, request, startBackend, startPebble, startProxy,
-  TEST_TUNING, waitForLog, type ProxyHandle,
+  acmeConfig, obtained, ordering, peerCertificate, request, spawnPortico, startBackend, startPebble, startProxy,
+  TEST_TUNING, waitForLog, waitUntil, type ProxyHandle,
 } from '../../test-support/index.js';
 import { runCli } from '../../test-support/http.js';
 
@@ -120,6 +120,30 @@ t.test('tls-alpn-01 on the https port (challenges = ["tls-alpn-01"])', async (t)
   const r = await request({ port: p.port, servername: 'alpn.test', ca: await pebble.root() });
   t.equal(r.status, 200, 'tls = "auto" with ACME on: verified and proxied');
   t.equal(r.body, 'upstream\n');
+});
+
+t.test('server.workers = 2: tls-alpn-01 answered by the data-plane workers, http-01 by the control plane', async (t) => {
+  const d = t.testdir();
+  const configPath = join(d, 'config.toml');
+  const hosts = { 'w-alpn.test': 'tls-alpn-01', 'w-http.test': 'http-01' } as const;
+  for (const [host, challenge] of Object.entries(hosts)) {
+    await writeFile(configPath, acmeConfig(pebble, [{ hosts: [host], upstreams: [backend.origin] }], { challenges: [challenge], server: 'workers = 2', storage: join(d, `state-${challenge}`) }));
+    const s = spawnPortico(['run', '--config', configPath]);
+    t.teardown(() => {
+      if (s.child.exitCode === null) s.child.kill('SIGKILL');
+    });
+    const line = await s.waitFor(obtained(host), 60_000);
+    t.equal(line.challenge, challenge, `${host}: validated with ${challenge}`);
+    const answered = s.logs.find((l) => l.msg === `acme ${challenge} challenge answered`);
+    t.ok(answered, `${challenge} answered`);
+    if (challenge === 'tls-alpn-01') t.ok(answered!.worker !== undefined && answered!.pid !== s.child.pid, 'by a data-plane worker');
+    else t.equal(answered!.pid, s.child.pid, 'by the control plane (the http listener is its own)');
+    const root = await pebble.root();
+    await waitUntil(async () => (await request({ port: pebble.tlsPort, servername: host, ca: root }).catch(() => null))?.status === 200, 10_000, 'every worker serves the issued certificate');
+    for (let i = 0; i < 6; i++) t.equal((await peerCertificate(pebble.tlsPort, host, root)).authorized, true, `${host}: verified (${i})`);
+    s.child.kill('SIGTERM');
+    t.equal(await s.exited, 0);
+  }
 });
 
 t.test('acme-tls/1 without a pending challenge fails the handshake; normal clients are unaffected', async (t) => {
