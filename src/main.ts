@@ -145,7 +145,8 @@ export class Portico {
       watcher: watchdog,
       env,
       ready: (app, url, signal) => workerReady(control, health, app, url, signal),
-      inFlight: (url) => (pool !== null ? pool.inFlightTo(url) : dataPlane!.inFlightTo(url)),
+      // with workers: first every worker has the snapshot that took the upstream out of its routes, then count
+      inFlight: async (url) => (pool !== null ? (await pool.synced(control.snapshotVersion, 2000), await pool.inFlightTo(url)) : dataPlane!.inFlightTo(url)),
       onChange: () => control.runtime?.syncApps(),
       grace: () => control.runtime?.config.server.shutdown_grace ?? 30_000,
       ...opts.supervisorTuning,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import t, { type Test } from 'tap';
 import {
-  failures, makeCA, proxyConfig, request, runLoad, sleep, spawnPortico, startBackend, waitUntil, writePair, type Backend, type RouteSpec, type Spawned,
+  ROOT, failures, freePort, makeCA, proxyConfig, request, runLoad, sleep, spawnPortico, startBackend, waitUntil, writePair, type Backend, type RouteSpec, type Spawned,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
 
@@ -214,6 +214,30 @@ t.test('a passive failure seen in a worker ejects the upstream everywhere', asyn
   const load = await runLoad({ port: p.port, servername: 'localhost', total: 40, concurrency: 4, fresh: true });
   t.same(failures(load), [], 'no worker sends traffic to the ejected upstream');
   t.equal(bad.requests.length, seen);
+});
+
+t.test('[[apps]] behind data-plane workers: a rolling restart under load fails no request', async (t) => {
+  const dir = t.testdir();
+  const port = await freePort();
+  const app = [
+    '[[apps]]', 'name = "web"', `command = [${JSON.stringify(process.execPath)}, ${JSON.stringify(join(ROOT, 'test-support', 'upstream-app.mjs'))}]`,
+    'workers = 2', `port = ${port}`, 'memory = "256MiB"', 'restart_backoff = "50ms..200ms"', '',
+    '[[routes]]', 'name = "web"', 'hosts = ["localhost"]', 'app = "web"', 'tls = "self-signed"', 'health = { path = "/health", interval = "100ms", timeout = "1s" }', '',
+  ].join('\n');
+  const p = await spawn(t, dir, proxyConfig([], { server: 'workers = 2', log: 'access = false' }) + app);
+  const running = async () => ((await p.status()).apps[0]?.workers ?? []).filter((w: Json) => w.state === 'running').map((w: Json) => w.pid as number);
+  await waitUntil(async () => (await running()).length === 2, 20_000, 'app running');
+  const before = await running();
+  let done = false;
+  const load = runLoad({ port: p.port, servername: 'localhost', total: 1_000_000, concurrency: 4, until: () => done });
+  const r = await httpRequest({ port: p.admin, path: '/apps/web/restart', method: 'POST' });
+  done = true;
+  t.equal(r.status, 200, r.body);
+  const outcomes = await load;
+  t.ok(outcomes.length > 50, `load ran during the restart (${outcomes.length} requests)`);
+  t.same(failures(outcomes), [], '0 failed requests');
+  const after = await running();
+  t.equal(after.filter((pid: number) => before.includes(pid)).length, 0, 'every app worker replaced');
 });
 
 t.test('SIGTERM drains every worker: an in-flight request completes, the workers exit, exit code 0', async (t) => {
