@@ -8,8 +8,10 @@
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type http from 'node:http';
 import tls from 'node:tls';
 import t, { type Test } from 'tap';
+import { WebSocket, WebSocketServer } from 'ws';
 import {
   ROOT, failures, freePort, makeCA, proxyConfig, request, runLoad, sleep, spawnPortico, startBackend, waitUntil, writePair, type Backend, type RouteSpec, type Spawned,
 } from '../../test-support/index.js';
@@ -238,6 +240,34 @@ t.test('[[apps]] behind data-plane workers: a rolling restart under load fails n
   t.same(failures(outcomes), [], '0 failed requests');
   const after = await running();
   t.equal(after.filter((pid: number) => before.includes(pid)).length, 0, 'every app worker replaced');
+});
+
+t.test('WebSockets through the workers: echo, counted on /status.json, closed with 1001 on SIGTERM', async (t) => {
+  const dir = t.testdir();
+  const b = await startBackend('ws');
+  const wss = new WebSocketServer({ server: b.server as http.Server });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+  t.teardown(async () => {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
+    await b.close();
+  });
+  const p = await spawn(t, dir, proxyConfig([route(b)], { server: 'workers = 2' }));
+  const sockets = await Promise.all(Array.from({ length: 6 }, () => new Promise<WebSocket>((resolve, reject) => {
+    const ws = new WebSocket(`wss://127.0.0.1:${p.port}/`, { servername: 'localhost', headers: { host: 'localhost' }, rejectUnauthorized: false } as WebSocket.ClientOptions);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  })));
+  for (const [i, ws] of sockets.entries()) {
+    const reply = new Promise<string>((r) => ws.once('message', (m) => r(m.toString())));
+    ws.send(`m${i}`);
+    t.equal(await reply, `echo:m${i}`);
+  }
+  await waitUntil(async () => (await p.status()).portico.websockets === 6, 5000, 'the workers report 6 tunnels');
+  const closes = sockets.map((ws) => new Promise<number>((r) => ws.once('close', (code) => r(code))));
+  p.child.kill('SIGTERM');
+  t.same(await Promise.all(closes), [1001, 1001, 1001, 1001, 1001, 1001], 'every tunnel closed with 1001 (going away)');
+  t.equal(await p.exited, 0);
 });
 
 t.test('SIGTERM drains every worker: an in-flight request completes, the workers exit, exit code 0', async (t) => {
