@@ -264,11 +264,15 @@ start_upstream() {
   local srv=""
   for i in 1 2; do
     local p; p=$([ $i = 1 ] && echo "$UP1_PORT" || echo "$UP2_PORT")
+    # /upload (bench/soak.sh only): reads the whole request body (into memory up to 4 MiB) before answering
     srv="$srv
+    upstream self$i { server $BIND:$p; keepalive 8; }
     server {
       listen $BIND:$p backlog=4096;
+      client_max_body_size 64m;
       location = /   { add_header X-Upstream u$i; return 200 \"Hello, world\\n\"; }
       location = /1m { add_header X-Upstream u$i; alias $d/www/1m.bin; }
+      location = /upload { client_body_buffer_size 4m; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass http://self$i/; }
     }"
   done
   srv="$srv

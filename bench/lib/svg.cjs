@@ -17,7 +17,7 @@ function niceScale(max, ticks = 4) {
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
   return { top: Math.ceil(max / step) * step, step };
 }
-const fmtNum = (v) => (v === 0 ? '0' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmtNum = (v) => (Number.isInteger(Math.round(v * 1e6) / 1e6) ? String(Math.round(v)) : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 function barPanels({ title, subtitle = '', labels, panels, colors, legend = [] }) {
   const labelW = 150, panelW = 235, gap = 18, rowH = 19, top = 78, barH = 13;
@@ -73,7 +73,7 @@ function barPanels({ title, subtitle = '', labels, panels, colors, legend = [] }
 }
 
 function lineChart({ title, subtitle = '', series, xLabel = '', yLabel = '', vlines = [], bands = [], yMin, footer = '' }) {
-  const W = 860, H = 380, L = 64, R = 150, T = 56, B = 62;
+  const W = 900, H = 380, L = 64, R = 190, T = 56, B = 62;
   const pw = W - L - R, ph = H - T - B;
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter(Number.isFinite);
