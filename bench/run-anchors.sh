@@ -409,6 +409,17 @@ EOF
 }
 # portico (this repository): config.toml in $TDIR, certs copied to $TDIR/certs/localhost.{crt,key}. $1 = access log true|false
 PORTICO_CLI="${PORTICO_CLI:-$(dirname "$HERE")/dist/cli.js}"; PORTICO_NODE="${PORTICO_NODE:-node}"
+PORTICO_KNOWS_WORKERS=""
+portico_knows_workers() {   # sets PORTICO_KNOWS_WORKERS=yes|no: does `portico check` accept [server] workers (asked once per run)
+  if [ -z "$PORTICO_KNOWS_WORKERS" ]; then
+    sed 's/^http = ""$/http = ""\nworkers = 1/' "$TDIR/config.toml" > "$TDIR/workers-check.toml"
+    if "${TNODE:-$PORTICO_NODE}" "$PORTICO_CLI" check --config "$TDIR/workers-check.toml" > "$TDIR/workers-check.out" 2>&1; then
+      PORTICO_KNOWS_WORKERS=yes
+    else PORTICO_KNOWS_WORKERS=no; fi
+    log "portico: [server] workers key supported: $PORTICO_KNOWS_WORKERS"
+    echo "portico: [server] workers key supported: $PORTICO_KNOWS_WORKERS (plain portico targets $([ "$PORTICO_KNOWS_WORKERS" = yes ] && echo 'run with workers = 1 written out' || echo 'run without the key'))" >> "$NOTES"
+  fi
+}
 portico_conf() {   # ACCESS(true|false) [WORKERS]
   [ -f "$PORTICO_CLI" ] || { FAIL_REASON="$PORTICO_CLI not found (run 'npm run build')"; log "portico: $FAIL_REASON"; return 1; }
   local workers=""
@@ -438,6 +449,11 @@ access = $1
 hosts = ["localhost", "127.0.0.1"]
 upstreams = ["http://$UP1", "http://$UP2"]
 EOF
+  # plain portico: workers = 1 written out once this portico knows the key (older ones refuse it as unknown)
+  [ -n "$workers" ] || portico_knows_workers
+  if [ -z "$workers" ] && [ "$PORTICO_KNOWS_WORKERS" = yes ]; then
+    sed -i 's/^http = ""$/http = ""\nworkers = 1/' "$TDIR/config.toml"
+  fi
   # stdout (pino JSON incl. access lines) to a file, stderr to out.log; bash execs node (no wrapper process left)
   CMD=(bash -c 'out=$1; shift; exec "$@" >"$out"' portico-launch "${PORTICO_STDOUT:-$TDIR/portico.log}"
        "${TNODE:-$PORTICO_NODE}" "$PORTICO_CLI" run --config "$TDIR/config.toml")

@@ -19,7 +19,7 @@
 #                         into bench/run/node<V>), or a path. NODES="system 24 26" compares three lines.
 #   TARGETS ["direct nginx-w1 haproxy-t1 caddy node undici-floor portico"]  main phase; Node-based ones are
 #                         expanded per Node line unless written NAME@NODE
-#   SCENARIOS ["ka close big"]  TARGET_SCENARIOS ["direct=ka,big portico=ka,close,big,h2"] (per-target override)
+#   SCENARIOS ["ka close big"]  TARGET_SCENARIOS ["direct=ka,big haproxy-t1=ka,close caddy=ka,close portico=ka,close,big,h2"]
 #   WORKERS_TARGETS ["portico portico-w2 node@system node-cluster2@system"]  WORKERS_SCENARIOS ["ka close"]
 #   ROUNDS [3]  DURATION [8]  WARMUP [2]  (seconds per scenario)   --quick: 1 round x 3 s (+1 s warm-up)
 #   PHASES ["main workers soak"]   UPDATE_DOCS [1; 0 with --quick]: rewrite the latest:begin/end block of
@@ -41,8 +41,14 @@ REPO="$(cd "$HERE/.." && pwd)"
 for a in "$@"; do
   case "$a" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; echo; exec bash "$HERE/run-anchors.sh" --help ;; esac
 done
-QUICK=0
-for a in "$@"; do [ "$a" = --quick ] && QUICK=1; done
+QUICK=0; DRY=0; HARNESS_ARGS=()
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1; HARNESS_ARGS+=("$a") ;;
+    --estimate) DRY=1 ;;   # print the phases, targets and the run-time estimate, measure nothing
+    *) HARNESS_ARGS+=("$a") ;;
+  esac
+done
 log() { printf '[%s] run.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # the command as given (before defaults are filled in), for the record
@@ -63,7 +69,7 @@ NODES="${NODES:-system 26}"
 PHASES="${PHASES:-main workers soak}"
 TARGETS="${TARGETS:-direct nginx-w1 haproxy-t1 caddy node undici-floor portico}"
 SCENARIOS="${SCENARIOS:-ka close big}"
-TARGET_SCENARIOS="${TARGET_SCENARIOS-direct=ka,big portico=ka,close,big,h2}"
+TARGET_SCENARIOS="${TARGET_SCENARIOS-direct=ka,big haproxy-t1=ka,close caddy=ka,close portico=ka,close,big,h2}"
 WORKERS_TARGETS="${WORKERS_TARGETS:-portico portico-w2 node@system node-cluster2@system}"
 WORKERS_SCENARIOS="${WORKERS_SCENARIOS:-ka close}"
 export ROUNDS="${ROUNDS:-3}" DURATION="${DURATION:-8}" WARMUP="${WARMUP:-2}"
@@ -147,6 +153,17 @@ for ph in $PHASES; do
 done
 log "Node lines: $NODE_PATHS"
 log "estimated run time: ~$(( (est + 30) / 60 )) min (${est_txt# }${est_txt:+ }$q_rounds round(s) x (${q_dur}s + ${q_warm}s warm-up) per scenario)"
+if [ "$DRY" = 1 ]; then
+  for ph in $PHASES; do
+    case "$ph" in
+      main) echo "main (PIN=$MAIN_PIN):"; for t in $MAIN_TARGETS; do echo "  $t: $(scen_list "$t" "$SCENARIOS" "$TARGET_SCENARIOS" | tr '\n' ' ')"; done ;;
+      workers) echo "workers (PIN=none):"; for t in $W_TARGETS; do echo "  $t: $(scen_list "$t" "$WORKERS_SCENARIOS" "" | tr '\n' ' ')"; done ;;
+      soak) echo "soak: ${SOAK_SECONDS} s" ;;
+    esac
+  done
+  rmdir "$RUN" 2>/dev/null || true
+  exit 0
+fi
 
 # ---- phases --------------------------------------------------------------------------------------
 PH_RC=(); PH_TIME=()
@@ -159,7 +176,6 @@ run_phase() {   # NAME then env assignments for run-anchors.sh
   PH_RC+=("$name=$rc"); PH_TIME+=("$name $(( ($(date +%s) - t0 + 30) / 60 )) min")
   [ "$rc" = 0 ] || log "phase $name exited with status $rc (the report shows what was measured)"
 }
-HARNESS_ARGS=("$@")
 for ph in $PHASES; do
   case "$ph" in
     main) run_phase main PIN="$MAIN_PIN" TARGETS="$MAIN_TARGETS" SCENARIOS="$SCENARIOS" TARGET_SCENARIOS="$TARGET_SCENARIOS" ;;
