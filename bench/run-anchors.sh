@@ -120,6 +120,7 @@ RESULTS="${RESULTS:-$HERE/results/raw/$(date +%Y%m%d-%H%M%S)-$PIN}"
 mkdir -p "$WORK" "$RESULTS"
 RAW="$RESULTS/raw.tsv"; NOTES="$RESULTS/notes.txt"; FAILED="$RESULTS/failed.tsv"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+trap 'log "run-anchors.sh stopped: a command failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # ---- install if missing --------------------------------------------------------------------------
 install_tools() {
@@ -243,7 +244,8 @@ mem_kb() {   # ROOT -> "rss_sum pss_sum" (kB) over the process tree
   done
   echo "$r $s"
 }
-up_accepts() { curl -s --max-time 2 "http://$BIND:$UP_STATUS_PORT/" | awk 'NR==3{print $1}'; }
+# (every helper that may fail under load ends in `|| true`: with set -e + pipefail a slow curl must not end the run)
+up_accepts() { curl -s --max-time 2 "http://$BIND:$UP_STATUS_PORT/" | awk 'NR==3{print $1}' || true; }
 cpu_ticks() { local t=0 p v; for p in $(tree "$1"); do v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12+$13}' || true); t=$((t + ${v:-0})); done; echo $t; }
 sys_cpu() { awk '/^cpu[0-9]/{b=$2+$3+$4+$7+$8+$9; printf "%s:%d:%d ", $1, b, b+$5+$6}' /proc/stat; }
 busy_pct() {  # BEFORE AFTER -> "c0/c1" busy percent per CPU
@@ -586,7 +588,7 @@ measure_target() {   # ROUND NAME INDEX
       stop_pid_tree "$pid"; return 0
     fi
     # round robin sanity: both upstreams seen in 4 requests
-    local seen; seen=$(for i in 1 2 3 4; do curl -s -D - -o /dev/null --cacert "$CA" "$base/"; done | tr -d '\r' | awk -F': ' 'tolower($1)=="x-upstream"{print $2}' | sort -u | tr '\n' ' ')
+    local seen; seen=$(for i in 1 2 3 4; do curl -s -D - -o /dev/null --cacert "$CA" "$base/"; done | tr -d '\r' | awk -F': ' 'tolower($1)=="x-upstream"{print $2}' | sort -u | tr '\n' ' ' || true)
     resumption_check "$BIND:$PORT" > "$TDIR/resumption.txt"; RESUMPTION=$(cat "$TDIR/resumption.txt")
     log "$name: upstreams seen: ${seen:-none}; TLS: ${TLS_INFO:-?}; session resumption: $RESUMPTION"
     [ "$seen" = "u1 u2 " ] || echo "r$round $name: round robin check saw upstreams '${seen:-none}' (expected u1 u2)" >> "$NOTES"

@@ -188,6 +188,7 @@ REPORT_DIR="${REPORT_DIR:-$HERE/results}"; mkdir -p "$REPORT_DIR"
 OUT="$REPORT_DIR/$DAY$suffix.md"; n=2
 while [ -e "$OUT" ]; do OUT="$REPORT_DIR/$DAY$suffix-$n.md"; n=$((n + 1)); done
 rel() { local p; p="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; echo "${p#"$REPO"/}"; }
+link() { local r; r=$(rel "$1"); [ "${r#/}" != "$r" ] && echo "$r" || echo "../$r"; }   # from docs/
 ver() { "$@" 2>/dev/null || echo n/a; }
 MAIN_RAW="$RUN/main/raw.tsv"; W_RAW="$RUN/workers/raw.tsv"
 sum_args=(); [ -s "$W_RAW" ] && sum_args+=(--workers "$W_RAW")
@@ -257,7 +258,7 @@ if [ "$UPDATE_DOCS" = 1 ] && [ -s "$MAIN_RAW" ]; then
   cp "$RUN/cpu.svg" "$svg_dir/performance-cpu.svg"
   {
     echo "Run of $DAY$([ "$QUICK" = 1 ] && echo ' (**--quick smoke test, not a result**)'): $(nproc) CPUs (${model:-unknown}), Node lines $(echo "${LABELS[*]}" | sed 's/ / and /g'), $q_rounds round$([ "$q_rounds" = 1 ] || echo s) × ${q_dur} s per scenario,"
-    echo "portico commit $commit. Full report: [\`$(rel "$OUT")\`](../$(rel "$OUT")); raw data: \`$(rel "$RUN")/\`."
+    echo "portico commit $commit. Full report: [\`$(rel "$OUT")\`]($(link "$OUT")); raw data: \`$(rel "$RUN")/\`."
     echo
     echo "![CPU per request by target](performance-cpu.svg)"
     echo

@@ -46,6 +46,7 @@ set --
 HARNESS_LIB=1 source "$SOAK_HERE/run-anchors.sh"
 HERE="$SOAK_HERE"
 slog() { printf '[%s] soak: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+trap 'slog "stopped: a command failed at line $LINENO: $BASH_COMMAND"' ERR
 
 PNODE=$(node_bin "${SOAK_NODE:-system}") || { slog "no Node '${SOAK_NODE:-system}'"; exit 1; }
 SOAK_PORT="${SOAK_PORT:-$((BASE_PORT + 40))}"; ADMIN_PORT=$((SOAK_PORT + 1))
@@ -97,13 +98,14 @@ sample() {   # PHASE
     $1 ~ /nodejs_active_handles_total$/ {h=$2}
     $1 ~ /^portico_requests_total[{ ]/ {req+=$NF; seen=1}
     END { if (rss == "") { print ",,,,,,"; exit }
-          printf "%.1f,%.1f,%.1f,%.1f,%s,%s,%s", hu/1048576, ht/1048576, ext/1048576, rss/1048576, fds, h, (seen ? req : "") }')
+          printf "%.1f,%.1f,%.1f,%.1f,%s,%s,%s", hu/1048576, ht/1048576, ext/1048576, rss/1048576, fds, h, (seen ? req : "") }' || true)
+  [ -n "$m" ] || m=",,,,,,"
   cs=$(sed 's/.*"actions":\([0-9]*\),"requests_ok":[0-9]*,"aborts":\([0-9]*\),"aborts_hard":[0-9]*,"errors":\([0-9]*\).*/\1,\2,\3/' "$TDIR/client-stats.json" 2>/dev/null | grep -E '^[0-9]+,[0-9]+,[0-9]+$' || echo ",,")
   t=$(awk -v x="$now" -v y="$T0" 'BEGIN{printf "%.1f", x-y}')
   printf '%s,%s,%s,%s,%s,%s,%s,%s\n' "$t" "$1" "$(awk -v k="${mk[0]:-}" 'BEGIN{ if (k=="") print ""; else printf "%.1f", k/1024}')" \
     "$(awk -v k="${mk[1]:-}" 'BEGIN{ if (k=="") print ""; else printf "%.1f", k/1024}')" "$m" "$cpu" "$cs" "$(up_accepts)" >> "$CSV"
 }
-sample idle
+sample idle || true
 
 # ---- load ------------------------------------------------------------------------------------------
 T0=$(date +%s.%N)
@@ -118,12 +120,12 @@ while alive "$W1" || alive "$W2" || alive "$W3"; do
   now=$(date +%s.%N); d=$(awk -v a="$target" -v b="$now" 'BEGIN{d=a-b; print (d>0? d : 0)}')
   sleep "$d"; k=$((k + 1))
   if ! alive "$PID"; then slog "portico exited during the soak!"; echo "portico exited during the soak" >> "$RESULTS/notes.txt"; break; fi
-  sample load
+  sample load || slog "sample failed"
   if [ $((k % 12)) = 0 ]; then slog "$(tail -1 "$CSV" | awk -F, '{printf "t=%ss rss=%s MiB heap=%s MiB fds=%s portico cpu=%s%% requests=%s client errors=%s", $1, $3, $5, $9, $12, $11, $15}')"; fi
 done
 for w in "$W1" "$W2" "$W3"; do wait "$w" 2>/dev/null || true; done
 STARTED=("$UP_PID" "$READER" "$PID")
-for i in 1 2; do sleep 5; alive "$PID" && sample after; done
+for i in 1 2; do sleep 5; if alive "$PID"; then sample after || true; fi; done
 
 # ---- stop, report ------------------------------------------------------------------------------
 alive "$PID" && stop_pid_tree "$PID"
@@ -156,7 +158,7 @@ slog "wrote $(relp "$OUT")"
 if [ "$UPDATE_DOCS" = 1 ]; then
   cp "$RESULTS/soak.svg" "$(dirname "$DOCS")/performance-soak.svg"
   {
-    echo "Soak of $DAY ($S s, Node $("$PNODE" -v), portico $commit; report [\`$(relp "$OUT")\`](../$(relp "$OUT"))):"
+    echo "Soak of $DAY ($S s, Node $("$PNODE" -v), portico $commit; report [\`$(relp "$OUT")\`]($(r=$(relp "$OUT"); [ "${r#/}" != "$r" ] && echo "$r" || echo "../$r"))):"
     echo
     echo "![portico RSS and heap during the soak](performance-soak.svg)"
     echo

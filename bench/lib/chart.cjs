@@ -31,9 +31,11 @@ const panel = (sc, title) => ({
 });
 const panels = [panel('ka', 'keep-alive: CPU µs / request'), panel('close', 'new TLS conn: CPU µs / conn'), panel('big', '1 MiB body: CPU µs / MiB')]
   .filter((p) => p.values.some(Number.isFinite));
+const lines = [...new Set(targets.map(labelOf).filter(Boolean))];
 const svg = barPanels({
   title: 'CPU per request, proxy pinned to one core (lower is better)',
-  subtitle: subtitle || `median of ${S.rounds.length} round${S.rounds.length === 1 ? '' : 's'}; only ratios within this run are meaningful`,
+  subtitle: (subtitle || `median of ${S.rounds.length} round${S.rounds.length === 1 ? '' : 's'}; only ratios within this run are meaningful`) +
+    (lines.length > 1 ? `; lighter bars: Node ${lines.slice(1).join(', ')}` : ''),
   labels: targets,
   panels,
   colors: targets.map(color),

@@ -85,7 +85,7 @@ function evalGoal(g, S, W, L) {
       need = [p]; sc = 'close';
       const mx = S.max(p, 'close', 'up_conns_per_req');
       st = { med: Number.isFinite(mx) ? mx : NaN, n: 1 };
-      detail = `worst of ${S.rounds.length} rounds`; break;
+      detail = `worst of ${S.rounds.length} round${S.rounds.length === 1 ? '' : 's'}; undici-floor ${fmt(S.max(floor, 'close', 'up_conns_per_req'), 3)}`; break;
     }
     case 'rss_idle':
       need = [p, floor]; sc = 'ka';
@@ -94,7 +94,8 @@ function evalGoal(g, S, W, L) {
     case 'rss_growth':
       need = [p]; sc = 'big';
       st = S.perRound((rd) => (num(S.get(p, 'big', rd)?.rss_load_kb) - num(S.get(p, 'big', rd)?.rss_idle_kb)) / 1024);
-      detail = `${fmt(S.med(p, 'big', 'rss_idle_kb') / 1024, 0)} → ${fmt(S.med(p, 'big', 'rss_load_kb') / 1024, 0)} MiB`; break;
+      detail = `${fmt(S.med(p, 'big', 'rss_idle_kb') / 1024, 0)} → ${fmt(S.med(p, 'big', 'rss_load_kb') / 1024, 0)} MiB; undici-floor ` +
+        `${fmt(S.med(floor, 'big', 'rss_idle_kb') / 1024, 0)} → ${fmt(S.med(floor, 'big', 'rss_load_kb') / 1024, 0)} MiB`; break;
     case 'w2_ka': case 'w2_close': {
       sc = g.id === 'w2_ka' ? 'ka' : 'close'; run = W; need = [w2, p];
       if (!W) { st = { med: NaN }; break; }
@@ -106,7 +107,7 @@ function evalGoal(g, S, W, L) {
       const errs = S.rounds.map((rd) => S.get(p, 'h2', rd)?.errors).filter(Boolean);
       if (errs.includes('alpn') || S.rounds.every((rd) => !(num(S.get(p, 'h2', rd)?.rps) > 0))) {
         st = { med: NaN };
-        const reason = S.has(p, 'h2') ? 'portico did not negotiate h2 (ALPN)' : why(S, [p], 'h2', 'main');
+        const reason = S.has(p, 'h2') ? 'portico does not negotiate h2 via ALPN' : why(S, [p], 'h2', 'main');
         return { status: 'n/a', cell: `n/a (${reason})` };
       }
       st = S.ratio(p, 'h2', 'rps', p, 'ka');
@@ -171,7 +172,7 @@ function sectionCpu(S, labels) {
     const peak = Math.max(...scs.map(([sc]) => S.med(t, sc, 'rss_load_kb')).filter(Number.isFinite));
     const idle = S.med(t, scs.find(([sc]) => S.has(t, sc))?.[0], 'rss_idle_kb');
     c.push(baseOf(t) === 'direct' ? 'n/a' : `${fmt(idle / 1024)}→${fmt(peak / 1024)}`);
-    const errs = S.rows.filter((r) => r.target === t).map((r) => r.errors).filter((e) => e !== '0');
+    const errs = S.rows.filter((r) => r.target === t && scs.some(([sc]) => sc === r.scenario)).map((r) => r.errors).filter((e) => e !== '0');
     c.push(errs.length ? errs.join(',') : '0');
     out.push(`| ${c.join(' | ')} |`);
   }

@@ -52,8 +52,9 @@ function barPanels({ title, subtitle = '', labels, panels, colors, legend = [] }
         return;
       }
       o.push(`<rect x="${x0}" y="${y}" width="${r1(Math.max(1, sx(v) - x0))}" height="${barH}" fill="${colors[i]}" rx="1.5"/>`);
-      o.push(`<text x="${r1(sx(v) + 3)}" y="${y + barH - 2}" font-size="10">${esc(fmtNum(v))}</text>`);
       const g = p.goals?.[i];
+      const lx = Math.max(sx(v), Number.isFinite(g) ? sx(g) : 0) + 4;
+      o.push(`<text x="${r1(lx)}" y="${y + barH - 2}" font-size="10">${esc(fmtNum(v))}</text>`);
       if (Number.isFinite(g)) {
         const gx = r1(sx(g));
         o.push(`<line x1="${gx}" y1="${y - 2}" x2="${gx}" y2="${y + barH + 2}" stroke="#111" stroke-width="1.6" stroke-dasharray="2,1.5"/>`);

@@ -103,7 +103,7 @@ setTimeout(() => {
   server.close();
   const pct = (a, b) => (b > 0 ? `${(100 * a / b).toFixed(1)}%` : 'n/a');
   const ver = st.tls13 && !st.tls12 ? 'TLSv1.3' : st.tls12 && !st.tls13 ? 'TLSv1.2' : st.hellos ? `TLSv1.3 ${st.tls13}/TLSv1.2 ${st.tls12}` : 'no handshake seen';
-  st.summary = `${ver}, ${Object.keys(st.ciphers).join('+') || 'no cipher'}; ${st.conns} conns, PSK offered ${pct(st.psk_offered, st.conns)}, resumed ${pct(st.resumed, st.conns)} of conns (${pct(st.resumed, st.psk_offered)} of offers)`;
+  st.summary = `${ver}, ${Object.keys(st.ciphers).join('+') || 'no cipher'}; ${st.conns} conns, PSK offered ${pct(st.psk_offered, st.conns)}, resumed ${pct(st.resumed, st.conns)} of conns (${pct(st.resumed, st.psk_offered)} of offers)${st.hrr ? `; ${st.hrr} HelloRetryRequests` : ''}`;
   process.stdout.write(JSON.stringify(st) + '\n');
   process.exit(0);
 }, Number(seconds) * 1000);
