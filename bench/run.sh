@@ -50,6 +50,7 @@ for a in "$@"; do
   esac
 done
 log() { printf '[%s] run.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+trap 'log "stopped: a command failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # the command as given (before defaults are filled in), for the record
 given=()
@@ -94,7 +95,7 @@ for spec in $NODES; do
   if ! bin=$(node_bin "$spec"); then NODE_NOTES+=("Node '$spec' is not available; its targets were left out"); log "Node '$spec' not available, left out"; continue; fi
   lab=$(node_label "$bin")
   if [[ " ${LABELS[*]-} " == *" $lab "* ]]; then
-    prev=$(for kv in $NODE_PATHS; do [ "${kv%%=*}" = "$lab" ] && echo "${kv#*=}"; done)
+    prev=$(for kv in $NODE_PATHS; do if [ "${kv%%=*}" = "$lab" ]; then echo "${kv#*=}"; fi; done)
     if [ "$("$prev" -v)" = "$("$bin" -v)" ]; then SPEC_LABEL[$spec]=$lab; continue; fi
     lab=$("$bin" -p process.versions.node)
   fi
