@@ -26,8 +26,9 @@
 #   DOCS [docs/performance.md] and the chart docs/performance-cpu.svg
 #   RESULTS [bench/results/raw/<stamp>[-quick]]  raw data dir;  REPORT_DIR [bench/results]  where the report goes
 #   SKIP_INSTALL=1        no apt-get / npm install (tools, bench npm packages and Node versions must be there)
-# Run time: printed at the start (estimate) and recorded in the report. Default: about 38 min
-# (main ~25 min, workers ~7 min, soak ~10.5 min); --quick: about 5 min.
+# Run time: estimated at the start (--estimate prints it and exits) and recorded in the report. Default: about
+# 43 min (main ~23, workers ~10, soak ~10.5; per scenario DURATION + WARMUP + ~2.5 s, per target start ~7 s);
+# --quick: 7 min measured on the project machine (2026-11-25).
 # Examples:
 #   npm run bench
 #   npm run bench -- --quick
@@ -56,7 +57,8 @@ trap 'log "stopped: a command failed at line $LINENO: $BASH_COMMAND"' ERR
 given=()
 for v in NODES PHASES TARGETS SCENARIOS TARGET_SCENARIOS WORKERS_TARGETS WORKERS_SCENARIOS ROUNDS PIN DURATION WARMUP \
          CONNS THREADS H2_CONNS H2_STREAMS PROXY_CPUS LOAD_CPUS CERT_TYPE TLS_RESUME TLS_PROBE REF FLOOR_NODE PORTICO_NODE \
-         PORTICO_CLI PORTICO_STDOUT UNDICI_PKG ADD_TARGETS SKIP_INSTALL UPDATE_DOCS SOAK_SECONDS SOAK_NODE; do
+         PORTICO_CLI PORTICO_STDOUT UNDICI_PKG ADD_TARGETS SKIP_INSTALL UPDATE_DOCS SOAK_SECONDS SOAK_NODE \
+         UP1_PORT UP2_PORT UP_STATUS_PORT BASE_PORT RESULTS REPORT_DIR; do
   [ -z "${!v+x}" ] && continue
   if [[ "${!v}" =~ ^[A-Za-z0-9_./:=,+@-]+$ ]]; then given+=("$v=${!v}")
   elif [[ "${!v}" != *[\"\$\`\\]* ]]; then given+=("$v=\"${!v}\"")

@@ -185,11 +185,7 @@ function sectionCpu(S, labels) {
 
 function sectionWorkers(W, labels) {
   if (!W) return '';
-  const pairs = [];
-  for (const L of labels) {
-    pairs.push([at('portico', L), at('portico-w2', L)]);
-    pairs.push([at('node', L), at('node-cluster2', L)]);
-  }
+  const pairs = [...labels.map((L) => [at('portico', L), at('portico-w2', L)]), ...labels.map((L) => [at('node', L), at('node-cluster2', L)])];
   const cols = ['target', 'ka req/s', '× 1 process', 'ka CPU µs/req', 'ka p99 ms', 'close conns/s', '× 1 process', 'close CPU µs/conn', 'RSS idle MiB', 'busy% c0/c1 (ka)'];
   const out = [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`];
   const busy = (t, sc) => W.firstNonNA(t, sc, 'busy_cpu0/1') || 'n/a';
