@@ -256,7 +256,9 @@ if [ -s "$MAIN_RAW" ]; then
   sub="$DAY, $(nproc) CPUs ${model:-}, Node $(echo "${LABELS[*]}" | sed 's/ / and /g'), median of $q_rounds round$([ "$q_rounds" = 1 ] || echo s)$([ "$QUICK" = 1 ] && echo ' (--quick smoke test)')"
   node "$HERE/lib/chart.cjs" "$MAIN_RAW" "$RUN/cpu.svg" "$sub" || true
 fi
-if [ "$UPDATE_DOCS" = 1 ] && [ -s "$MAIN_RAW" ]; then
+if [ "$UPDATE_DOCS" = 1 ] && [ -s "$MAIN_RAW" ] && [ "$(wc -l < "$MAIN_RAW")" -le 1 ]; then
+  log "the main run measured nothing: docs/performance.md left as it was"
+elif [ "$UPDATE_DOCS" = 1 ] && [ -s "$MAIN_RAW" ]; then
   svg_dir="$(dirname "$DOCS")"
   cp "$RUN/cpu.svg" "$svg_dir/performance-cpu.svg"
   {

@@ -155,7 +155,9 @@ commit="$(git -C "$SOAK_REPO" rev-parse --short HEAD 2>/dev/null || echo none)"
 slog "$(head -1 "$RESULTS/verdict.md")"
 slog "$(sed -n 3p "$RESULTS/verdict.md")"
 slog "wrote $(relp "$OUT")"
-if [ "$UPDATE_DOCS" = 1 ]; then
+if [ "$UPDATE_DOCS" = 1 ] && [ "$(grep -c ',load,' "$CSV" || true)" -lt 3 ]; then
+  slog "fewer than 3 samples under load: docs/performance.md left as it was"
+elif [ "$UPDATE_DOCS" = 1 ]; then
   cp "$RESULTS/soak.svg" "$(dirname "$DOCS")/performance-soak.svg"
   {
     echo "Soak of $DAY ($S s, Node $("$PNODE" -v), portico $commit; report [\`$(relp "$OUT")\`]($(r=$(relp "$OUT"); [ "${r#/}" != "$r" ] && echo "$r" || echo "../$r"))):"
