@@ -83,7 +83,7 @@
 # Output: $RESULTS/raw.tsv (one line per round/target/scenario), $RESULTS/report.md (printed too),
 #         $RESULTS/env.txt (host, versions, settings), $RESULTS/notes.txt (per-run remarks, e.g. portico's access log size),
 #         $RESULTS/failed.tsv (round, target, reason) for targets that did not start or come up.
-# bench/run.sh (`npm run bench`) wraps this script with portico's defaults and writes bench/results/<date>-<pin>.md.
+# bench/run.sh (`npm run bench`) runs this script twice (pinned, then unpinned workers phase) and writes bench/results/<date>.md.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
