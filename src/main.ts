@@ -23,7 +23,7 @@ import { SelfSignedSource } from './cert-sources/self-signed.js';
 import { createAdminListener } from './server/admin.js';
 import { createRedirectListener } from './server/http-redirect.js';
 import { ListenerSet, type Change, type ListenerSpec } from './server/listener-set.js';
-import { applyTimeouts, createHttpsListener, formatAddress, setMaxHeaderSize } from './server/listeners.js';
+import { applyTimeouts, createHttpsListener, formatAddress, h2SessionsOf, h2Settings, setMaxHeaderSize, type HttpsH2Options } from './server/listeners.js';
 import { HealthRegistry } from './upstream/health.js';
 import { FileStorage } from './storage/file.js';
 import { Supervisor, waitAccepting, type SupervisorOptions } from './supervisor/apps.js';
@@ -174,6 +174,7 @@ export class Portico {
               idleTimeout: t.idle,
               minVersion: config.tls.min_version,
               defaultCertificate: this.control.runtime!.defaultCertificate,
+              http2: h2Options(config),
             },
             component,
             this.metrics,
@@ -214,13 +215,19 @@ export class Portico {
     ];
   }
 
-  /** reconfigureListeners applies a new config's settings to the listeners that were kept. */
+  /**
+   * reconfigureListeners applies a new config's settings to the listeners that were kept: limits and
+   * timeouts for connections accepted from now on; h2 on/off (ALPN), the reset limit and the session
+   * timers at once, the h2 SETTINGS (streams, header list size) for sessions opened from now on.
+   */
   private reconfigureListeners(config: Config): void {
     const t = config.server.timeouts;
+    const maxHeader = config.server.limits.max_header_bytes;
     this.listeners.each((name, server) => {
       if (name === 'admin') return;
-      setMaxHeaderSize(server, config.server.limits.max_header_bytes);
+      setMaxHeaderSize(server, maxHeader);
       applyTimeouts(server, t.header, t.idle);
+      h2SessionsOf(server)?.configure(h2Settings(maxHeader, t.header, t.idle, h2Options(config)));
     });
   }
 
@@ -399,6 +406,12 @@ export class Portico {
     this.watchdog.close();
     await this.listeners.close(0);
   }
+}
+
+/** h2Options is `[server.http2]` as the https listener takes it. */
+function h2Options(config: Config): HttpsH2Options {
+  const h = config.server.http2;
+  return { enabled: h.enabled, maxConcurrentStreams: h.max_concurrent_streams, maxResets: h.max_resets };
 }
 
 /**
