@@ -11,6 +11,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import t from 'tap';
+import { WebSocket, WebSocketServer } from 'ws';
 import {
   FRAME, getHead, h2Connect, h2Request, headersFrame, pingFrame, proxyConfig, rawH2, request, rstFrame, sleep, startBackend, startProxy, waitUntil,
 } from '../../test-support/index.js';
@@ -26,6 +27,29 @@ function alpnOf(port: number, protocols: string[]): Promise<string | false> {
       s.destroy();
     });
     s.on('error', reject);
+  });
+}
+
+/** H1Conn is a TLS connection that negotiated http/1.1 by ALPN, read as text. */
+interface H1Conn {
+  socket: tls.TLSSocket;
+  text: () => string;
+  closed: Promise<void>;
+  isClosed: () => boolean;
+}
+
+function h1Conn(port: number): Promise<H1Conn> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    let closed = false;
+    const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false }, () => {
+      if (s.alpnProtocol !== 'http/1.1') return reject(new Error(`ALPN ${String(s.alpnProtocol)}`));
+      resolve({ socket: s, text: () => text, closed: new Promise((r) => s.once('close', () => r())), isClosed: () => closed });
+    });
+    s.on('data', (c: Buffer) => (text += c.toString()));
+    s.on('close', () => (closed = true));
+    s.on('error', () => undefined);
+    s.once('error', reject);
   });
 }
 
@@ -389,4 +413,56 @@ t.test('reload: [server.http2] enabled and max_concurrent_streams change without
   t.teardown(() => session.close());
   await new Promise((r) => (session.remoteSettings.maxConcurrentStreams === 7 ? r(null) : session.once('remoteSettings', r)));
   t.equal(session.remoteSettings.maxConcurrentStreams, 7, 'new sessions get the reloaded SETTINGS');
+});
+
+t.test('HTTP/1.1 negotiated by ALPN on the same listener keeps its limits: 431, 408, keep-alive idle, Connection: close, WebSocket', async (t) => {
+  const a = await startBackend('a');
+  t.teardown(() => a.close());
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => (wss.close(), server.closeAllConnections(), server.close(() => r()))));
+  const wsOrigin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }, { hosts: ['localhost'], path_prefix: '/chat', upstreams: [wsOrigin] }], {
+    timeouts: 'header = "300ms"\nidle = "600ms"',
+    limits: 'max_header_bytes = "4KiB"',
+  }));
+  t.teardown(() => p.close());
+
+  const big = await h1Conn(p.port);
+  big.socket.write(`GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'x'.repeat(5000)}\r\n\r\n`);
+  await big.closed;
+  t.match(big.text(), /^HTTP\/1\.1 431 /, '431 over max_header_bytes');
+
+  const slow = await h1Conn(p.port);
+  slow.socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n'); // never finishes the head
+  await slow.closed;
+  t.match(slow.text(), /^HTTP\/1\.1 408 /, '408 on a stalled head');
+
+  const ka = await h1Conn(p.port);
+  ka.socket.write('GET /one HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await waitUntil(() => ka.text().includes('a\n'), 5000, 'first answer');
+  await sleep(200);
+  ka.socket.write('GET /two HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await waitUntil(() => ka.text().split('HTTP/1.1 200').length === 3, 5000, 'second answer on the same connection');
+  t.equal(ka.isClosed(), false, 'kept alive between requests');
+  const idleFrom = Date.now();
+  await ka.closed;
+  t.ok(Date.now() - idleFrom >= 400, 'closed after the idle timeout, not before');
+  t.notMatch(ka.text(), /connection: close/i);
+
+  const once = await h1Conn(p.port);
+  once.socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  await once.closed;
+  t.match(once.text(), /^HTTP\/1\.1 200 [^]*connection: close/i, 'Connection: close is answered and the connection closed');
+
+  const ws = new WebSocket(`wss://localhost:${p.port}/chat`, { rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] } as never);
+  const reply = await new Promise<string>((resolve, reject) => {
+    ws.on('open', () => ws.send('hi'));
+    ws.on('message', (m) => resolve(m.toString()));
+    ws.on('error', reject);
+  });
+  t.equal(reply, 'echo:hi', 'WebSocket (HTTP/1.1 Upgrade) works on the h2-enabled listener');
+  ws.close();
 });
