@@ -166,6 +166,46 @@ t.test('h2 requests reach the upstream as HTTP/1.1 with Host = :authority and th
   t.match(metrics.body, /portico_requests_total\{route="echo",status="200"\} 6\b/, 'h2 requests count in the request metrics like h1');
 });
 
+t.test('h2 answers that leave the body unread (413, 408) reset only their stream; the session keeps serving', async (t) => {
+  const echo = await startEcho();
+  t.teardown(() => echo.close());
+  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [echo.origin], max_body_bytes: '100KiB' }], { timeouts: 'body = "300ms"' }));
+  t.teardown(() => p.close());
+  const session = await h2Connect(p.port);
+  t.teardown(() => session.close());
+
+  const declared = await h2Request(session, { ':path': '/declared', 'content-length': String(200 * 1024) }, randomBytes(200 * 1024)).catch((e: Error) => e);
+  t.equal((declared as { status?: number }).status, 413, 'declared too large: 413');
+
+  // no content-length: the limit is found while reading; the client is told to stop with RST_STREAM NO_ERROR
+  const stream = session.request({ ':method': 'POST', ':path': '/streamed' });
+  let status = 0;
+  const chunks: Buffer[] = [];
+  stream.on('response', (h) => (status = Number(h[':status'])));
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('error', () => undefined);
+  const body = randomBytes(16 * 1024);
+  const pump = setInterval(() => !stream.destroyed && stream.write(body), 5);
+  await new Promise((r) => stream.once('close', r));
+  clearInterval(pump);
+  t.equal(status, 413, 'found too large: 413');
+  t.equal(Buffer.concat(chunks).toString(), 'request body too large\n', 'the whole answer arrived before the reset');
+  t.equal(stream.rstCode, http2.constants.NGHTTP2_NO_ERROR, 'then RST_STREAM NO_ERROR');
+
+  const stalled = session.request({ ':method': 'POST', ':path': '/stalled', 'content-length': '100' });
+  stalled.write('abc'); // and then nothing
+  let stalledStatus = 0;
+  stalled.on('response', (h) => (stalledStatus = Number(h[':status'])));
+  stalled.on('error', () => undefined);
+  stalled.resume();
+  await new Promise((r) => stalled.once('close', r));
+  t.equal(stalledStatus, 408, 'a stalled body: 408');
+
+  t.equal((await h2Request(session, { ':path': '/after' }, 'ok')).status, 200, 'the same session still serves');
+  t.equal(session.destroyed, false);
+  t.equal(echo.requests.filter((r) => r.url === '/declared' || r.url === '/stalled').length, 0, 'the declared and the buffered body never reached the upstream');
+});
+
 t.test('upstream hop-by-hop and repeated single-value headers do not break h2', async (t) => {
   const a = await startBackend('a', (_req, res) => {
     res.setHeader('connection', 'x-secret, keep-alive');
