@@ -131,11 +131,13 @@ export interface RawH2 {
 /**
  * rawH2 connects with ALPN h2, sends the preface and an empty SETTINGS frame (or `settings`), and
  * acknowledges the server's SETTINGS only when `ack` is true (the default): a client that has not
- * acknowledged is still under the protocol's initial values.
+ * acknowledged is still under the protocol's initial values. `allowHalfOpen`: never close our side.
  */
-export function rawH2(port: number, opts: { servername?: string; ack?: boolean; settings?: Array<[number, number]> } = {}): Promise<RawH2> {
+export function rawH2(port: number, opts: { servername?: string; ack?: boolean; settings?: Array<[number, number]>; allowHalfOpen?: boolean } = {}): Promise<RawH2> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: opts.servername ?? 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false }, () => {
+    const socket = tls.connect({
+      host: '127.0.0.1', port, servername: opts.servername ?? 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false, allowHalfOpen: opts.allowHalfOpen ?? false,
+    }, () => {
       if (socket.alpnProtocol !== 'h2') return reject(new Error(`ALPN picked ${String(socket.alpnProtocol)}, not h2`));
       const settings = Buffer.alloc(6 * (opts.settings?.length ?? 0));
       (opts.settings ?? []).forEach(([id, v], i) => {

@@ -20,6 +20,10 @@
  *
  * Concurrent streams above `maxConcurrentStreams` are refused by nghttp2 (RST_STREAM REFUSED_STREAM
  * before the client acknowledged the setting; a connection error after).
+ *
+ * Sockets are tracked apart from sessions: once a session has closed, Node ends the socket but
+ * leaves it open while the client keeps its side open (measured: a half-open client holds it, and
+ * with it the listener's close(), forever); LINGER_MS after our FIN the socket is destroyed.
  */
 import http2 from 'node:http2';
 import type { TLSSocket } from 'node:tls';
@@ -54,6 +58,9 @@ const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
 const kState = Symbol('portico.h2');
 
+/** LINGER_MS: how long a client may keep a connection open after our FIN (the session is over). */
+const LINGER_MS = 1000;
+
 /** SessionState is the per-connection bookkeeping (on the session and on each of its streams). */
 interface SessionState {
   readonly owner: H2Sessions;
@@ -83,6 +90,7 @@ export class H2Sessions {
   readonly server: http2.Http2Server;
   private settings: H2Settings;
   private readonly live = new Set<SessionState>();
+  private readonly sockets = new Set<TLSSocket>();
   private closing = false;
 
   constructor(settings: H2Settings, private readonly hooks: H2Hooks, private readonly log: Logger) {
@@ -107,6 +115,9 @@ export class H2Sessions {
 
   /** accept takes a TLS socket that negotiated h2. */
   accept(socket: TLSSocket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref());
     this.server.emit('connection', socket);
   }
 
@@ -122,10 +133,11 @@ export class H2Sessions {
     for (const st of this.live) st.session.close();
   }
 
-  /** destroyAll cuts every session (end of the grace period). */
+  /** destroyAll cuts every session and connection (end of the grace period). */
   destroyAll(): void {
     this.closing = true;
     for (const st of this.live) st.session.destroy();
+    for (const socket of this.sockets) socket.destroy();
   }
 
   private readonly onSession = (session: http2.ServerHttp2Session): void => {

@@ -361,6 +361,17 @@ t.test('h2 session timers: nothing sent → closed after timeouts.header; no ope
   t.ok(pinger.frames.some((f) => f.type === FRAME.PING && (f.flags & 1) === 1), 'PINGs were answered');
   t.same(pinger.goaways().map((g) => g.code), [0], 'PINGs do not count as a request');
 
+  // a client that keeps its side open after our FIN: the connection is still closed, by us
+  const halfOpen = await rawH2(p.port, { allowHalfOpen: true });
+  t.teardown(() => halfOpen.close());
+  const fin = new Promise((r) => halfOpen.socket.once('end', r));
+  await fin;
+  t.same(halfOpen.goaways().map((g) => g.code), [0], 'GOAWAY, then our FIN');
+  // keep writing: once the server has dropped the connection, a write is answered with a reset
+  const poke = setInterval(() => !halfOpen.closed && halfOpen.write(pingFrame()), 200);
+  t.teardown(() => clearInterval(poke));
+  await waitUntil(() => halfOpen.closed, 5000, 'the half-open connection dropped by the server');
+
   const session = await h2Connect(p.port);
   t.teardown(() => session.close());
   const goaway = new Promise<number>((r) => session.once('goaway', (code) => r(code)));
