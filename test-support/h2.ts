@@ -135,9 +135,9 @@ export interface RawH2 {
  */
 export function rawH2(port: number, opts: { servername?: string; ack?: boolean; settings?: Array<[number, number]>; allowHalfOpen?: boolean } = {}): Promise<RawH2> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host: '127.0.0.1', port, servername: opts.servername ?? 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false, allowHalfOpen: opts.allowHalfOpen ?? false,
-    }, () => {
+    // tls.connect passes allowHalfOpen on to the TLSSocket (@types/node does not list it)
+    const connectOpts = { host: '127.0.0.1', port, servername: opts.servername ?? 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false, allowHalfOpen: opts.allowHalfOpen ?? false };
+    const socket = tls.connect(connectOpts as tls.ConnectionOptions, () => {
       if (socket.alpnProtocol !== 'h2') return reject(new Error(`ALPN picked ${String(socket.alpnProtocol)}, not h2`));
       const settings = Buffer.alloc(6 * (opts.settings?.length ?? 0));
       (opts.settings ?? []).forEach(([id, v], i) => {
