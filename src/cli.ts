@@ -163,7 +163,7 @@ export function renderPlan(
 ): string {
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   const out: string[] = [`${rel(config.source)}: valid`, '', 'listeners:'];
-  out.push(`  https  ${show(config.server.https)}  (TLS ${config.tls.min_version}+, SNI, ALPN http/1.1)`);
+  out.push(`  https  ${show(config.server.https)}  (TLS ${config.tls.min_version}+, SNI, ALPN ${config.server.http2.enabled ? `h2 (≤ ${config.server.http2.max_concurrent_streams} streams), ` : ''}http/1.1)`);
   out.push(`  http   ${show(config.server.http)}${config.server.http ? `  (308 redirect to https port ${config.server.public_https_port}; /.well-known/acme-challenge/ reserved)` : ''}`);
   out.push(`  admin  ${show(config.admin.listen)}`);
   const w = config.server.workers;

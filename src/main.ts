@@ -24,7 +24,7 @@ import { createAdminListener } from './server/admin.js';
 import { createRedirectListener } from './server/http-redirect.js';
 import { WorkerPool } from './cluster/pool.js';
 import { ListenerSet, localListener, type Bindable, type Change, type ListenerSpec } from './server/listener-set.js';
-import { applyTimeouts, createHttpsListener, formatAddress, setMaxHeaderSize } from './server/listeners.js';
+import { applyTimeouts, createHttpsListener, formatAddress, h2Options, h2SessionsOf, h2Settings, setMaxHeaderSize } from './server/listeners.js';
 import { HealthRegistry } from './upstream/health.js';
 import { FileStorage } from './storage/file.js';
 import { Supervisor, waitAccepting, type SupervisorOptions } from './supervisor/apps.js';
@@ -198,6 +198,7 @@ export class Portico {
               idleTimeout: t.idle,
               minVersion: config.tls.min_version,
               defaultCertificate: this.control.runtime!.defaultCertificate,
+              http2: h2Options(config.server.http2),
             },
             component,
             this.metrics,
@@ -250,13 +251,19 @@ export class Portico {
     return body === null ? null : { body, source: 'storage' };
   }
 
-  /** reconfigureListeners applies a new config's settings to the listeners that were kept. */
+  /**
+   * reconfigureListeners applies a new config's settings to the listeners that were kept: limits and
+   * timeouts for connections accepted from now on; h2 on/off (ALPN), the reset limit and the session
+   * timers at once, the h2 SETTINGS (streams, header list size) for sessions opened from now on.
+   */
   private reconfigureListeners(config: Config): void {
     const t = config.server.timeouts;
+    const maxHeader = config.server.limits.max_header_bytes;
     this.listeners.each((name, server) => {
       if (name === 'admin') return;
-      setMaxHeaderSize(server, config.server.limits.max_header_bytes);
+      setMaxHeaderSize(server, maxHeader);
       applyTimeouts(server, t.header, t.idle);
+      h2SessionsOf(server)?.configure(h2Settings(maxHeader, t.header, t.idle, h2Options(config.server.http2)));
     });
   }
 

@@ -11,3 +11,4 @@ export * from './wait.js';
 export * from './acme.js';
 export * from './pebble.js';
 export * from './fake-acme.js';
+export * from './h2.js';

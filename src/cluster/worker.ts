@@ -15,7 +15,7 @@ import { Metrics } from '../metrics.js';
 import { DataPlane } from '../proxy/data-plane.js';
 import { Engine } from '../proxy/engine.js';
 import type { Snapshot } from '../proxy/snapshot.js';
-import { applyTimeouts, bind, closeServer, createHttpsListener, setMaxHeaderSize } from '../server/listeners.js';
+import { applyTimeouts, bind, closeServer, createHttpsListener, h2Options, h2SessionsOf, h2Settings, setMaxHeaderSize } from '../server/listeners.js';
 import { WORKER_ENV, type FromWorker, type ToWorker, type WorkerInit, type WorkerStats } from './messages.js';
 
 const STATS_EVERY_MS = 1000;
@@ -76,9 +76,11 @@ function applySnapshot(s: Snapshot): void {
   dataPlane.apply(s);
   snapshot = s;
   setLogLevel(root, s.server.log_level);
+  const t = s.server.timeouts;
   for (const server of servers.values()) {
     setMaxHeaderSize(server, s.server.max_header_bytes);
-    applyTimeouts(server, s.server.timeouts.header, s.server.timeouts.idle);
+    applyTimeouts(server, t.header, t.idle);
+    h2SessionsOf(server)?.configure(h2Settings(s.server.max_header_bytes, t.header, t.idle, h2Options(s.server.http2)));
   }
   send({ t: 'ack', version: s.version });
 }
@@ -94,6 +96,7 @@ async function listen(m: Extract<ToWorker, { t: 'bind' }>): Promise<number> {
       idleTimeout: s.timeouts.idle,
       minVersion: s.min_version,
       defaultCertificate: snapshot.default_certificate,
+      http2: h2Options(snapshot.server.http2),
     },
     log.child({ component: 'server' }),
     metrics,

@@ -38,6 +38,11 @@ export const DEFAULTS = deepFreeze({
       max_header_bytes: '16KiB',
       max_body_bytes: '10MiB',
     },
+    http2: {
+      enabled: true,
+      max_concurrent_streams: 100,
+      max_resets: '200 in 10s', // more client stream resets than this → GOAWAY (rapid reset)
+    },
   },
   tls: {
     min_version: 'TLSv1.2',

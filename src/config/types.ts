@@ -47,6 +47,19 @@ export interface LimitsConfig {
   max_body_bytes: number;
 }
 
+/** `[server.http2]`: HTTP/2 on the https listener (ALPN `h2`). */
+export interface Http2Config {
+  /** Offer `h2` in ALPN; false: the listener speaks HTTP/1.1 only (default true). */
+  enabled: boolean;
+  /** Streams one client connection may have open at once; more are refused (default 100, 1..10000). */
+  max_concurrent_streams: number;
+  /**
+   * More than `count` streams reset by the client within `window` ms close its connection with
+   * GOAWAY ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487) (default "200 in 10s"; count 1..10000).
+   */
+  max_resets: { count: number; window: number };
+}
+
 /** `[server]`. */
 export interface ServerConfig {
   /** Public TLS listener (default 0.0.0.0:8443). */
@@ -69,6 +82,7 @@ export interface ServerConfig {
   shutdown_delay: number;
   timeouts: TimeoutsConfig;
   limits: LimitsConfig;
+  http2: Http2Config;
 }
 
 /** One `[[tls.certificates]]` entry: absolute paths. */

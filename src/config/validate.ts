@@ -17,7 +17,7 @@ import {
 } from './grammar.js';
 import type {
   AcmeChallenge, AcmeConfig, AcmeEabConfig, AdminConfig, Address, AppConfig, CertificateFileConfig, Config, ConfigProblem, HealthConfig,
-  LimitsConfig, LogConfig, LogLevel, PassiveConfig, RouteConfig, RouteTls, ServerConfig, SupervisorConfig, TimeoutsConfig, TlsConfig,
+  Http2Config, LimitsConfig, LogConfig, LogLevel, PassiveConfig, RouteConfig, RouteTls, ServerConfig, SupervisorConfig, TimeoutsConfig, TlsConfig,
   TlsMinVersion,
 } from './types.js';
 
@@ -32,9 +32,10 @@ type Indexed<T> = [index: number, value: T];
 /** The keys each table accepts in this version. Anything else (including keys of later versions) is unknown. */
 const KEYS = {
   root: ['server', 'tls', 'storage', 'acme', 'admin', 'log', 'supervisor', 'apps', 'routes'],
-  server: ['https', 'http', 'public_https_port', 'workers', 'trusted_proxies', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits'],
+  server: ['https', 'http', 'public_https_port', 'workers', 'trusted_proxies', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits', 'http2'],
   timeouts: ['header', 'body', 'idle', 'upstream_connect', 'upstream_response', 'upstream_idle'],
   limits: ['max_header_bytes', 'max_body_bytes'],
+  http2: ['enabled', 'max_concurrent_streams', 'max_resets'],
   tls: ['min_version', 'dir', 'self_signed', 'ticket_key_rotation', 'certificates'],
   certificate: ['cert', 'key'],
   storage: ['dir'],
@@ -357,6 +358,25 @@ const dataPlaneWorkers: Reader<number> = (v, p, ctx) => {
   return integer(1, 64)(v, p, ctx);
 };
 
+const rate = parsed(parseRate, 'a rate "N in D" (like "200 in 10s")');
+
+/** A rate "N in D" whose count is at most 10000 (each h2 connection keeps a ring of that many timestamps). */
+const resetRate: Reader<{ count: number; window: number }> = (v, p, ctx) => {
+  const r = rate(v, p, ctx);
+  if (r === undefined) return undefined;
+  return r.count <= 10_000 ? r : ctx.report(p, `the count must be at most 10000, not ${r.count}`);
+};
+
+function readHttp2(v: unknown, p: string, ctx: Ctx): Http2Config {
+  const t = table(v, p, KEYS.http2, ctx);
+  const d = DEFAULTS.server.http2;
+  return {
+    enabled: opt(t, 'enabled', p, ctx, bool, d.enabled),
+    max_concurrent_streams: opt(t, 'max_concurrent_streams', p, ctx, integer(1, 10_000), d.max_concurrent_streams),
+    max_resets: opt(t, 'max_resets', p, ctx, resetRate, d.max_resets),
+  };
+}
+
 function readServer(v: unknown, ctx: Ctx): ServerConfig {
   const p = 'server';
   const t = table(v, p, KEYS.server, ctx);
@@ -372,6 +392,7 @@ function readServer(v: unknown, ctx: Ctx): ServerConfig {
     shutdown_delay: opt(t, 'shutdown_delay', p, ctx, grace, d.shutdown_delay),
     timeouts: readTimeouts(get(t, 'timeouts'), join(p, 'timeouts'), ctx),
     limits: readLimits(get(t, 'limits'), join(p, 'limits'), ctx),
+    http2: readHttp2(get(t, 'http2'), join(p, 'http2'), ctx),
   };
 }
 

@@ -80,6 +80,7 @@ export class Runtime {
         min_version: c.tls.min_version,
         access_log: c.log.access,
         log_level: c.log.level,
+        http2: { enabled: c.server.http2.enabled, max_concurrent_streams: c.server.http2.max_concurrent_streams, max_resets: { ...c.server.http2.max_resets } },
         shutdown_grace: c.server.shutdown_grace,
       },
       routes: c.routes.map((r) => ({

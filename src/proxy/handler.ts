@@ -13,6 +13,10 @@
  *
  * One `Exchange` object per request holds all per-request state; it is the undici handler, so no
  * per-request closures are created beyond one `close` listener.
+ *
+ * HTTP/2 requests (Node's compat API) take the same path; where h2 differs (host from :authority,
+ * pseudo-headers, body announced by the frame, no Connection header, stream reset instead of
+ * connection close) the exchange branches on `h2` to the helpers in h2.ts and passes.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -22,7 +26,10 @@ import type { Metrics, RouteMetrics } from '../metrics.js';
 import type { UpstreamState } from '../upstream/health-state.js';
 import { RequestBody, type BodyEvents } from './body.js';
 import type { DispatchController, DispatchHandler, DispatchOptions, UpstreamClient } from './engine.js';
-import { hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext } from './passes.js';
+import { h2HasBody, h2Socket, resetWhenAnswered, writeH2Head } from './h2.js';
+import {
+  h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext,
+} from './passes.js';
 import type { Routable } from './router.js';
 import { CLIENT_GONE, ClientGoneError, isUpstreamFault, statusFor } from './status.js';
 import type { RoundRobin } from '../upstream/selector.js';
@@ -77,8 +84,8 @@ const kTlsVersion = Symbol('portico.tlsVersion');
 type TaggedSocket = TLSSocket & { [kTlsVersion]?: string | null };
 
 /** tlsVersionOf reads the negotiated protocol once per connection. */
-function tlsVersionOf(req: IncomingMessage): string | null {
-  const s = req.socket as TaggedSocket;
+function tlsVersionOf(socket: IncomingMessage['socket']): string | null {
+  const s = socket as TaggedSocket;
   let v = s[kTlsVersion];
   if (v === undefined) {
     v = typeof s.getProtocol === 'function' ? s.getProtocol() : null;
@@ -137,6 +144,10 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private trial = false;
   /** this attempt's failure was already reported (a fail_statuses response whose body then broke) */
   private reported = false;
+  /** an HTTP/2 request (Node's compat API) */
+  readonly h2: boolean;
+  /** h2 only: the peer, read at the start (req.socket stops answering once the stream closed) */
+  private h2Peer: { ip: string; tls: string | null } | null = null;
 
   constructor(
     readonly owner: ExchangeHost,
@@ -147,16 +158,21 @@ export class Exchange implements DispatchHandler, BodyEvents {
   ) {
     this.path = req.url ?? '/';
     res.once('close', this.onClientClose);
+    this.h2 = req.httpVersionMajor === 2;
+    if (this.h2) {
+      const socket = h2Socket(req);
+      this.h2Peer = { ip: unwrapIp(socket?.remoteAddress), tls: socket === null ? null : tlsVersionOf(socket) };
+    }
   }
 
   /** run executes the passes and dispatches; every outcome ends in `finish`. */
   run(routeFor: (host: string, path: string) => RouteRuntime | null): void {
     const { req } = this;
-    const problem = requestProblem(req);
+    const problem = this.h2 ? h2RequestProblem(req) : requestProblem(req);
     if (problem !== null) return this.fail(400, problem, true);
     const target = splitTarget(this.path);
     this.path = target.path;
-    this.host = hostOf(target.host ?? req.headers.host);
+    this.host = hostOf(target.host ?? (this.h2 ? h2Authority(req.headers) : req.headers.host));
     const route = routeFor(this.host, target.path);
     if (route === null) return this.fail(404, 'no route', false);
     this.route = route;
@@ -164,7 +180,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     if (cl !== undefined) {
       if (Number(cl) > route.maxBody) return this.fail(413, 'body too large', true);
       if (cl === '0') return this.attempt();
-    } else if (req.headers['transfer-encoding'] === undefined) {
+    } else if (req.headers['transfer-encoding'] === undefined && !(this.h2 && h2HasBody(req))) {
       return this.attempt();
     }
     // no upstream at all: 503 at once, before reading the body (attempt() does the same without one)
@@ -210,9 +226,10 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.upstream = upstream;
     const { req } = this;
     if (this.headers === null) {
-      const ip = unwrapIp(req.socket.remoteAddress);
-      const ctx: ForwardContext = { clientIp: ip, trusted: this.owner.isTrusted(ip), host: req.headers.host ?? '', proto: 'https' };
-      this.headers = outgoingHeaders(req.rawHeaders, ctx);
+      const ip = this.h2Peer?.ip ?? unwrapIp(req.socket.remoteAddress);
+      const host = (this.h2 ? h2Authority(req.headers) : req.headers.host) ?? '';
+      const ctx: ForwardContext = { clientIp: ip, trusted: this.owner.isTrusted(ip), host, proto: 'https' };
+      this.headers = outgoingHeaders(this.h2 ? h1RawHeaders(req.rawHeaders) : req.rawHeaders, ctx);
       this.deadline = performance.now() + this.owner.responseTimeout;
     }
     this.attempts++;
@@ -244,6 +261,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     const res = this.res;
     if (res.destroyed) return;
     const h = responseHeaders(headers);
+    if (this.h2) return writeH2Head(res, statusCode, h);
     if (this.owner.draining) h.connection = 'close';
     res.writeHead(statusCode, statusMessage, h as Record<string, string | string[]>);
   }
@@ -298,7 +316,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
       const extra: Record<string, string> = {};
       if (status === 503) extra['retry-after'] = this.route?.retryAfter ?? '1';
       // an unread request body would stall the connection: close it after the answer
-      if (status === 413 || (this.body !== null && !this.req.complete)) extra.connection = 'close';
+      if (status === 413 || (this.body !== null && !this.req.complete)) this.closeAfter(extra);
       sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', extra);
     }
     this.finish(status);
@@ -306,8 +324,15 @@ export class Exchange implements DispatchHandler, BodyEvents {
 
   private fail(status: number, reason: string, close: boolean): void {
     this.error = reason;
-    sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', close ? { connection: 'close' } : undefined);
+    sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', close ? this.closeAfter({}) : undefined);
     this.finish(status);
+  }
+
+  /** closeAfter: HTTP/1.1 closes the connection after this answer (`Connection: close`); h2 resets just this stream. */
+  private closeAfter(extra: Record<string, string>): Record<string, string> {
+    if (this.h2) resetWhenAnswered(this.res);
+    else extra.connection = 'close';
+    return extra;
   }
 
   private readonly onBodyTimeout = (): void => {
@@ -353,8 +378,9 @@ export class Exchange implements DispatchHandler, BodyEvents {
       attempts: this.attempts,
       duration_ms: Math.round(seconds * 1e6) / 1e3,
       bytes: this.bytes,
-      client_ip: unwrapIp(req.socket.remoteAddress),
-      tls_version: tlsVersionOf(req),
+      client_ip: this.h2Peer?.ip ?? unwrapIp(req.socket.remoteAddress),
+      tls_version: this.h2Peer !== null ? this.h2Peer.tls : tlsVersionOf(req.socket),
+      proto: this.h2 ? 'h2' : 'http/1.1',
       error: this.error === null ? undefined : errorText(this.error),
     };
     if (this.status >= 500 && this.status !== CLIENT_GONE) this.owner.log.warn(line, 'request');

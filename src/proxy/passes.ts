@@ -6,6 +6,9 @@
  * - `outgoingHeaders`: one loop over req.rawHeaders that strips hop-by-hop fields (RFC 9110 §7.6.1,
  *   plus the names listed in `Connection`) and replaces or appends the forwarding headers.
  * - `responseHeaders`: strips hop-by-hop fields from the upstream's response, in place.
+ * - HTTP/2 requests (`h2RequestProblem`, `h2Authority`, `h1RawHeaders`): pseudo-headers instead
+ *   of a request line and Host, cookies possibly split; turned into the HTTP/1.1 form before
+ *   `outgoingHeaders`, so the upstream sees what an HTTP/1.1 client would have sent.
  */
 
 /** HOP_BY_HOP are never forwarded, in either direction (RFC 9110 §7.6.1 + de-facto ones). */
@@ -174,4 +177,51 @@ export function splitTarget(url: string): { host: string | null; path: string } 
 export function unwrapIp(ip: string | undefined): string {
   if (ip === undefined) return '';
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+// ─── HTTP/2 requests ──────────────────────────────────────────────────────────
+
+/** h2Authority is an HTTP/2 request's host: `:authority`, else its Host header (RFC 9113 §8.3.1). */
+export function h2Authority(headers: RequestHead['headers']): string | undefined {
+  const a = headers[':authority'];
+  return typeof a === 'string' ? a : (headers.host as string | undefined);
+}
+
+/**
+ * h2RequestProblem is requestProblem for HTTP/2: the frame layer already rules out what the HTTP/1.1
+ * checks are about (framing, Trailer without chunked), so: `:path` must be a path, and a Host header
+ * must name the same authority as `:authority` (RFC 9113 §8.3.1).
+ */
+export function h2RequestProblem(req: RequestHead): string | null {
+  const a = req.headers[':authority'];
+  const h = req.headers.host;
+  if (typeof a === 'string' && typeof h === 'string' && a.toLowerCase() !== h.toLowerCase()) return 'Host header differs from :authority';
+  return req.url?.charCodeAt(0) === 47 /* / */ ? null : 'request target must be a path';
+}
+
+/**
+ * h1RawHeaders turns an HTTP/2 request's raw header list into the HTTP/1.1 form: pseudo-headers
+ * dropped, `host` (from `:authority`) first unless the client sent a Host header, and the `cookie`
+ * fields HTTP/2 may split joined into one with "; " (RFC 9113 §8.2.3). HTTP/2 names are lower-case.
+ */
+export function h1RawHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  let authority: string | null = null;
+  let host = false;
+  let cookie: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    const v = raw[i + 1]!;
+    if (k.charCodeAt(0) === 58 /* : */) {
+      if (k === ':authority') authority = v;
+    } else if (k === 'cookie') {
+      cookie = cookie === null ? v : `${cookie}; ${v}`;
+    } else {
+      if (k === 'host') host = true;
+      out.push(k, v);
+    }
+  }
+  if (cookie !== null) out.push('cookie', cookie);
+  if (!host && authority !== null) out.unshift('host', authority);
+  return out;
 }

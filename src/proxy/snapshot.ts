@@ -41,6 +41,8 @@ export interface SnapshotServer {
   public_https_port: number;
   min_version: 'TLSv1.2' | 'TLSv1.3';
   access_log: boolean;
+  /** `[server.http2]` (a data-plane process applies it to its https listener) */
+  http2: { enabled: boolean; max_concurrent_streams: number; max_resets: { count: number; window: number } };
   /** `log.level` (a data-plane process follows reloads of it) */
   log_level: string;
   /** ms a WebSocket on a removed or changed route stays open after a reload */

@@ -1,9 +1,14 @@
 /**
  * Listeners: the sockets that outlive reloads. One HTTPS listener (SNI via the data plane's cert
- * store; ALPN through `ALPNCallback` so h2 and acme-tls/1 can join on the same port), the plain
+ * store; ALPN through `ALPNCallback`: h2, http/1.1 and acme-tls/1 on the same port), the plain
  * HTTP listener (redirects) and the admin listener are created here and bound with `bind()`.
+ *
+ * The https listener is an `https.Server` whose `secureConnection` listener is wrapped: http/1.1
+ * sockets go to Node's HTTP/1.1 connection handling as before (so its limits and timers hold),
+ * `h2` sockets to the listener's `H2Sessions`, acme-tls/1 sockets are closed after the handshake.
  */
 import http from 'node:http';
+import type http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -12,6 +17,7 @@ import { ListenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { DataPlane } from '../proxy/data-plane.js';
+import { H2Sessions, type H2Settings } from './h2.js';
 
 /** ListenAddress is a host and port to bind. */
 export interface ListenAddress {
@@ -27,6 +33,14 @@ export interface HttpsListenerOptions {
   minVersion: tls.SecureVersion;
   /** served to clients that send no SNI (PEM) */
   defaultCertificate: { cert: string; key: string };
+  http2: HttpsH2Options;
+}
+
+/** HttpsH2Options are `[server.http2]` as the listener takes them. */
+export interface HttpsH2Options {
+  enabled: boolean;
+  maxConcurrentStreams: number;
+  maxResets: { count: number; window: number };
 }
 
 /** CLIENT_ERROR_STATUS maps Node's parser errors to the status sent before closing. */
@@ -42,15 +56,18 @@ export const ACME_TLS = 'acme-tls/1';
 type AcmeTlsSocket = tls.TLSSocket & { acmeTls?: boolean };
 
 /**
- * selectAlpn picks http/1.1 (h2 joins with the performance issue), or acme-tls/1 for a CA validating
- * TLS-ALPN-01; no common protocol fails the handshake. Node calls ALPNCallback before SNICallback,
- * on the same socket: the mark set here makes the SNI step hand out the challenge certificate.
+ * selectAlpn picks h2 when the client offers it (and `h2` is on), else http/1.1; acme-tls/1 only
+ * when it is the one protocol offered, as a CA validating TLS-ALPN-01 does (RFC 8737 §3): a client
+ * offering it among others is an ordinary client. No common protocol fails the handshake. Node
+ * calls ALPNCallback before SNICallback, on the same socket: the mark set here makes the SNI step
+ * hand out the challenge certificate.
  */
-export function selectAlpn(this: AcmeTlsSocket | undefined, { protocols }: { protocols: string[] }): string | undefined {
-  if (protocols.includes(ACME_TLS)) {
+export function selectAlpn(this: AcmeTlsSocket | undefined, { protocols }: { protocols: string[] }, h2 = true): string | undefined {
+  if (protocols.length === 1 && protocols[0] === ACME_TLS) {
     if (this) this.acmeTls = true;
     return ACME_TLS;
   }
+  if (h2 && protocols.includes('h2')) return 'h2';
   return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
 }
 
@@ -83,14 +100,51 @@ export function setMaxHeaderSize(server: http.Server, bytes: number): void {
   (server as http.Server & { maxHeaderSize: number }).maxHeaderSize = bytes;
 }
 
+/** h2Options is `[server.http2]` (config or snapshot) as the listener takes it. */
+export function h2Options(h: { enabled: boolean; max_concurrent_streams: number; max_resets: { count: number; window: number } }): HttpsH2Options {
+  return { enabled: h.enabled, maxConcurrentStreams: h.max_concurrent_streams, maxResets: { ...h.max_resets } };
+}
+
+/** h2Settings turns the listener options into the h2 session settings (one limit for the request head on both protocols). */
+export function h2Settings(maxHeaderBytes: number, headerTimeout: number, idleTimeout: number, o: HttpsH2Options): H2Settings {
+  return { ...o, maxHeaderListSize: maxHeaderBytes, headerTimeout, idleTimeout };
+}
+
+/** H2_OF finds a listener's h2 side (closeServer and reloads reach it through the server). */
+const H2_OF = new WeakMap<http.Server, H2Sessions>();
+
+/** h2SessionsOf returns the h2 side of an https listener (null for the other listeners). */
+export function h2SessionsOf(server: http.Server): H2Sessions | null {
+  return H2_OF.get(server) ?? null;
+}
+
+/** h2ClientError answers an h2 request refused before routing (431), counted and logged like HTTP/1.1's. */
+function h2ClientError(log: Logger, metrics: Metrics) {
+  const noRoute = metrics.forRoute('');
+  return (status: number, reason: string, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
+    const text = http.STATUS_CODES[status] ?? 'error';
+    metrics.observe(noRoute, status, 0);
+    log.info({ status, reason, client_ip: req.socket.remoteAddress, proto: 'h2' }, 'client error');
+    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': text.length + 1 });
+    res.end(`${text.toLowerCase()}\n`);
+  };
+}
+
 /** createHttpsListener builds (does not bind) the public TLS server wired to a data plane. */
 export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log: Logger, metrics: Metrics): https.Server {
+  const h2 = new H2Sessions(
+    h2Settings(o.maxHeaderBytes, o.headerTimeout, o.idleTimeout, o.http2),
+    { onRequest: dp.handleRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void, onRefused: h2ClientError(log, metrics) },
+    log,
+  );
   const server = https.createServer({
     SNICallback(this: AcmeTlsSocket, servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) {
       if (this?.acmeTls === true) dp.acmeSniCallback(servername, cb);
       else dp.sniCallback(servername, cb);
     },
-    ALPNCallback: selectAlpn,
+    ALPNCallback(this: AcmeTlsSocket, offer: { protocols: string[] }) {
+      return selectAlpn.call(this, offer, h2.enabled);
+    },
     cert: o.defaultCertificate.cert,
     key: o.defaultCertificate.key,
     minVersion: o.minVersion,
@@ -104,10 +158,8 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
   applyTimeouts(server, o.headerTimeout, o.idleTimeout);
   dp.attachTlsServer(server);
   server.once('close', () => dp.detachTlsServer(server));
-  // RFC 8737 §3: an acme-tls/1 connection only proves the certificate; close it after the handshake.
-  server.on('secureConnection', (socket: tls.TLSSocket) => {
-    if (socket.alpnProtocol === ACME_TLS) socket.destroy();
-  });
+  H2_OF.set(server, h2);
+  routeByAlpn(server, h2);
   server.on('request', dp.handleRequest);
   server.on('upgrade', dp.handleUpgrade);
   server.on('clientError', clientErrorHandler(log, metrics));
@@ -115,6 +167,25 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
     log.debug({ code: err.code, reason: err.message, client_ip: socket.remoteAddress }, 'tls handshake failed');
   });
   return server;
+}
+
+/**
+ * routeByAlpn replaces the https.Server's own `secureConnection` listener (Node's HTTP/1.1
+ * connection handling) with one that picks by the negotiated protocol: h2 → the h2 sessions,
+ * acme-tls/1 → closed (RFC 8737 §3: the connection only proves the certificate), anything else
+ * (http/1.1, or no ALPN) → Node's HTTP/1.1 handling, unchanged. One extra call per connection.
+ */
+function routeByAlpn(server: https.Server, h2: H2Sessions): void {
+  const own = server.listeners('secureConnection');
+  if (own.length !== 1) throw new Error(`portico bug: expected one secureConnection listener on https.Server, found ${own.length}`);
+  const http1 = own[0] as (this: https.Server, socket: tls.TLSSocket) => void;
+  server.removeAllListeners('secureConnection');
+  server.on('secureConnection', function (this: https.Server, socket: tls.TLSSocket) {
+    const alpn = socket.alpnProtocol;
+    if (alpn === 'h2') h2.accept(socket);
+    else if (alpn === ACME_TLS) socket.destroy();
+    else http1.call(this, socket);
+  });
 }
 
 /**
@@ -143,21 +214,31 @@ export function bind(server: http.Server, address: ListenAddress, what: string, 
   });
 }
 
-/** closeServer stops accepting and resolves when every connection is gone (or `deadline` ms passed, then cuts them). */
+/**
+ * closeServer stops accepting and resolves when every connection is gone (or `deadline` ms passed,
+ * then cuts them). HTTP/1.1 idle connections close at once; h2 sessions get GOAWAY (their open
+ * streams finish).
+ */
 export function closeServer(server: http.Server, deadline: number): Promise<void> {
+  const h2 = H2_OF.get(server);
   return new Promise((resolve) => {
     if (!server.listening) {
       server.closeAllConnections();
+      h2?.destroyAll();
       resolve();
       return;
     }
-    const timer = setTimeout(() => server.closeAllConnections(), deadline);
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      h2?.destroyAll();
+    }, deadline);
     timer.unref();
     server.close(() => {
       clearTimeout(timer);
       resolve();
     });
     server.closeIdleConnections();
+    h2?.goAway();
   });
 }
 

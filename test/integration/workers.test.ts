@@ -9,6 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type http from 'node:http';
+import http2 from 'node:http2';
 import tls from 'node:tls';
 import t, { type Test } from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -164,6 +165,21 @@ t.test('a reload reaches every worker (routes, certificates); server.workers nee
   const load = await runLoad({ port: p.port, servername: 'localhost', total: 30, concurrency: 3, fresh: true });
   t.same(failures(load), []);
   t.same([...new Set(load.map((o) => o.upstream))], ['b'], 'every worker routes to the new upstream');
+  // HTTP/2 settings come with the snapshot too: an h2 client is served by the workers
+  const session = http2.connect(`https://127.0.0.1:${p.port}`, { servername: 'localhost', rejectUnauthorized: false });
+  t.teardown(() => session.destroy());
+  const h2 = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = session.request({ ':path': '/', ':authority': 'localhost' });
+    let body = '';
+    let status = 0;
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => resolve({ status, body }));
+    req.on('error', reject);
+    req.end();
+  });
+  t.same(h2, { status: 200, body: 'b\n' }, 'h2 through a data-plane worker');
+  session.close();
 
   await writeFile(p.configPath, conf(b, 3));
   const refused = await httpRequest({ port: p.admin, path: '/reload', method: 'POST' });

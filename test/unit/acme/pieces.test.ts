@@ -19,14 +19,22 @@ t.test('retryAfterMs: seconds or an HTTP date', async (t) => {
   t.equal(retryAfterMs('soon', now), undefined);
 });
 
-t.test('selectAlpn: acme-tls/1 marks the socket; http/1.1 otherwise; nothing common fails', async (t) => {
+t.test('selectAlpn: acme-tls/1 alone marks the socket; h2 preferred, else http/1.1; nothing common fails', async (t) => {
   const socket = {} as { acmeTls?: boolean };
   t.equal(selectAlpn.call(socket as never, { protocols: ['acme-tls/1'] }), 'acme-tls/1');
   t.equal(socket.acmeTls, true, 'SNICallback will pick the challenge certificate');
   const plain = {} as { acmeTls?: boolean };
-  t.equal(selectAlpn.call(plain as never, { protocols: ['h2', 'http/1.1'] }), 'http/1.1');
-  t.equal(plain.acmeTls, undefined);
-  t.equal(selectAlpn.call(plain as never, { protocols: ['h2'] }), undefined);
+  t.equal(selectAlpn.call(plain as never, { protocols: ['http/1.1', 'h2'] }), 'h2');
+  t.equal(selectAlpn.call(plain as never, { protocols: ['h2'] }), 'h2');
+  t.equal(selectAlpn.call(plain as never, { protocols: ['http/1.1'] }), 'http/1.1');
+  t.equal(selectAlpn.call(plain as never, { protocols: ['h2', 'http/1.1'] }, false), 'http/1.1', 'h2 off');
+  t.equal(selectAlpn.call(plain as never, { protocols: ['h2'] }, false), undefined, 'h2 off and nothing else offered');
+  t.equal(selectAlpn.call(plain as never, { protocols: ['spdy/3'] }), undefined);
+  // RFC 8737 §3: the validation client offers acme-tls/1 only; one offering more is an ordinary client
+  t.equal(selectAlpn.call(plain as never, { protocols: ['acme-tls/1', 'http/1.1'] }), 'http/1.1');
+  t.equal(selectAlpn.call(plain as never, { protocols: ['h2', 'acme-tls/1'] }), 'h2');
+  t.equal(selectAlpn.call(plain as never, { protocols: ['acme-tls/1', 'foo'] }), undefined);
+  t.equal(plain.acmeTls, undefined, 'never marked');
 });
 
 t.test('ChallengeStore: written to storage, published, answered from memory or storage', async (t) => {

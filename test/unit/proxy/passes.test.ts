@@ -1,6 +1,9 @@
-// Each request pass with stub inputs: header filtering, forwarding rules, early 400s, host parsing.
+// Each request pass with stub inputs: header filtering, forwarding rules, early 400s, host parsing, HTTP/2 requests.
 import t from 'tap';
-import { connectionListed, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp } from '../../../src/proxy/passes.js';
+import {
+  connectionListed, h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp,
+} from '../../../src/proxy/passes.js';
+import { headerListSize } from '../../../src/server/h2.js';
 
 const pairs = (flat: string[]) => {
   const m: Record<string, string> = {};
@@ -74,4 +77,31 @@ t.test('splitTarget handles origin-form and absolute-form targets', async (t) =>
 t.test('unwrapIp', async (t) => {
   t.equal(unwrapIp('::ffff:127.0.0.1'), '127.0.0.1');
   t.equal(unwrapIp('::1'), '::1');
+});
+
+t.test('h1RawHeaders: pseudo-headers dropped, host from :authority first, split cookies joined', async (t) => {
+  const raw = [':method', 'GET', ':path', '/x', ':scheme', 'https', ':authority', 'app.test:8443', 'cookie', 'a=1', 'accept', '*/*', 'cookie', 'b=2'];
+  t.same(h1RawHeaders(raw), ['host', 'app.test:8443', 'accept', '*/*', 'cookie', 'a=1; b=2']);
+  t.same(h1RawHeaders([':authority', 'app.test', 'host', 'app.test', 'x', '1']), ['host', 'app.test', 'x', '1'], 'a Host the client sent is kept, not doubled');
+  t.same(h1RawHeaders([':method', 'GET', ':path', '/', 'host', 'h.test']), ['host', 'h.test'], 'no :authority: Host as sent');
+  const out = pairs(outgoingHeaders(h1RawHeaders(raw), { ...untrusted, host: 'app.test:8443' }));
+  t.equal(out.host, 'app.test:8443');
+  t.equal(out['x-forwarded-host'], 'app.test:8443');
+  t.notOk(Object.keys(out).some((k) => k.startsWith(':')));
+});
+
+t.test('h2Authority and h2RequestProblem', async (t) => {
+  t.equal(h2Authority({ ':authority': 'a.test', host: 'b.test' }), 'a.test');
+  t.equal(h2Authority({ host: 'b.test' }), 'b.test', 'no :authority: the Host header (RFC 9113 §8.3.1)');
+  t.equal(h2Authority({}), undefined);
+  t.equal(h2RequestProblem({ headers: { ':authority': 'a.test' }, url: '/x' }), null);
+  t.equal(h2RequestProblem({ headers: { ':authority': 'a.test', host: 'A.test' }, url: '/x' }), null);
+  t.match(h2RequestProblem({ headers: { ':authority': 'a.test', host: 'b.test' }, url: '/x' }), /differs/);
+  t.match(h2RequestProblem({ headers: { ':authority': 'a.test' }, url: '*' }), /path/);
+  t.equal(h2RequestProblem({ headers: { ':authority': 'a.test', trailer: 'x-t' }, url: '/' }), null, 'Trailer is fine: HTTP/2 frames the body');
+});
+
+t.test('headerListSize counts name + value + 32 per field (RFC 9113 §6.5.2)', async (t) => {
+  t.equal(headerListSize([':method', 'GET', 'x', 'yz']), 7 + 3 + 32 + 1 + 2 + 32);
+  t.equal(headerListSize([]), 0);
 });
