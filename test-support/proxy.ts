@@ -132,6 +132,21 @@ export interface Spawned {
   portOf(listener: 'https' | 'http' | 'admin'): number;
 }
 
+/**
+ * spawnReady writes `toml` to `dir/config.toml`, runs portico on it as a child process (killed at
+ * the test's teardown if still running) and resolves once it logged "portico ready".
+ */
+export async function spawnReady(t: { teardown(fn: () => void): void }, dir: string, toml: string): Promise<Spawned & { configPath: string }> {
+  const configPath = join(dir, 'config.toml');
+  await writeFile(configPath, toml);
+  const s = spawnPortico(['run', '--config', configPath]);
+  t.teardown(() => {
+    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+  });
+  await s.waitFor((l) => l.msg === 'portico ready');
+  return Object.assign(s, { configPath });
+}
+
 /** spawnPortico runs `node dist/cli.js ARGS` and collects its JSON log lines. */
 export function spawnPortico(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

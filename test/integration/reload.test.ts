@@ -8,27 +8,17 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type http from 'node:http';
-import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
-  failures, freePort, proxyConfig, request, runLoad, spawnPortico, startBackend, startProxy, waitUntil, type Backend, type RouteSpec, type Spawned,
+  failures, freePort, proxyConfig, request, runLoad, spawnReady, startBackend, startProxy, waitUntil, type Backend, type RouteSpec, type Spawned,
 } from '../../test-support/index.js';
 import { connectError, httpRequest, runCli } from '../../test-support/http.js';
 
 const route = (b: Backend, host: string, name: string, extra: Partial<RouteSpec> = {}): RouteSpec => ({ name, hosts: [host], upstreams: [b.origin], tls: 'self-signed', ...extra });
 const reloads = (s: { logs: Array<Record<string, unknown>> }, msg = 'config reloaded'): number => s.logs.filter((l) => l.msg === msg).length;
 
-async function spawn(t: Test, dir: string, toml: string): Promise<Spawned & { configPath: string }> {
-  const configPath = join(dir, 'config.toml');
-  await writeFile(configPath, toml);
-  const s = spawnPortico(['run', '--config', configPath]);
-  t.teardown(() => {
-    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
-  });
-  await s.waitFor((l) => l.msg === 'portico ready');
-  return Object.assign(s, { configPath });
-}
+const spawn = spawnReady;
 
 /** hup writes the file, sends SIGHUP and waits for the reload's log line (success or failure). */
 async function hup(s: Spawned & { configPath: string }, toml: string): Promise<Record<string, unknown>> {

@@ -14,7 +14,7 @@ import tls from 'node:tls';
 import t, { type Test } from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
-  ROOT, failures, freePort, makeCA, proxyConfig, request, runLoad, sleep, spawnPortico, startBackend, waitUntil, writePair, type Backend, type RouteSpec, type Spawned,
+  ROOT, failures, freePort, makeCA, proxyConfig, request, runLoad, sleep, spawnReady, startBackend, waitUntil, writePair, type Backend, type RouteSpec, type Spawned,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
 
@@ -28,16 +28,9 @@ interface Running extends Spawned {
 }
 
 async function spawn(t: Test, dir: string, toml: string): Promise<Running> {
-  const configPath = join(dir, 'config.toml');
-  await writeFile(configPath, toml);
-  const s = spawnPortico(['run', '--config', configPath]);
-  t.teardown(() => {
-    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
-  });
-  await s.waitFor((l) => l.msg === 'portico ready');
+  const s = await spawnReady(t, dir, toml);
   const admin = s.portOf('admin');
   return Object.assign(s, {
-    configPath,
     port: s.portOf('https'),
     admin,
     status: async () => JSON.parse((await httpRequest({ port: admin, path: '/status.json' })).body) as Json,
