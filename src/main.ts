@@ -348,7 +348,7 @@ export class Portico {
       this.reconfigureListeners(config);
       setLogLevel(this.log, config.log.level);
       // every data-plane worker applies the new snapshot (listener settings and log level come with it)
-      const late = (await this.pool?.synced(this.control.snapshotVersion)) ?? [];
+      const late = (await this.pool?.synced(this.control.snapshotVersion, undefined, true)) ?? [];
       // moved listeners: the new ones serve already; the old ones finish their connections in the background
       const retiring = change.commit(config.server.shutdown_grace);
       retiring.catch((err: unknown) => log.error({ err }, 'closing a moved listener failed'));

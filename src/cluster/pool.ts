@@ -179,7 +179,7 @@ export class WorkerPool {
       this.o.log.info({ worker: s.slot, worker_pid: s.worker.process.pid, version: s.acked }, 'data-plane worker replaced');
     } catch (err) {
       this.o.log.error({ worker: s.slot, err: (err as Error).message }, 'replacement data-plane worker failed to start');
-      if (s.worker.isConnected()) s.worker.kill('SIGKILL');
+      if (!s.worker.isDead()) s.worker.process.kill('SIGKILL');
     }
   }
 
@@ -209,9 +209,10 @@ export class WorkerPool {
 
   /**
    * synced resolves when every live worker acked `version` (or a later one); after `timeoutMs` it
-   * resolves with the workers that did not, and kills them (their replacements start from the current snapshot).
+   * resolves with the workers that did not, and with `replaceLate` kills them (their replacements
+   * start from the current snapshot).
    */
-  synced(version: number, timeoutMs = REPLY_TIMEOUT_MS): Promise<string[]> {
+  synced(version: number, timeoutMs = REPLY_TIMEOUT_MS, replaceLate = false): Promise<string[]> {
     const lagging = () => this.slots.filter((s) => s.live && s.acked < version);
     return new Promise((resolve) => {
       const check = () => {
@@ -222,8 +223,8 @@ export class WorkerPool {
       const timer = setTimeout(() => {
         done();
         const late = lagging();
-        for (const s of late) s.worker.kill('SIGKILL');
-        resolve(late.map((s) => `data-plane worker ${s.slot} (pid ${s.worker.process.pid}) did not apply version ${version} within ${timeoutMs / 1000}s; replaced`));
+        if (replaceLate) for (const s of late) s.worker.process.kill('SIGKILL');
+        resolve(late.map((s) => `data-plane worker ${s.slot} (pid ${s.worker.process.pid}) did not apply version ${version} within ${timeoutMs / 1000}s${replaceLate ? '; replaced' : ''}`));
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);

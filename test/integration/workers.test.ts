@@ -181,6 +181,32 @@ t.test('a reload reaches every worker (routes, certificates); server.workers nee
   t.equal(workers(await p.status()).length, 2);
 });
 
+t.test('a worker that does not apply a reload within 10 s is replaced, and the reload says so', async (t) => {
+  const dir = t.testdir();
+  const a = await startBackend('a');
+  const b = await startBackend('b');
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  const p = await spawn(t, dir, proxyConfig([route(a)], { server: 'workers = 2' }));
+  const hung = workers(await p.status())[0]!;
+  process.kill(hung.pid, 'SIGSTOP');
+  t.teardown(() => {
+    try {
+      process.kill(hung.pid, 'SIGCONT');
+    } catch {
+      // already gone (replaced)
+    }
+  });
+  await writeFile(p.configPath, proxyConfig([route(b)], { server: 'workers = 2' }));
+  const r = await fetch(`http://127.0.0.1:${p.admin}/reload`, { method: 'POST' }); // takes the 10 s
+  t.equal(r.status, 422, 'not every worker acked');
+  t.match(await r.json(), { result: 'failure', problems: [new RegExp(`data-plane worker 1 \\(pid ${hung.pid}\\) did not apply version \\d+ within 10s; replaced`)] });
+  await p.waitFor((l) => l.msg === 'data-plane worker replaced', 15_000);
+  const st = await p.status();
+  t.ok(workers(st).every((w) => w.pid !== hung.pid && w.up && w.version === st.portico.snapshot_version), 'the replacement runs the new config');
+  const load = await runLoad({ port: p.port, servername: 'localhost', total: 20, concurrency: 2, fresh: true });
+  t.same([...new Set(load.map((o) => o.upstream))], ['b'], 'every worker serves the reloaded routes');
+});
+
 t.test('the session-ticket key rotates in every worker', async (t) => {
   const dir = t.testdir();
   const a = await startBackend('a');
