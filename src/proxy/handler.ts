@@ -20,6 +20,7 @@ import { NoUpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
 import type { UpstreamState } from '../upstream/health-state.js';
+import { writeAccess, type AccessRecord } from './access-log.js';
 import { RequestBody, type BodyEvents } from './body.js';
 import type { DispatchController, DispatchHandler, DispatchOptions, UpstreamClient } from './engine.js';
 import { hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext } from './passes.js';
@@ -343,7 +344,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private logLine(seconds: number): void {
     const { req } = this;
     const q = this.path.indexOf('?');
-    const line = {
+    const line: AccessRecord = {
       route: this.route?.name ?? null,
       host: this.host,
       method: req.method,
@@ -357,8 +358,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
       tls_version: tlsVersionOf(req),
       error: this.error === null ? undefined : errorText(this.error),
     };
-    if (this.status >= 500 && this.status !== CLIENT_GONE) this.owner.log.warn(line, 'request');
-    else this.owner.log.info(line, 'request');
+    writeAccess(this.owner.log, this.status >= 500 && this.status !== CLIENT_GONE ? 'warn' : 'info', line);
   }
 }
 
