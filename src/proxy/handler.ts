@@ -147,18 +147,18 @@ export class Exchange implements DispatchHandler, BodyEvents {
     readonly plane: unknown = null,
   ) {
     this.path = req.url ?? '/';
-    res.once('close', this.onClientClose);
+    res.on('close', this.onClientClose); // 'close' comes once; `on` spares once()'s wrapper per request
   }
 
   /** run executes the passes and dispatches; every outcome ends in `finish`. */
-  run(routeFor: (host: string, path: string) => RouteRuntime | null): void {
+  run(router: { match(host: string, path: string): RouteRuntime | null }): void {
     const { req } = this;
     const problem = requestProblem(req);
     if (problem !== null) return this.fail(400, problem, true);
     const target = splitTarget(this.path);
     this.path = target.path;
     this.host = hostOf(target.host ?? req.headers.host);
-    const route = routeFor(this.host, target.path);
+    const route = router.match(this.host, target.path);
     if (route === null) return this.fail(404, 'no route', false);
     this.route = route;
     const cl = req.headers['content-length'];
