@@ -1,38 +1,83 @@
 /**
  * Prometheus metrics (prom-client lives behind this file). Names are contract (DESIGN §5).
  * One Metrics object per process, shared by every runtime, so counters survive reloads.
- * The request path uses cached label children (`requestCounter`) so no label lookup or
- * string building happens per request beyond one Map probe.
+ * The request path touches no prom-client object (issue 14: a labelled child's inc()/observe()
+ * validates and hashes its labels on every call, ~0.9 µs per request): `observe` adds to plain
+ * per-route numbers, and the two request metrics read them when scraped.
  */
 import client from 'prom-client';
 
-/** RouteMetrics are the per-route children the request path touches, resolved once per route. */
+/** DURATION_BUCKETS are portico_request_duration_seconds' upper bounds (seconds). */
+export const DURATION_BUCKETS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** StatusCount is one (route, status) request count and what the last scrape reported of it. */
+interface StatusCount {
+  n: number;
+  reported: number;
+}
+
+/** RouteMetrics are one route's request counts and duration histogram, resolved once per route. */
 export interface RouteMetrics {
-  /** duration histogram child for this route */
-  duration: { observe(value: number): void };
-  /** status code → counter child, filled lazily */
-  byStatus: Map<number, { inc(): void }>;
-  /** retries counter child */
-  retries: { inc(): void };
   route: string;
+  /** status code → count, filled lazily */
+  readonly byStatus: Map<number, StatusCount>;
+  /** per-bucket counts (not cumulative) for DURATION_BUCKETS, then one for +Inf */
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
+  /** retries counter child (rare: a prom-client child is fine) */
+  retries: { inc(): void };
+}
+
+type Value = { labels: Record<string, string | number>; value: number; metricName?: string };
+
+/**
+ * RouteHistogram exports every route's duration histogram in prom-client's shape (registered with
+ * the registry like any metric; the same text as a prom-client Histogram with labelNames ['route']).
+ */
+class RouteHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly labelNames = ['route'];
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly routes: ReadonlyMap<string, RouteMetrics>,
+  ) {}
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: Value[] } {
+    const values: Value[] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const m of this.routes.values()) {
+      if (m.count === 0) continue;
+      let acc = 0;
+      for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+        acc += m.buckets[i]!;
+        values.push({ labels: { le: DURATION_BUCKETS[i]!, route: m.route }, value: acc, metricName: bucket });
+      }
+      values.push({ labels: { le: '+Inf', route: m.route }, value: m.count, metricName: bucket });
+      values.push({ labels: { route: m.route }, value: m.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { route: m.route }, value: m.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    for (const m of this.routes.values()) {
+      m.buckets.fill(0);
+      m.sum = 0;
+      m.count = 0;
+    }
+  }
 }
 
 /** Metrics holds the registry and every metric portico exports. */
 export class Metrics {
   readonly registry = new client.Registry();
-  readonly requests = new client.Counter({
-    name: 'portico_requests_total',
-    help: 'Requests answered, by route and status code (route "" = no route matched).',
-    labelNames: ['route', 'status'] as const,
-    registers: [this.registry],
-  });
-  readonly duration = new client.Histogram({
-    name: 'portico_request_duration_seconds',
-    help: 'Time from request received to response finished, by route.',
-    labelNames: ['route'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
+  private readonly routeCache = new Map<string, RouteMetrics>();
+  readonly requests: client.Counter<'route' | 'status'>;
+  private readonly duration: RouteHistogram;
   readonly certNotAfter = new client.Gauge({
     name: 'portico_cert_not_after_seconds',
     help: 'Expiry (unix seconds) of the certificate served for a name.',
@@ -98,31 +143,50 @@ export class Metrics {
     labelNames: ['app'] as const,
     registers: [this.registry],
   });
-  private readonly routeCache = new Map<string, RouteMetrics>();
 
   constructor() {
+    const routes = this.routeCache;
+    this.requests = new client.Counter({
+      name: 'portico_requests_total',
+      help: 'Requests answered, by route and status code (route "" = no route matched).',
+      labelNames: ['route', 'status'] as const,
+      registers: [this.registry],
+      // at scrape: add what each (route, status) counted since the last scrape
+      collect() {
+        for (const m of routes.values()) {
+          for (const [status, c] of m.byStatus) {
+            if (c.n === c.reported) continue;
+            this.inc({ route: m.route, status: String(status) }, c.n - c.reported);
+            c.reported = c.n;
+          }
+        }
+      },
+    });
+    this.duration = new RouteHistogram('portico_request_duration_seconds', 'Time from request received to response finished, by route.', routes);
+    this.registry.registerMetric(this.duration as unknown as client.Metric);
     client.collectDefaultMetrics({ register: this.registry, prefix: 'portico_process_' });
   }
 
-  /** forRoute returns the cached label children for a route (created on first use). */
+  /** forRoute returns the cached per-route metrics (created on first use). */
   forRoute(route: string): RouteMetrics {
     let m = this.routeCache.get(route);
     if (m === undefined) {
-      m = { route, duration: this.duration.labels(route), byStatus: new Map(), retries: this.upstreamRetries.labels(route) };
+      m = { route, byStatus: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0, count: 0, retries: this.upstreamRetries.labels(route) };
       this.routeCache.set(route, m);
     }
     return m;
   }
 
-  /** observe records one finished request. */
+  /** observe records one finished request: plain additions, read by the metrics when scraped. */
   observe(m: RouteMetrics, status: number, seconds: number): void {
-    let c = m.byStatus.get(status);
-    if (c === undefined) {
-      c = this.requests.labels(m.route, String(status));
-      m.byStatus.set(status, c);
-    }
-    c.inc();
-    m.duration.observe(seconds);
+    const c = m.byStatus.get(status);
+    if (c === undefined) m.byStatus.set(status, { n: 1, reported: 0 });
+    else c.n++;
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+    m.buckets[i]!++;
+    m.sum += seconds;
+    m.count++;
   }
 
   /** the data-plane workers' registries (as JSON), summed into this process's on /metrics */

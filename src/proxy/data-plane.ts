@@ -292,7 +292,7 @@ export class DataPlane implements ExchangeHost {
     this.active++;
     st.users++;
     const ex = new Exchange(this, req, res, st);
-    ex.run((host, path) => st.router.match(host, path));
+    ex.run(st.router);
   };
 
   /** handleUpgrade proxies an HTTP/1.1 Upgrade (WebSocket) to the route's next upstream. */

@@ -24,6 +24,7 @@ import { NoUpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
 import type { UpstreamState } from '../upstream/health-state.js';
+import { writeAccess, type AccessRecord } from './access-log.js';
 import { RequestBody, type BodyEvents } from './body.js';
 import type { DispatchController, DispatchHandler, DispatchOptions, UpstreamClient } from './engine.js';
 import { h2HasBody, h2Socket, resetWhenAnswered, writeH2Head } from './h2.js';
@@ -157,7 +158,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     readonly plane: unknown = null,
   ) {
     this.path = req.url ?? '/';
-    res.once('close', this.onClientClose);
+    res.on('close', this.onClientClose); // 'close' comes once; `on` spares once()'s wrapper per request
     this.h2 = req.httpVersionMajor === 2;
     if (this.h2) {
       const socket = h2Socket(req);
@@ -166,14 +167,14 @@ export class Exchange implements DispatchHandler, BodyEvents {
   }
 
   /** run executes the passes and dispatches; every outcome ends in `finish`. */
-  run(routeFor: (host: string, path: string) => RouteRuntime | null): void {
+  run(router: { match(host: string, path: string): RouteRuntime | null }): void {
     const { req } = this;
     const problem = this.h2 ? h2RequestProblem(req) : requestProblem(req);
     if (problem !== null) return this.fail(400, problem, true);
     const target = splitTarget(this.path);
     this.path = target.path;
     this.host = hostOf(target.host ?? (this.h2 ? h2Authority(req.headers) : req.headers.host));
-    const route = routeFor(this.host, target.path);
+    const route = router.match(this.host, target.path);
     if (route === null) return this.fail(404, 'no route', false);
     this.route = route;
     const cl = req.headers['content-length'];
@@ -368,7 +369,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private logLine(seconds: number): void {
     const { req } = this;
     const q = this.path.indexOf('?');
-    const line = {
+    const line: AccessRecord = {
       route: this.route?.name ?? null,
       host: this.host,
       method: req.method,
@@ -383,8 +384,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
       proto: this.h2 ? 'h2' : 'http/1.1',
       error: this.error === null ? undefined : errorText(this.error),
     };
-    if (this.status >= 500 && this.status !== CLIENT_GONE) this.owner.log.warn(line, 'request');
-    else this.owner.log.info(line, 'request');
+    writeAccess(this.owner.log, this.status >= 500 && this.status !== CLIENT_GONE ? 'warn' : 'info', line);
   }
 }
 

@@ -31,7 +31,7 @@ const FORWARDING: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded
 
 /** connectionListed parses a Connection header value into lower-case field names. */
 export function connectionListed(value: string | undefined): string[] | null {
-  if (value === undefined) return null;
+  if (value === undefined || value === 'keep-alive' || value === 'close') return null; // the usual values, without split()
   const out: string[] = [];
   for (const part of value.split(',')) {
     const name = part.trim().toLowerCase();
@@ -98,9 +98,14 @@ export function outgoingHeaders(raw: readonly string[], ctx: ForwardContext): st
     'x-forwarded-host', xfh ?? ctx.host,
     'x-real-ip', xri ?? ip,
   );
-  const node = `for=${forwardedNode(ip)};proto=${ctx.proto}` + (ctx.host ? `;host="${ctx.host.replace(/["\\]/g, '')}"` : '');
+  const node = `for=${forwardedNode(ip)};proto=${ctx.proto}` + (ctx.host ? `;host="${quotedSafe(ctx.host)}"` : '');
   out.push('forwarded', fwd === undefined ? node : `${fwd}, ${node}`);
   return out;
+}
+
+/** quotedSafe drops `"` and `\\` (a Host value inside a quoted-string); most hosts have neither. */
+function quotedSafe(v: string): string {
+  return v.includes('"') || v.includes('\\') ? v.replace(/["\\]/g, '') : v;
 }
 
 function mergeListed(prev: string[] | null, value: string | undefined): string[] | null {
