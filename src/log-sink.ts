@@ -5,7 +5,8 @@
  *
  * - Lines are packed whole into writes of at most `maxWrite` bytes (4096 = PIPE_BUF): on a pipe shared
  *   by several processes (Docker's stdout) each write is atomic, so lines never interleave. A line
- *   longer than that is written alone (and may interleave on a pipe; nothing cuts it).
+ *   longer than that is written alone (and may interleave on a pipe; nothing cuts it). The caller may
+ *   pass a larger `maxWrite` for a regular file, where any whole write stays whole.
  * - A full batch is written at once; a partial one at most `flushMs` later (a timer armed by the first
  *   line after a write), and by `flushSync()` (graceful exit, `process.on('exit')`). A crash loses at
  *   most one batch: < 4 KiB and < `flushMs`.

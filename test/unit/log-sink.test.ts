@@ -60,6 +60,17 @@ t.test('lines are written whole, in order, in writes of at most 4096 bytes', asy
   t.ok(Math.min(...full) > 4096 - longest, 'a batch is written when the next line would not fit');
 });
 
+t.test('a larger maxWrite (a regular file) packs more lines per write', async (t) => {
+  const fd = fakeFd();
+  const { sink: s } = sink({ write: fd.write, maxWrite: 65536 });
+  const l = line(0, 40);
+  for (let i = 0; i < 1000; i++) s.write(l);
+  s.flush();
+  t.equal(fd.writes.join(''), l.repeat(1000));
+  t.same(fd.writes.map((w) => Buffer.byteLength(w) <= 65536 && w.endsWith('\n')), fd.writes.map(() => true));
+  t.equal(fd.writes.length, Math.ceil((1000 * Buffer.byteLength(l)) / (Math.floor(65536 / Buffer.byteLength(l)) * Buffer.byteLength(l))));
+});
+
 t.test('a line longer than a write is written alone, after what came before it', async (t) => {
   const fd = fakeFd();
   const { sink: s } = sink({ write: fd.write });
