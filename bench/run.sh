@@ -253,7 +253,7 @@ log "wrote $(rel "$OUT")"
 
 # ---- chart and docs (full runs; UPDATE_DOCS=1 forces, 0 skips) ----------------------------------
 if [ -s "$MAIN_RAW" ]; then
-  sub="$DAY, $(nproc) CPUs ${model:-}, Node $(echo "${LABELS[*]}" | sed 's/ / and /g'), median of $q_rounds round$([ "$q_rounds" = 1 ] || echo s)$([ "$QUICK" = 1 ] && echo ' (--quick smoke test)')"
+  sub="$DAY, $(nproc) CPUs ${model:-}, Node $(echo "${LABELS[*]}" | sed 's/ / and /g'), median of $q_rounds round$([ "$q_rounds" = 1 ] || echo s)$([ "$QUICK" = 1 ] && echo ' (--quick smoke test)' || true)"
   node "$HERE/lib/chart.cjs" "$MAIN_RAW" "$RUN/cpu.svg" "$sub" || true
 fi
 if [ "$UPDATE_DOCS" = 1 ] && [ -s "$MAIN_RAW" ] && [ "$(wc -l < "$MAIN_RAW")" -le 1 ]; then
