@@ -51,7 +51,7 @@ export interface PoolOptions {
 
 interface Slot {
   readonly slot: number;
-  worker: Worker;
+  readonly worker: Worker;
   startedAt: number;
   restarts: number;
   /** consecutive deaths within CRASH_WINDOW_MS of starting */
@@ -119,7 +119,7 @@ export class WorkerPool {
     worker.on('exit', (code, signal) => {
       clearTimeout(timer);
       onFail(new Error(`data-plane worker ${slot} exited during start (code ${code}, signal ${signal})`));
-      this.onExit(s, worker, code, signal);
+      this.onExit(s, code, signal);
     });
     return s;
   }
@@ -153,16 +153,15 @@ export class WorkerPool {
     }
   }
 
-  private onExit(s: Slot, worker: Worker, code: number | null, signal: string | null): void {
-    this.failPending(worker);
-    if (s.worker !== worker) return;
+  private onExit(s: Slot, code: number | null, signal: string | null): void {
+    this.failPending(s.worker);
     s.live = false;
     for (const w of [...this.ackWaiters]) w();
     if (this.stopping) return;
     const quick = Date.now() - s.startedAt < CRASH_WINDOW_MS;
     const crashes = quick ? s.crashes + 1 : 0;
     const delay = crashes === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (crashes - 1));
-    this.o.log.error({ worker: s.slot, worker_pid: worker.process.pid, code, signal, restart_in_ms: delay }, 'data-plane worker exited; replacing it (its in-flight requests are lost)');
+    this.o.log.error({ worker: s.slot, worker_pid: s.worker.process.pid, code, signal, restart_in_ms: delay }, 'data-plane worker exited; replacing it (its in-flight requests are lost)');
     const timer = setTimeout(() => void this.replace(s, crashes), delay);
     timer.unref();
   }
