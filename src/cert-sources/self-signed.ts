@@ -1,14 +1,18 @@
 /**
  * Self-signed certificates (control plane only; node-forge lives behind this file). The key pair is
  * generated natively (node:crypto, RSA-2048: fast and widely accepted); node-forge only builds and
- * signs the X.509 structure, which Node cannot do by itself on Node 20.
+ * signs the X.509 structure, which Node cannot do by itself on Node 20. node-forge is loaded on the
+ * first certificate made (~10 MiB of RSS, issue 14), so a process that never makes one never loads it.
  */
 import { generateKeyPair, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type forgeNs from 'node-forge';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
+
+let forgeModule: Promise<typeof forgeNs> | null = null;
+const loadForge = (): Promise<typeof forgeNs> => (forgeModule ??= import('node-forge').then((m) => m.default));
 
 /** SelfSignedOptions describe the certificate to make. */
 export interface SelfSignedOptions {
@@ -42,6 +46,7 @@ export async function makeCertificate(opts: SelfSignedOptions): Promise<Pems> {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
+  const forge = await loadForge();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey);
   cert.serialNumber = '01' + randomBytes(15).toString('hex');
@@ -66,7 +71,7 @@ export async function makeCertificate(opts: SelfSignedOptions): Promise<Pems> {
   if (names.length > 0) extensions.push({ name: 'subjectAltName', altNames: altNames(names) });
   cert.setExtensions(extensions);
   const signer = forge.pki.privateKeyFromPem(opts.issuer ? opts.issuer.key : privateKey);
-  cert.sign(signer as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
+  cert.sign(signer as forgeNs.pki.rsa.PrivateKey, forge.md.sha256.create());
   return { cert: forge.pki.certificateToPem(cert), key: privateKey };
 }
 

@@ -1,12 +1,14 @@
 /**
- * HTTP/1.1 Upgrade (WebSocket) proxying through http-proxy-3 (the only file that imports it).
+ * HTTP/1.1 Upgrade (WebSocket) proxying through http-proxy-3 (the only file that imports it). The
+ * module is loaded on the first upgrade request, not at start: it and its dependencies cost every
+ * process ~10-14 MiB of RSS (measured, issue 14), and many sites never see a WebSocket.
  * The forwarding headers follow the same rule as plain requests: replaced for untrusted peers,
  * appended for trusted proxies (see passes.outgoingHeaders). Once the upstream switched protocols,
  * `onOpen` receives both sockets (before any byte is relayed) so the data plane can track the tunnel.
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createProxyServer } from 'http-proxy-3';
+import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../log.js';
 import { outgoingHeaders, type ForwardContext } from './passes.js';
 
@@ -26,35 +28,60 @@ export type OpenHandler = (req: IncomingMessage, client: Duplex, upstream: Duple
 
 /** UpgradeProxy pipes upgraded connections to an upstream origin. */
 export class UpgradeProxy {
-  private readonly proxyServer = createProxyServer({ ws: true, xfwd: false });
+  private proxyServer: ProxyServer | null = null;
+  private loading: Promise<ProxyServer> | null = null;
+  private closed = false;
 
   constructor(
     private readonly log: Logger,
-    forwardContext: (req: IncomingMessage) => ForwardContext,
-    onOpen: OpenHandler,
-  ) {
-    this.proxyServer.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex) => {
-      applyForwarding(proxyReq, req, forwardContext(req));
-      // runs before http-proxy-3's own 'upgrade' listener, so before it starts relaying
-      proxyReq.once('upgrade', (_res: IncomingMessage, upstream: Duplex) => onOpen(req, socket, upstream));
+    private readonly forwardContext: (req: IncomingMessage) => ForwardContext,
+    private readonly onOpen: OpenHandler,
+  ) {}
+
+  /** server loads http-proxy-3 and builds the proxy server on first use. */
+  private server(): Promise<ProxyServer> {
+    this.loading ??= import('http-proxy-3').then(({ createProxyServer }) => {
+      const ps = createProxyServer({ ws: true, xfwd: false });
+      ps.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex) => {
+        applyForwarding(proxyReq, req, this.forwardContext(req));
+        // runs before http-proxy-3's own 'upgrade' listener, so before it starts relaying
+        proxyReq.once('upgrade', (_res: IncomingMessage, upstream: Duplex) => this.onOpen(req, socket, upstream));
+      });
+      ps.on('error', (err: Error, _req: unknown, target: unknown) => {
+        this.log.warn({ err: err.message, code: (err as NodeJS.ErrnoException).code }, 'upgrade failed');
+        badGateway(target as Duplex | undefined);
+      });
+      this.proxyServer = ps;
+      return ps;
     });
-    this.proxyServer.on('error', (err: Error, _req: unknown, target: unknown) => {
-      this.log.warn({ err: err.message, code: (err as NodeJS.ErrnoException).code }, 'upgrade failed');
-      const socket = target as Duplex | undefined;
-      if (socket && typeof socket.destroy === 'function' && !socket.destroyed) {
-        if ('writable' in socket && socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-        else socket.destroy();
-      }
-    });
+    return this.loading;
   }
 
   /** proxy hands one upgrade request to the upstream at `origin`. */
   proxy(req: IncomingMessage, socket: Duplex, head: Buffer, origin: string): void {
-    this.proxyServer.ws(req, socket, head, { target: origin });
+    if (this.proxyServer !== null) return void this.proxyServer.ws(req, socket, head, { target: origin });
+    this.server().then(
+      (ps) => {
+        if (this.closed || socket.destroyed) return void socket.destroy();
+        ps.ws(req, socket, head, { target: origin });
+      },
+      (err: Error) => {
+        this.log.error({ err: err.message }, 'upgrade failed: cannot load http-proxy-3');
+        badGateway(socket);
+      },
+    );
   }
 
   /** close stops the proxy server's own resources. */
   close(): void {
-    this.proxyServer.close?.();
+    this.closed = true;
+    this.proxyServer?.close?.();
   }
+}
+
+/** badGateway answers a failed upgrade with 502 when the client socket can still take it. */
+function badGateway(socket: Duplex | undefined): void {
+  if (!socket || typeof socket.destroy !== 'function' || socket.destroyed) return;
+  if ('writable' in socket && socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  else socket.destroy();
 }
