@@ -9,7 +9,6 @@
  *   paused (backpressure).
  * - The route's max_body_bytes is enforced as bytes arrive (chunked bodies have no declared length).
  */
-import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { BodyTooLargeError } from './status.js';
 
@@ -34,6 +33,15 @@ export class BodyFeed extends Readable {
     this.source.detach(this);
     cb(err);
   }
+}
+
+/** BodySource is the client side a body is read from (HTTP/1.1's IncomingMessage, or an h2 stream). */
+export interface BodySource {
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  once(event: 'end', fn: () => void): unknown;
+  off(event: 'data' | 'end', fn: (chunk: Buffer) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
 }
 
 /** BodyEvents: how the body tells its exchange that it is ready, or failed before any attempt. */
@@ -62,7 +70,7 @@ export class RequestBody {
   private closed = false;
 
   constructor(
-    private readonly req: IncomingMessage,
+    private readonly req: BodySource,
     private readonly limit: number,
     declared: number | null,
     private readonly events: BodyEvents,

@@ -14,7 +14,8 @@ import { CertStore } from '../tls/cert-store.js';
 import type { HealthUpdate, PassiveReport } from '../upstream/health.js';
 import { RoundRobin } from '../upstream/selector.js';
 import type { Engine } from './engine.js';
-import { Exchange, sendPlain, type ExchangeHost, type RouteRuntime, type UpstreamTarget } from './handler.js';
+import { Exchange, sendPlain, type ClientReply, type ExchangeHost, type RouteRuntime, type UpstreamTarget } from './handler.js';
+import type { H2Message } from './h2.js';
 import { hostOf, splitTarget, unwrapIp } from './passes.js';
 import { Router } from './router.js';
 import type { Snapshot, SnapshotServer } from './snapshot.js';
@@ -295,6 +296,16 @@ export class DataPlane implements ExchangeHost {
     ex.run(st.router);
   };
 
+  /** handleH2 is the h2 sessions' request handler (the stream is both request and response). */
+  readonly handleH2 = (msg: H2Message): void => {
+    const st = this.state;
+    if (st === null) return notReady(msg);
+    this.active++;
+    st.users++;
+    const ex = new Exchange(this, msg, msg, st);
+    ex.run(st.router);
+  };
+
   /** handleUpgrade proxies an HTTP/1.1 Upgrade (WebSocket) to the route's next upstream. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const st = this.state;
@@ -415,6 +426,6 @@ export class DataPlane implements ExchangeHost {
 }
 
 /** notReady answers before the first snapshot (never expected in practice: listeners open after it). */
-export function notReady(res: ServerResponse): void {
+export function notReady(res: ClientReply): void {
   sendPlain(res, 503, 'starting\n', { 'retry-after': '1' });
 }

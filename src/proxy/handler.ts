@@ -14,9 +14,10 @@
  * One `Exchange` object per request holds all per-request state; it is the undici handler, so no
  * per-request closures are created beyond one `close` listener.
  *
- * HTTP/2 requests (Node's compat API) take the same path; where h2 differs (host from :authority,
- * pseudo-headers, body announced by the frame, no Connection header, stream reset instead of
- * connection close) the exchange branches on `h2` to the helpers in h2.ts and passes.ts.
+ * HTTP/2 requests (an `H2Message` over Node's core stream API, as both `req` and `res`) take the
+ * same path; where h2 differs (host from :authority, pseudo-headers, body announced by the frame,
+ * no Connection header, stream reset instead of connection close) the exchange branches on `h2` to
+ * H2Message and the helpers in passes.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -27,7 +28,7 @@ import type { UpstreamState } from '../upstream/health-state.js';
 import { writeAccess, type AccessRecord } from './access-log.js';
 import { RequestBody, type BodyEvents } from './body.js';
 import type { DispatchController, DispatchHandler, DispatchOptions, UpstreamClient } from './engine.js';
-import { h2HasBody, h2Socket, resetWhenAnswered, writeH2Head } from './h2.js';
+import type { H2Message } from './h2.js';
 import {
   h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext,
 } from './passes.js';
@@ -95,8 +96,13 @@ function tlsVersionOf(socket: IncomingMessage['socket']): string | null {
   return v;
 }
 
+/** ClientRequest is the client's request as an exchange reads it: HTTP/1.1's IncomingMessage, or an h2 stream. */
+export type ClientRequest = IncomingMessage | H2Message;
+/** ClientReply is where an exchange writes its answer: HTTP/1.1's ServerResponse, or the same h2 stream. */
+export type ClientReply = ServerResponse | H2Message;
+
 /** sendPlain writes a short plain-text response (error pages). */
-export function sendPlain(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
+export function sendPlain(res: ClientReply, status: number, body: string, extra?: Record<string, string>): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -147,23 +153,16 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private reported = false;
   /** an HTTP/2 request (Node's compat API) */
   readonly h2: boolean;
-  /** h2 only: the peer, read at the start (req.socket stops answering once the stream closed) */
-  private h2Peer: { ip: string; tls: string | null } | null = null;
-
   constructor(
     readonly owner: ExchangeHost,
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly req: ClientRequest,
+    readonly res: ClientReply,
     /** the data plane state this exchange started on (kept open until it finishes) */
     readonly plane: unknown = null,
   ) {
     this.path = req.url ?? '/';
     res.on('close', this.onClientClose); // 'close' comes once; `on` spares once()'s wrapper per request
     this.h2 = req.httpVersionMajor === 2;
-    if (this.h2) {
-      const socket = h2Socket(req);
-      this.h2Peer = { ip: unwrapIp(socket?.remoteAddress), tls: socket === null ? null : tlsVersionOf(socket) };
-    }
   }
 
   /** run executes the passes and dispatches; every outcome ends in `finish`. */
@@ -181,7 +180,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     if (cl !== undefined) {
       if (Number(cl) > route.maxBody) return this.fail(413, 'body too large', true);
       if (cl === '0') return this.attempt();
-    } else if (req.headers['transfer-encoding'] === undefined && !(this.h2 && h2HasBody(req))) {
+    } else if (req.headers['transfer-encoding'] === undefined && !(this.h2 && (req as H2Message).hasBody)) {
       return this.attempt();
     }
     // no upstream at all: 503 at once, before reading the body (attempt() does the same without one)
@@ -227,7 +226,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.upstream = upstream;
     const { req } = this;
     if (this.headers === null) {
-      const ip = this.h2Peer?.ip ?? unwrapIp(req.socket.remoteAddress);
+      const ip = this.clientIp();
       const host = (this.h2 ? h2Authority(req.headers) : req.headers.host) ?? '';
       const ctx: ForwardContext = { clientIp: ip, trusted: this.owner.isTrusted(ip), host, proto: 'https' };
       this.headers = outgoingHeaders(this.h2 ? h1RawHeaders(req.rawHeaders) : req.rawHeaders, ctx);
@@ -262,9 +261,9 @@ export class Exchange implements DispatchHandler, BodyEvents {
     const res = this.res;
     if (res.destroyed) return;
     const h = responseHeaders(headers);
-    if (this.h2) return writeH2Head(res, statusCode, h);
+    if (this.h2) return (res as H2Message).writeHead(statusCode, h);
     if (this.owner.draining) h.connection = 'close';
-    res.writeHead(statusCode, statusMessage, h as Record<string, string | string[]>);
+    (res as ServerResponse).writeHead(statusCode, statusMessage, h as Record<string, string | string[]>);
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
@@ -329,10 +328,9 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.finish(status);
   }
 
-  /** closeAfter: HTTP/1.1 closes the connection after this answer (`Connection: close`); h2 resets just this stream. */
+  /** closeAfter: HTTP/1.1 closes the connection after this answer (`Connection: close`); h2 resets just this stream, as H2Message does for every answer that leaves the body unread. */
   private closeAfter(extra: Record<string, string>): Record<string, string> {
-    if (this.h2) resetWhenAnswered(this.res);
-    else extra.connection = 'close';
+    if (!this.h2) extra.connection = 'close';
     return extra;
   }
 
@@ -366,6 +364,10 @@ export class Exchange implements DispatchHandler, BodyEvents {
     if (owner.accessLog) this.logLine(seconds);
   }
 
+  private clientIp(): string {
+    return this.h2 ? (this.req as H2Message).ip : unwrapIp((this.req as IncomingMessage).socket.remoteAddress);
+  }
+
   private logLine(seconds: number): void {
     const { req } = this;
     const q = this.path.indexOf('?');
@@ -379,8 +381,8 @@ export class Exchange implements DispatchHandler, BodyEvents {
       attempts: this.attempts,
       duration_ms: Math.round(seconds * 1e6) / 1e3,
       bytes: this.bytes,
-      client_ip: this.h2Peer?.ip ?? unwrapIp(req.socket.remoteAddress),
-      tls_version: this.h2Peer !== null ? this.h2Peer.tls : tlsVersionOf(req.socket),
+      client_ip: this.clientIp(),
+      tls_version: this.h2 ? (req as H2Message).tlsVersion : tlsVersionOf((req as IncomingMessage).socket),
       proto: this.h2 ? 'h2' : 'http/1.1',
       error: this.error === null ? undefined : errorText(this.error),
     };

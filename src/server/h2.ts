@@ -2,7 +2,9 @@
  * HTTP/2 on the https listener. The https.Server does the TLS handshake and ALPN; a socket that
  * negotiated `h2` is handed to an `http2` server that never listens itself (`emit('connection')`),
  * so HTTP/1.1 keeps Node's http.Server path unchanged (431 via maxHeaderSize, 408 via
- * headersTimeout, keep-alive, Connection: close) and h2 gets its own session handling here:
+ * headersTimeout, keep-alive, Connection: close) and h2 gets its own session handling here.
+ * Requests are served on the core stream API (one `H2Message` per stream, no compat objects: the
+ * server has no 'request' listener, so Node never builds Http2ServerRequest/Response):
  *
  * - sessions are tracked, so shutdown and listener moves send GOAWAY (`goAway`) and cut what is left
  *   after the grace period (`destroyAll`): http.Server's closeIdleConnections/closeAllConnections
@@ -27,9 +29,11 @@
  * leaves it open while the client keeps its side open (measured: a half-open client holds it, and
  * with it the listener's close(), forever); LINGER_MS after our FIN the socket is destroyed.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
+import { H2Message } from '../proxy/h2.js';
 
 /** H2Settings are the listener's h2 settings; `configure` replaces them (new sessions get the SETTINGS values, timers and the reset limit apply at once). */
 export interface H2Settings {
@@ -46,14 +50,14 @@ export interface H2Settings {
   idleTimeout: number;
 }
 
-/** H2Request/H2Response are what the http2 server hands to the request handler. */
-export type H2Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+/** H2Handler takes one request: its stream as an H2Message (request and response in one). */
+export type H2Handler = (msg: H2Message) => void;
 
 /** H2Hooks: where requests go, and how refused ones (431) are answered and counted. */
 export interface H2Hooks {
   onRequest: H2Handler;
   /** answer a request refused before routing (431 head too large) */
-  onRefused(status: number, reason: string, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void;
+  onRefused(status: number, reason: string, msg: H2Message): void;
 }
 
 const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
@@ -68,6 +72,8 @@ interface SessionState {
   readonly owner: H2Sessions;
   readonly session: http2.ServerHttp2Session;
   readonly peer: string;
+  /** the session's TLS version ("TLSv1.3"), read once */
+  readonly tls: string | null;
   /** streams open now */
   streams: number;
   /** the header/idle timer and the delay it was armed with */
@@ -99,7 +105,6 @@ export class H2Sessions {
     this.settings = settings;
     this.server = http2.createServer({ settings: nativeSettings(settings) });
     this.server.on('session', this.onSession);
-    this.server.on('request', this.onRequest);
     this.server.on('sessionError', (err: NodeJS.ErrnoException, session: http2.ServerHttp2Session) => {
       log.debug({ code: err.code, reason: err.message, client_ip: peerOf(session) }, 'h2 session error');
     });
@@ -142,6 +147,7 @@ export class H2Sessions {
       owner: this,
       session,
       peer: peerOf(session),
+      tls: (session.socket as TLSSocket | undefined)?.getProtocol?.() ?? null,
       streams: 0,
       timer: null,
       timerMs: 0,
@@ -152,18 +158,17 @@ export class H2Sessions {
     this.arm(st, this.settings.headerTimeout);
     (session as Tagged<http2.ServerHttp2Session>)[kState] = st;
     this.live.add(st);
-    session.prependListener('stream', onStream);
+    session.on('stream', onStream);
     session.once('close', onSessionClose);
     if (this.closing) session.close();
   };
 
-  private readonly onRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
-    if (headerListSize(req.rawHeaders) > this.settings.maxHeaderListSize) {
-      this.hooks.onRefused(431, 'request header list too large', req, res);
-      return;
-    }
-    this.hooks.onRequest(req, res);
-  };
+  /** request hands a new stream to the data plane (431 first when its header list is over the limit). */
+  request(st: SessionState, stream: http2.ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
+    const msg = new H2Message(stream, headers, rawHeaders, st.peer, st.tls);
+    if (headerListSize(rawHeaders) > this.settings.maxHeaderListSize) return this.hooks.onRefused(431, 'request header list too large', msg);
+    this.hooks.onRequest(msg);
+  }
 
   /** arm (re)starts a session's timer with `ms`. */
   arm(st: SessionState, ms: number): void {
@@ -231,12 +236,13 @@ function onTimer(st: SessionState): void {
   st.owner.timerFired(st);
 }
 
-function onStream(this: Tagged<http2.ServerHttp2Session>, stream: Tagged<http2.ServerHttp2Stream>): void {
+function onStream(this: Tagged<http2.ServerHttp2Session>, stream: Tagged<http2.ServerHttp2Stream>, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
   const st = this[kState]!;
   st.streams++;
   stream[kState] = st;
   stream.once('close', onStreamClose);
   stream.once('aborted', onStreamAborted);
+  st.owner.request(st, stream, headers, rawHeaders);
 }
 
 function onStreamClose(this: Tagged<http2.ServerHttp2Stream>): void {

@@ -8,7 +8,6 @@
  * `h2` sockets to the listener's `H2Sessions`, acme-tls/1 sockets are closed after the handshake.
  */
 import http from 'node:http';
-import type http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -17,6 +16,7 @@ import { ListenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { DataPlane } from '../proxy/data-plane.js';
+import type { H2Message } from '../proxy/h2.js';
 import { H2Sessions, type H2Settings } from './h2.js';
 
 /** ListenAddress is a host and port to bind. */
@@ -121,12 +121,12 @@ export function h2SessionsOf(server: http.Server): H2Sessions | null {
 /** h2ClientError answers an h2 request refused before routing (431), counted and logged like HTTP/1.1's. */
 function h2ClientError(log: Logger, metrics: Metrics) {
   const noRoute = metrics.forRoute('');
-  return (status: number, reason: string, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
+  return (status: number, reason: string, msg: H2Message): void => {
     const text = http.STATUS_CODES[status] ?? 'error';
     metrics.observe(noRoute, status, 0);
-    log.info({ status, reason, client_ip: req.socket.remoteAddress, proto: 'h2' }, 'client error');
-    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': text.length + 1 });
-    res.end(`${text.toLowerCase()}\n`);
+    log.info({ status, reason, client_ip: msg.ip, proto: 'h2' }, 'client error');
+    msg.writeHead(status, { 'content-type': 'text/plain', 'content-length': text.length + 1 });
+    msg.end(`${text.toLowerCase()}\n`);
   };
 }
 
@@ -134,7 +134,7 @@ function h2ClientError(log: Logger, metrics: Metrics) {
 export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log: Logger, metrics: Metrics): https.Server {
   const h2 = new H2Sessions(
     h2Settings(o.maxHeaderBytes, o.headerTimeout, o.idleTimeout, o.http2),
-    { onRequest: dp.handleRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void, onRefused: h2ClientError(log, metrics) },
+    { onRequest: dp.handleH2, onRefused: h2ClientError(log, metrics) },
     log,
   );
   const server = https.createServer({

@@ -206,6 +206,39 @@ t.test('h2 answers that leave the body unread (413, 408) reset only their stream
   t.equal(echo.requests.filter((r) => r.url === '/declared' || r.url === '/stalled').length, 0, 'the declared and the buffered body never reached the upstream');
 });
 
+t.test('an upstream that answers an upload before reading it: the h2 client gets the answer, then RST_STREAM NO_ERROR; the session keeps serving', async (t) => {
+  // answers at once and never reads the body (an early 401/413 from an app, or nginx's `return`)
+  const early = http.createServer((req, res) => {
+    res.writeHead(401, { 'content-type': 'text/plain', 'content-length': 6 });
+    res.end('nope!\n');
+  });
+  await new Promise<void>((r) => early.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    early.closeAllConnections();
+    early.close();
+  });
+  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [`http://127.0.0.1:${(early.address() as AddressInfo).port}`] }]));
+  t.teardown(() => p.close());
+  const session = await h2Connect(p.port);
+  t.teardown(() => session.close());
+  for (const size of [200 * 1024, 2 * 1024 * 1024]) {
+    const stream = session.request({ ':method': 'POST', ':path': '/upload', 'content-length': String(size) });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    stream.on('response', (h) => (status = Number(h[':status'])));
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', () => undefined);
+    stream.end(randomBytes(size)); // more than the 64 KiB flow-control window: the client blocks unless told to stop
+    const closed = await Promise.race([new Promise((r) => stream.once('close', () => r(true))), sleep(5000).then(() => false)]);
+    t.ok(closed, `${size} bytes: the stream closes (it used to wait for flow-control credit forever)`);
+    t.equal(status, 401, 'the upstream answer');
+    t.equal(Buffer.concat(chunks).toString(), 'nope!\n', 'whole');
+    t.equal(stream.rstCode, http2.constants.NGHTTP2_NO_ERROR, 'then RST_STREAM NO_ERROR: stop sending');
+  }
+  t.equal((await h2Request(session, { ':path': '/after' })).status, 401, 'the same session still serves');
+  t.equal(session.destroyed, false);
+});
+
 t.test('upstream hop-by-hop and repeated single-value headers do not break h2', async (t) => {
   const a = await startBackend('a', (_req, res) => {
     res.setHeader('connection', 'x-secret, keep-alive');
