@@ -38,5 +38,6 @@ VOLUME ["/app/certs"]
 EXPOSE 8443 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["portico", "health"]
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/cli.js"]
+# --max-semi-space-size=4: a small V8 young generation (src/node-flags.ts says why, with the numbers)
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=4", "/app/dist/cli.js"]
 CMD ["run"]

@@ -10,7 +10,7 @@
 #
 #   bash bench/ab.sh NAME='COMMAND' NAME='COMMAND' ...
 #   CYCLES=10 DURATION=3 SCENARIO=ka bash bench/ab.sh floor='node bench/engines/undici-dispatch.js' \
-#       portico='node dist/cli.js run --config $CONF'
+#       portico='dist/cli.js run --config $CONF'   # through its shebang: node with portico's V8 flags
 #
 # Each COMMAND runs with PORT set (its own port), UP1/UP2 (the upstream), CERT/KEY (a test cert), and
 # CONF: a portico config.toml written for that port (PORTICO_EXTRA is appended to its [server] table).
@@ -56,6 +56,7 @@ http = ""
 ${PORTICO_EXTRA:-}
 [server.timeouts]
 idle = "65s"
+upstream_idle = "60s"
 [tls]
 dir = "$d/certs"
 [storage]

@@ -422,6 +422,9 @@ portico_knows_workers() {   # sets PORTICO_KNOWS_WORKERS=yes|no: does `portico c
     echo "portico: [server] workers key supported: $PORTICO_KNOWS_WORKERS (plain portico targets $([ "$PORTICO_KNOWS_WORKERS" = yes ] && echo 'run with workers = 1 written out' || echo 'run without the key'))" >> "$NOTES"
   fi
 }
+# portico_node_flags: the node flags portico's CLI shebang gives (`#!/usr/bin/env -S node FLAGS`, src/node-flags.ts),
+# so a portico run by `node cli.js` here runs as the installed `portico` and the image do
+portico_node_flags() { head -1 "$PORTICO_CLI" | sed -n 's/^#!.*env -S node *//p'; }
 portico_conf() {   # ACCESS(true|false) [WORKERS]
   [ -f "$PORTICO_CLI" ] || { FAIL_REASON="$PORTICO_CLI not found (run 'npm run build')"; log "portico: $FAIL_REASON"; return 1; }
   local workers=""
@@ -437,6 +440,7 @@ https = "$BIND:$PORT"
 http = ""$workers
 [server.timeouts]
 idle = "65s"
+upstream_idle = "60s"   # like nginx-w1's upstream keepalive (60 s; the origin keeps 120 s): the default 4s reconnects idle pool sockets
 [tls]
 dir = "$TDIR/certs"
 [storage]
@@ -458,7 +462,7 @@ EOF
   fi
   # stdout (pino JSON incl. access lines) to a file, stderr to out.log; bash execs node (no wrapper process left)
   CMD=(bash -c 'out=$1; shift; exec "$@" >"$out"' portico-launch "${PORTICO_STDOUT:-$TDIR/portico.log}"
-       "${TNODE:-$PORTICO_NODE}" "$PORTICO_CLI" run --config "$TDIR/config.toml")
+       "${TNODE:-$PORTICO_NODE}" $(portico_node_flags) "$PORTICO_CLI" run --config "$TDIR/config.toml")
 }
 NGINX_NORESUME=""; HAPROXY_NORESUME_G=""; HAPROXY_NORESUME_B=""; NODE_NORESUME=0
 if [ "$TLS_RESUME" = 0 ]; then

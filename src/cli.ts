@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The portico command line (DESIGN §3). The only file that calls process.exit.
  */

@@ -18,6 +18,7 @@ import type { HealthUpdate, PassiveReport } from '../upstream/health.js';
 import type { ShareMode } from '../server/listeners.js';
 import type { Address } from '../config/types.js';
 import { WORKER_ENV, type FromWorker, type ToWorker, type WorkerInit, type WorkerStats } from './messages.js';
+import { missingFlags } from '../node-flags.js';
 
 /** reusePortSupported: `listen({ reusePort })` exists from Node 22.12 (and 23.1). */
 export function reusePortSupported(version = process.versions.node): boolean {
@@ -89,7 +90,9 @@ export class WorkerPool {
   constructor(private readonly o: PoolOptions) {
     this.share = o.share ?? (reusePortSupported() ? 'reuseport' : 'shared');
     if (this.share === 'shared') cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false });
+    // a data-plane worker runs with the primary's node flags plus portico's V8 flags (node-flags.ts)
+    const execArgv = [...process.execArgv, ...missingFlags(process.execArgv)];
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], execArgv, silent: false });
   }
 
   /** start forks every worker and waits until each is ready for its first snapshot. */

@@ -6,6 +6,7 @@
  * them; /metrics sums the workers; SIGTERM drains every worker and exits 0.
  */
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type http from 'node:http';
@@ -17,6 +18,7 @@ import {
   ROOT, failures, freePort, makeCA, proxyConfig, request, runLoad, sleep, spawnReady, startBackend, waitUntil, writePair, type Backend, type RouteSpec, type Spawned,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { V8_FLAGS } from '../../src/node-flags.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -70,6 +72,10 @@ t.test('workers serve, ack, sum their metrics, get replaced when killed under lo
   t.ok(['reuseport', 'shared'].includes(before.data_plane.sharing), `connections are spread (${before.data_plane.sharing})`);
   t.ok(workers(before).every((w) => w.up && w.version === before.portico.snapshot_version), 'every worker acked the snapshot');
   t.ok(workers(before).every((w) => w.pid !== before.portico.pid), 'workers are processes of their own');
+  // portico's V8 flags (src/node-flags.ts) reach the forked workers even when the primary was started without them
+  const argv = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  t.notOk(argv(before.portico.pid as number).includes(V8_FLAGS[0]!), 'the test started the primary without the flags');
+  for (const w of workers(before)) t.same(V8_FLAGS.filter((f) => argv(w.pid as number).includes(f)), V8_FLAGS, `worker ${w.pid} runs with ${V8_FLAGS.join(' ')}`);
 
   for (let i = 0; i < 20; i++) t.equal((await get(p.port)).status, 200);
   // the workers' request counters are summed on the control plane's /metrics
