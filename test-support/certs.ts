@@ -1,4 +1,4 @@
-/** makeCert: certificates generated at test time (node-forge via portico's own generator); no keys in git. */
+/** makeCert: certificates generated at test time (portico's own generator, src/cert-sources/x509.ts); no keys in git. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeCertificate, type Pems } from '../src/cert-sources/self-signed.js';

@@ -5,8 +5,7 @@
  * - ACME Renewal Information (RFC 9773): the renewal time is taken from the CA's suggested window,
  *   requested with the certificate's ARI id (AKI key id . serial).
  */
-import { X509Certificate } from 'node:crypto';
-import forge from 'node-forge';
+import { createHash, X509Certificate } from 'node:crypto';
 import t from 'tap';
 import { ariCertId } from '../../src/acme/ari.js';
 import { AcmeIssuer } from '../../src/acme/issuer.js';
@@ -89,7 +88,9 @@ t.test('ARI: the CA\'s suggested window decides the renewal time', async (t) => 
   ac.abort();
 
   // The ARI id: base64url(AKI key id) "." base64url(serial DER bytes).
-  const keyId = Buffer.from(forge.pki.certificateFromPem(ca.cert).generateSubjectKeyIdentifier().getBytes(), 'binary');
+  // the CA's key id, RFC 5280 method 1: SHA-1 of its public key (P-256: 04 || x || y), computed from the JWK
+  const jwk = new X509Certificate(ca.cert).publicKey.export({ format: 'jwk' });
+  const keyId = createHash('sha1').update(Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')])).digest();
   let serial = Buffer.from(new X509Certificate(leaf.leaf).serialNumber, 'hex');
   if (serial[0]! & 0x80) serial = Buffer.concat([Buffer.from([0]), serial]);
   const expectedId = `${keyId.toString('base64url')}.${serial.toString('base64url')}`;

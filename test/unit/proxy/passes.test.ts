@@ -48,7 +48,7 @@ t.test('connectionListed ignores close and keep-alive tokens', async (t) => {
   t.same(connectionListed(undefined), null);
 });
 
-t.test('responseHeaders strips hop-by-hop fields in place', async (t) => {
+t.test('responseHeaders drops hop-by-hop fields and the ones Connection lists', async (t) => {
   const h = responseHeaders({ connection: 'x-a', 'x-a': '1', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', 'content-type': 'text/plain' });
   t.same(h, { 'content-type': 'text/plain' });
 });
