@@ -108,7 +108,9 @@ function altName(n: string): Buffer {
   if (isIP(n) === 4) return tlv(0x87, Buffer.from(n.split('.').map(Number)));
   if (isIP(n) === 6) {
     const [head = '', tail = ''] = n.split('::');
-    const groups = (s: string): number[] => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
+    // hex groups; a trailing dotted quad (::ffff:192.0.2.1) is the last two groups
+    const groups = (s: string): number[] =>
+      s === '' ? [] : s.split(':').flatMap((g) => (g.includes('.') ? ((q) => [(q[0]! << 8) | q[1]!, (q[2]! << 8) | q[3]!])(g.split('.').map(Number)) : [parseInt(g, 16)]));
     const h = groups(head);
     const t = n.includes('::') ? groups(tail) : [];
     const all = [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];

@@ -11,11 +11,11 @@ import { makeCertificate } from '../../../src/cert-sources/self-signed.js';
 
 t.test('a self-signed leaf: names, validity, not a CA, verifies with its own key', async (t) => {
   const before = Date.now();
-  const p = await makeCertificate({ commonName: 'a.test', names: ['a.test', '*.b.test', '127.0.0.1', '::1', '2001:db8::7'], days: 10 });
+  const p = await makeCertificate({ commonName: 'a.test', names: ['a.test', '*.b.test', '127.0.0.1', '::1', '2001:db8::7', '::ffff:192.0.2.1'], days: 10 });
   const c = new X509Certificate(p.cert);
   t.equal(c.subject, 'CN=a.test\nO=portico');
   t.equal(c.issuer, c.subject, 'self-signed');
-  t.equal(c.subjectAltName, 'DNS:a.test, DNS:*.b.test, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:2001:DB8:0:0:0:0:0:7');
+  t.equal(c.subjectAltName, 'DNS:a.test, DNS:*.b.test, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:2001:DB8:0:0:0:0:0:7, IP Address:0:0:0:0:0:FFFF:C000:201');
   t.equal(c.ca, false);
   t.ok(c.verify(c.publicKey), 'signature verifies');
   t.ok(c.checkPrivateKey(createPrivateKey(p.key)), 'the key is the certificate key');
