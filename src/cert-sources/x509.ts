@@ -1,7 +1,7 @@
 /**
  * A minimal X.509 v3 certificate writer (RFC 5280) on node:crypto: DER by hand for the one shape
  * portico makes (self-signed leaves, and test CAs with the leaves they sign), signed with
- * `crypto.sign`. Node can parse certificates (X509Certificate) but not make them; this replaces
+ * `crypto.sign` (ECDSA P-256 keys only). Node can parse certificates (X509Certificate) but not make them; this replaces
  * node-forge, which cost ~10 MiB of RSS in every process that made one (issue 14: the default
  * certificate for unknown SNI is made at every start).
  */
@@ -90,7 +90,6 @@ const OID = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
   ecdsaWithSha256: '1.2.840.10045.4.3.2',
-  sha256WithRsa: '1.2.840.113549.1.1.11',
 };
 
 const extension = (id: string, critical: boolean, value: Buffer): Buffer =>
@@ -104,13 +103,18 @@ function keyId(spkiDer: Buffer): Buffer {
   return createHash('sha1').update(spkiDer.subarray(key.body + 1, key.end)).digest();
 }
 
+/** ipv6Group: one hex group as a number; a trailing dotted quad (::ffff:192.0.2.1) is the last two groups. */
+function ipv6Group(g: string): number[] {
+  if (!g.includes('.')) return [parseInt(g, 16)];
+  const [a = 0, b = 0, c = 0, d = 0] = g.split('.').map(Number);
+  return [(a << 8) | b, (c << 8) | d];
+}
+
 function altName(n: string): Buffer {
   if (isIP(n) === 4) return tlv(0x87, Buffer.from(n.split('.').map(Number)));
   if (isIP(n) === 6) {
     const [head = '', tail = ''] = n.split('::');
-    // hex groups; a trailing dotted quad (::ffff:192.0.2.1) is the last two groups
-    const groups = (s: string): number[] =>
-      s === '' ? [] : s.split(':').flatMap((g) => (g.includes('.') ? ((q) => [(q[0]! << 8) | q[1]!, (q[2]! << 8) | q[3]!])(g.split('.').map(Number)) : [parseInt(g, 16)]));
+    const groups = (s: string): number[] => (s === '' ? [] : s.split(':').flatMap(ipv6Group));
     const h = groups(head);
     const t = n.includes('::') ? groups(tail) : [];
     const all = [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
@@ -145,16 +149,14 @@ export function buildCertificate(spec: CertificateSpec): string {
   );
   const issuer = spec.issuerCert ? new X509Certificate(spec.issuerCert) : null;
   const issuerName = issuer ? subjectOf(issuer.raw) : subject;
-  const signingType = spec.signingKey.asymmetricKeyType;
-  if (signingType !== 'ec' && signingType !== 'rsa') throw new Error(`cannot sign with a ${signingType} key`);
-  const sigAlg = signingType === 'ec' ? seq(oid(OID.ecdsaWithSha256)) : seq(oid(OID.sha256WithRsa), Buffer.from([0x05, 0x00]));
+  // every key portico makes is ECDSA P-256 (self-signed.ts)
+  for (const k of [spec.publicKey, spec.signingKey]) if (k.asymmetricKeyType !== 'ec') throw new Error(`not an EC key: ${k.asymmetricKeyType}`);
+  const sigAlg = seq(oid(OID.ecdsaWithSha256));
 
   const exts = [
     extension(OID.basicConstraints, true, spec.isCA ? seq(bool(true)) : seq()),
-    // keyUsage bits: digitalSignature (0), keyEncipherment (2, RSA leaves), keyCertSign (5), cRLSign (6)
-    extension(OID.keyUsage, true, spec.isCA
-      ? bits(Buffer.from([0x86]), 1)
-      : spec.publicKey.asymmetricKeyType === 'rsa' ? bits(Buffer.from([0xa0]), 5) : bits(Buffer.from([0x80]), 7)),
+    // keyUsage bits: digitalSignature (0); a CA also keyCertSign (5), cRLSign (6)
+    extension(OID.keyUsage, true, spec.isCA ? bits(Buffer.from([0x86]), 1) : bits(Buffer.from([0x80]), 7)),
     extension(OID.subjectKeyIdentifier, false, octets(keyId(spki))),
   ];
   // the issuer's key id (RFC 5280 §4.2.1.1): chain building and ACME ARI certificate ids use it

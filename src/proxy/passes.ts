@@ -40,6 +40,11 @@ export function connectionListed(value: string | undefined): string[] | null {
   return out.length > 0 ? out : null;
 }
 
+/** hopByHop: a lower-case field name that is not forwarded (always hop-by-hop, or named in that message's `Connection`). */
+function hopByHop(name: string, listed: readonly string[] | null): boolean {
+  return HOP_BY_HOP.has(name) || (listed !== null && listed.includes(name));
+}
+
 /** ForwardContext is what the forwarding pass needs to know about the client side. */
 export interface ForwardContext {
   /** peer address (IPv4-mapped IPv6 already unwrapped) */
@@ -77,7 +82,7 @@ export function outgoingHeaders(raw: readonly string[], ctx: ForwardContext): st
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const k = name.toLowerCase();
-    if (HOP_BY_HOP.has(k) || (listed !== null && listed.includes(k))) continue;
+    if (hopByHop(k, listed)) continue;
     if (FORWARDING.has(k)) {
       if (ctx.trusted) {
         const v = raw[i + 1]!;
@@ -124,7 +129,7 @@ export function responseHeaders(h: Record<string, string | string[] | undefined>
   const listed = c === undefined ? null : connectionListed(Array.isArray(c) ? c.join(',') : c);
   const out: Record<string, string | string[] | undefined> = {};
   for (const k in h) {
-    if (HOP_BY_HOP.has(k) || (listed !== null && listed.includes(k))) continue;
+    if (hopByHop(k, listed)) continue;
     out[k] = h[k];
   }
   return out;
