@@ -17,6 +17,7 @@ import type { Runtime } from './lifecycle/runtime.js';
 import { statusDocument } from './lifecycle/status.js';
 import { createLogger, flushLogger, setLogLevel, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { Router, type Routable } from './proxy/router.js';
 import { DataPlane, blockListOf } from './proxy/data-plane.js';
 import { Engine } from './proxy/engine.js';
 import { SelfSignedSource } from './cert-sources/self-signed.js';
@@ -85,6 +86,7 @@ export class Portico {
   private readonly stopping = new AbortController();
   /** generation of the https listener in the data-plane workers (a moved listener gets a new one) */
   private httpsGen = 0;
+  private hostsOf: { runtime: Runtime | null; router: Router<Routable> } | null = null;
 
   private constructor(
     readonly configPath: string,
@@ -214,6 +216,7 @@ export class Portico {
             createRedirectListener(
               {
                 httpsPort: () => this.control.runtime?.config.server.public_https_port || this.listeners.address('https')!.port,
+                routed: (host) => this.routedHosts().match(host, '/') !== null,
                 headerTimeout: t.header,
                 idleTimeout: t.idle,
                 maxHeaderBytes: config.server.limits.max_header_bytes,
@@ -242,6 +245,15 @@ export class Portico {
           }), 'admin'),
       },
     ];
+  }
+
+  /** routedHosts matches the current config's route hosts (the redirect listener serves only those); rebuilt when the runtime changes. */
+  private routedHosts(): Router<Routable> {
+    const runtime = this.control.runtime;
+    if (this.hostsOf?.runtime !== runtime) {
+      this.hostsOf = { runtime, router: new Router((runtime?.config.routes ?? []).map((r) => ({ hosts: r.hosts, prefix: '' }))) };
+    }
+    return this.hostsOf.router;
   }
 
   /** acmeHttpAnswer answers HTTP-01 on the plain listener (always in this process): the data plane's snapshot, else the challenge store. */
@@ -440,12 +452,13 @@ export class Portico {
     // (data-plane workers do this themselves when drained, in closeAll)
     this.dataPlane?.startDraining();
     this.dataPlane?.goingAway();
-    await this.closeAll(true, grace);
+    await this.closeAll(true, grace, Date.now() + grace);
     this.log.info({}, 'stopped');
     flushLogger(this.log);
   }
 
-  private async closeAll(graceful: boolean, grace = 0): Promise<void> {
+  /** closeAll stops everything; with `deadline` (epoch ms), the app workers get what is left of it (at least 0.5 s) once traffic is gone. */
+  private async closeAll(graceful: boolean, grace = 0, deadline = 0): Promise<void> {
     const upgraded = setTimeout(() => this.dataPlane?.closeUpgraded(), grace);
     upgraded.unref();
     // the workers first: they close their listeners themselves while draining (an unbind now would cut their connections)
@@ -454,9 +467,10 @@ export class Portico {
     clearTimeout(upgraded);
     this.control.stop();
     this.stopping.abort();
-    await this.dataPlane?.close(graceful);
+    // clients are gone (or cut at the grace): an upstream request still running has nobody to answer
+    await this.dataPlane?.close(graceful, 200);
     // traffic is gone: now the app workers (SIGTERM, SIGKILL after the grace)
-    await this.supervisor.stop(graceful ? Math.max(grace, 1000) : 1000);
+    await this.supervisor.stop(graceful ? Math.max(deadline - Date.now(), 500) : 1000);
     this.watchdog.close();
     await this.listeners.close(0);
   }
@@ -516,6 +530,9 @@ async function workerReady(control: ControlPlane, health: HealthRegistry, app: s
   health.joined(url);
 }
 
+/** SHUTDOWN_SLACK_MS: how long past shutdown_delay + shutdown_grace a shutdown may take before the process just exits. */
+const SHUTDOWN_SLACK_MS = 900;
+
 /** run starts portico from a config file and wires signals; resolves with the exit code. Handlers are
  * installed before start, so a signal during start-up is honoured afterwards instead of killing the process. */
 export async function run(opts: StartOptions): Promise<number> {
@@ -526,6 +543,14 @@ export async function run(opts: StartOptions): Promise<number> {
   const done = new Promise<number>((resolve) => (finish = resolve));
   const stop = (p: Portico, signal: NodeJS.Signals) => {
     p.log.info({ signal }, 'signal received');
+    // the last resort: whatever hangs, the process is gone shortly after shutdown_delay + shutdown_grace (DESIGN §8)
+    const server = p.control.runtime?.config.server;
+    const limit = (server?.shutdown_delay ?? 0) + (server?.shutdown_grace ?? 0) + SHUTDOWN_SLACK_MS;
+    setTimeout(() => {
+      p.log.error({ in_flight: p.inFlight, limit_ms: limit }, 'shutdown did not finish in time: exiting now');
+      flushLogger(p.log);
+      finish(1);
+    }, limit).unref();
     p.shutdown().then(
       () => finish(0),
       (err: Error) => {

@@ -122,7 +122,7 @@ async function drain(grace: number): Promise<void> {
   const cut = setTimeout(() => dataPlane.closeUpgraded(), grace);
   await Promise.all([...servers.keys()].map((gen) => unlisten(gen, grace)));
   clearTimeout(cut);
-  await dataPlane.close(true);
+  await dataPlane.close(true, 200);
   log.info({ connections }, 'data-plane worker stopped');
   flushLogger(root);
   process.exit(0);

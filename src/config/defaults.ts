@@ -30,6 +30,7 @@ export const DEFAULTS = deepFreeze({
       header: '10s',
       body: '30s',
       idle: '60s',
+      send: '60s',
       upstream_connect: '3s',
       upstream_response: '60s',
       upstream_idle: '4s',

@@ -31,6 +31,8 @@ export interface TimeoutsConfig {
   body: number;
   /** Client keep-alive idle (default 60s). */
   idle: number;
+  /** A response the client reads nothing of for this long is cut: its upstream request aborted, logged 499 (default 60s). */
+  send: number;
   /** Connecting to an upstream (default 3s). */
   upstream_connect: number;
   /** Until upstream response headers → 504 (default 60s). */

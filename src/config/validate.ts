@@ -33,7 +33,7 @@ type Indexed<T> = [index: number, value: T];
 const KEYS = {
   root: ['server', 'tls', 'storage', 'acme', 'admin', 'log', 'supervisor', 'apps', 'routes'],
   server: ['https', 'http', 'public_https_port', 'workers', 'trusted_proxies', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits', 'http2'],
-  timeouts: ['header', 'body', 'idle', 'upstream_connect', 'upstream_response', 'upstream_idle'],
+  timeouts: ['header', 'body', 'idle', 'send', 'upstream_connect', 'upstream_response', 'upstream_idle'],
   limits: ['max_header_bytes', 'max_body_bytes'],
   http2: ['enabled', 'max_concurrent_streams', 'max_resets'],
   tls: ['min_version', 'dir', 'self_signed', 'ticket_key_rotation', 'certificates'],
@@ -337,7 +337,7 @@ function readTimeouts(v: unknown, p: string, ctx: Ctx): TimeoutsConfig {
   const d = DEFAULTS.server.timeouts;
   const ms = (k: keyof TimeoutsConfig): number => opt(t, k, p, ctx, timeout, d[k]);
   return {
-    header: ms('header'), body: ms('body'), idle: ms('idle'),
+    header: ms('header'), body: ms('body'), idle: ms('idle'), send: ms('send'),
     upstream_connect: ms('upstream_connect'), upstream_response: ms('upstream_response'), upstream_idle: ms('upstream_idle'),
   };
 }

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
-import { CertStore } from '../tls/cert-store.js';
+import { CertStore, tlsOptions } from '../tls/cert-store.js';
 import type { HealthUpdate, PassiveReport } from '../upstream/health.js';
 import { RoundRobin } from '../upstream/selector.js';
 import type { Engine } from './engine.js';
@@ -200,7 +200,7 @@ export class DataPlane implements ExchangeHost {
   /** attachTlsServer lets the data plane set the certificate for clients without SNI and the session-ticket key on a listener. */
   attachTlsServer(server: tls.Server): void {
     this.tlsServers.push(server);
-    if (this.noSni !== null && this.minVersion !== null) server.setSecureContext({ ...this.noSni, minVersion: this.minVersion as tls.SecureVersion });
+    if (this.noSni !== null && this.minVersion !== null) server.setSecureContext({ ...this.noSni, ...tlsOptions(this.minVersion as tls.SecureVersion) });
     if (this.ticketKey !== null) server.setTicketKeys(this.ticketKey);
   }
 
@@ -223,7 +223,7 @@ export class DataPlane implements ExchangeHost {
     this.noSni = pems;
     this.noSniVersion = minVersion;
     for (const server of this.tlsServers) {
-      server.setSecureContext({ ...pems, minVersion });
+      server.setSecureContext({ ...pems, ...tlsOptions(minVersion) });
       if (this.ticketKey !== null) server.setTicketKeys(this.ticketKey);
     }
   }
@@ -253,6 +253,16 @@ export class DataPlane implements ExchangeHost {
 
   get responseTimeout(): number {
     return this.state?.server.timeouts.upstream_response ?? 0;
+  }
+
+  get sendTimeout(): number {
+    return this.state?.server.timeouts.send ?? 0;
+  }
+
+  /** misdirected: the certificate SNI picked for this connection does not cover `host` (→ 421). */
+  misdirected(servername: string, host: string): boolean {
+    const certs = this.certs;
+    return certs !== null && certs.lookup(servername) !== certs.lookup(host);
   }
 
   get draining(): boolean {
@@ -293,7 +303,9 @@ export class DataPlane implements ExchangeHost {
     this.active++;
     st.users++;
     const ex = new Exchange(this, req, res, st);
-    ex.run(st.router);
+    // pipelined behind a response still going out: its turn comes when Node hands it the socket
+    if (res.socket === null) ex.queue(st.router);
+    else ex.run(st.router);
   };
 
   /** handleH2 is the h2 sessions' request handler (the stream is both request and response). */
@@ -375,7 +387,7 @@ export class DataPlane implements ExchangeHost {
   private alpnContext(name: string, p: { cert: string; key: string }): tls.SecureContext {
     const cached = this.alpnContexts.get(name);
     if (cached !== undefined && cached.cert === p.cert) return cached.ctx;
-    const ctx = tls.createSecureContext({ cert: p.cert, key: p.key, minVersion: 'TLSv1.2' });
+    const ctx = tls.createSecureContext({ cert: p.cert, key: p.key, ...tlsOptions('TLSv1.2') });
     this.alpnContexts.set(name, { cert: p.cert, ctx });
     if (this.alpnContexts.size > 64) this.alpnContexts.delete(this.alpnContexts.keys().next().value!);
     return ctx;
@@ -415,13 +427,13 @@ export class DataPlane implements ExchangeHost {
     this.tunnels.clear();
   }
 
-  /** close releases the pools (after in-flight requests when graceful). */
-  async close(graceful = true): Promise<void> {
+  /** close releases the pools (after in-flight requests when graceful, for up to `waitMs`). */
+  async close(graceful = true, waitMs?: number): Promise<void> {
     if (this.state !== null) this.releaseState(this.state);
     this.state = null;
     this.closeUpgraded();
     this.upgrades.close();
-    await this.engine.close(graceful);
+    await this.engine.close(graceful, waitMs);
   }
 }
 

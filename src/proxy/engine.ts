@@ -75,11 +75,25 @@ export class Engine {
     }
   }
 
-  /** close shuts every pool: `graceful` waits for in-flight requests, otherwise they are cut off. */
-  async close(graceful = true): Promise<void> {
-    const all = [...this.pools.values()];
+  /**
+   * close shuts every pool, the released ones still finishing included: `graceful` lets in-flight
+   * requests finish for up to `waitMs`, then cuts them; otherwise they are cut at once. It always
+   * resolves within `waitMs` (+ the destroy): shutdown must never wait on an upstream request that
+   * hangs (issue 23: a request stuck before a reload held SIGTERM forever).
+   */
+  async close(graceful = true, waitMs = 1000): Promise<void> {
+    const all = [...this.pools.values(), ...this.closing];
     this.pools.clear();
-    await Promise.all(all.map((e) => (graceful ? e.pool.close() : e.pool.destroy()).catch(() => undefined)));
+    if (graceful) {
+      let timer: NodeJS.Timeout | undefined;
+      const settled = await Promise.race([
+        Promise.all(all.map((e) => e.pool.close().catch(() => undefined))).then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(resolve, waitMs, false))),
+      ]);
+      clearTimeout(timer);
+      if (settled) return;
+    }
+    await Promise.all(all.map((e) => e.pool.destroy().catch(() => undefined)));
   }
 
   /** inFlight counts requests running or queued towards an origin (draining a worker before stopping it). */

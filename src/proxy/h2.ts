@@ -29,9 +29,10 @@ export class H2Message {
     readonly stream: http2.ServerHttp2Stream,
     readonly headers: IncomingHttpHeaders,
     readonly rawHeaders: string[],
-    /** the peer address (IPv4-mapped IPv6 unwrapped) and TLS version of the session */
+    /** the peer address (IPv4-mapped IPv6 unwrapped), TLS version and SNI name ('' without one) of the session */
     readonly ip: string,
     readonly tlsVersion: string | null,
+    readonly servername: string = '',
   ) {
     this.method = headers[':method'] as string;
     this.url = headers[':path'] as string;

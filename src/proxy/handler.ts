@@ -20,6 +20,7 @@
  * H2Message and the helpers in passes.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { NoUpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -33,7 +34,7 @@ import {
   h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext,
 } from './passes.js';
 import type { Routable } from './router.js';
-import { CLIENT_GONE, ClientGoneError, isUpstreamFault, statusFor } from './status.js';
+import { CLIENT_GONE, ClientGoneError, blameOf, statusFor } from './status.js';
 import type { RoundRobin } from '../upstream/selector.js';
 
 /** UpstreamTarget is one upstream of a route, as the data plane holds it. */
@@ -71,7 +72,14 @@ export interface ExchangeHost {
   readonly bodyTimeout: number;
   /** upstream_response (ms): the budget every attempt of one request shares */
   readonly responseTimeout: number;
+  /** send timeout (ms): a response the client does not read for this long is cut (0: never) */
+  readonly sendTimeout: number;
   isTrusted(ip: string): boolean;
+  /**
+   * misdirected: the connection's certificate (picked by SNI `servername`) does not cover `host`,
+   * so the request was sent on a connection that is not for it (→ 421, RFC 9110 §15.5.20)
+   */
+  misdirected(servername: string, host: string): boolean;
   exchangeDone(ex: Exchange): void;
   /** the current snapshot's route of that name, or null (retries pick from current health) */
   routeNamed(name: string): RouteRuntime | null;
@@ -121,10 +129,18 @@ const ERROR_BODY: Record<number, string> = {
   404: 'no route for this host\n',
   408: 'request timeout\n',
   413: 'request body too large\n',
+  421: 'misdirected request: this connection is not for that host\n',
+  501: 'not implemented\n',
   502: 'bad gateway\n',
   503: 'no upstream available\n',
   504: 'upstream timeout\n',
 };
+
+/** servernameOf is the SNI name the client sent on an HTTP/1.1 connection ('' without one). */
+function servernameOf(req: IncomingMessage): string {
+  const sn = (req.socket as TLSSocket).servername;
+  return typeof sn === 'string' ? sn : '';
+}
 
 /** Exchange is one proxied request: the passes' state and the undici dispatch handler. */
 export class Exchange implements DispatchHandler, BodyEvents {
@@ -140,7 +156,6 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private gone = false;
   private finished = false;
   private error: unknown = null;
-  private resumeFn: (() => void) | null = null;
   private body: RequestBody | null = null;
   private headers: string[] | null = null;
   /** performance.now() after which no new attempt starts (upstream_response budget) */
@@ -151,7 +166,14 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private trial = false;
   /** this attempt's failure was already reported (a fail_statuses response whose body then broke) */
   private reported = false;
-  /** an HTTP/2 request (Node's compat API) */
+  /** HTTP/1.1: close the connection after this answer (HTTP/1.0 with Transfer-Encoding, RFC 9112 §6.1) */
+  private closeConn = false;
+  /** absolute-form target: its authority is the Host the upstream sees (RFC 9112 §3.2.2) */
+  private authority: string | null = null;
+  /** the upstream is paused until the client drains its response (backpressure), and the send timer for it */
+  private waitingDrain = false;
+  private drainKit: DrainKit | null = null;
+  /** an HTTP/2 request (an h2 stream as request and response) */
   readonly h2: boolean;
   constructor(
     readonly owner: ExchangeHost,
@@ -165,22 +187,48 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.h2 = req.httpVersionMajor === 2;
   }
 
+  /**
+   * queue holds a pipelined HTTP/1.1 request until the responses before it on its connection are
+   * done (Node hands it its socket then): one request per connection is proxied at a time, as nginx
+   * and HAProxy do. Proxying them all at once let one client open N upstream requests with one
+   * packet, and their responses' buffered writes re-entered undici's parser from a 'drain'
+   * (issue 23: `assert(currentParser === null)`, blamed on the upstream). Until its turn, the
+   * request is watched through `req` (Node 20 emits no 'close' on a response that never got the socket).
+   */
+  queue(router: Matcher): void {
+    const req = this.req as IncomingMessage;
+    const onGone = (): void => {
+      if (req.socket === null || (req.socket as Socket).destroyed) this.onClientClose();
+    };
+    req.once('close', onGone);
+    (this.res as ServerResponse).once('socket', () => {
+      req.off('close', onGone);
+      if (!this.finished) this.run(router);
+    });
+  }
+
   /** run executes the passes and dispatches; every outcome ends in `finish`. */
-  run(router: { match(host: string, path: string): RouteRuntime | null }): void {
+  run(router: Matcher): void {
     const { req } = this;
-    const problem = this.h2 ? h2RequestProblem(req) : requestProblem(req);
-    if (problem !== null) return this.fail(400, problem, true);
+    const problem = this.h2 ? h2RequestProblem(req) : requestProblem(req as IncomingMessage);
+    if (problem !== null) return this.fail(problem.status, problem.reason, true);
     const target = splitTarget(this.path);
     this.path = target.path;
+    if (target.host !== null) this.authority = target.host;
     this.host = hostOf(target.host ?? (this.h2 ? h2Authority(req.headers) : req.headers.host));
     const route = router.match(this.host, target.path);
     if (route === null) return this.fail(404, 'no route', false);
     this.route = route;
+    const sni = this.h2 ? (req as H2Message).servername : servernameOf(req as IncomingMessage);
+    if (sni !== '' && sni !== this.host && this.owner.misdirected(sni, this.host)) return this.fail(421, 'certificate does not cover the host (SNI differs)', false);
     const cl = req.headers['content-length'];
+    const te = req.headers['transfer-encoding'];
+    // HTTP/1.0 with Transfer-Encoding: framing is suspect; answer, then close (RFC 9112 §6.1)
+    if (te !== undefined && !this.h2 && (req as IncomingMessage).httpVersionMinor === 0) this.closeConn = true;
     if (cl !== undefined) {
       if (Number(cl) > route.maxBody) return this.fail(413, 'body too large', true);
       if (cl === '0') return this.attempt();
-    } else if (req.headers['transfer-encoding'] === undefined && !(this.h2 && (req as H2Message).hasBody)) {
+    } else if (te === undefined && !(this.h2 && (req as H2Message).hasBody)) {
       return this.attempt();
     }
     // no upstream at all: 503 at once, before reading the body (attempt() does the same without one)
@@ -227,8 +275,9 @@ export class Exchange implements DispatchHandler, BodyEvents {
     const { req } = this;
     if (this.headers === null) {
       const ip = this.clientIp();
-      const host = (this.h2 ? h2Authority(req.headers) : req.headers.host) ?? '';
-      const ctx: ForwardContext = { clientIp: ip, trusted: this.owner.isTrusted(ip), host, proto: 'https' };
+      const authority = this.authority;
+      const host = authority ?? (this.h2 ? h2Authority(req.headers) : req.headers.host) ?? '';
+      const ctx: ForwardContext = { clientIp: ip, trusted: this.owner.isTrusted(ip), host, proto: 'https', authority };
       this.headers = outgoingHeaders(this.h2 ? h1RawHeaders(req.rawHeaders) : req.rawHeaders, ctx);
       this.deadline = performance.now() + this.owner.responseTimeout;
     }
@@ -262,7 +311,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     if (res.destroyed) return;
     const h = responseHeaders(headers);
     if (this.h2) return (res as H2Message).writeHead(statusCode, h);
-    if (this.owner.draining) h.connection = 'close';
+    if (this.owner.draining || this.closeConn) h.connection = 'close';
     (res as ServerResponse).writeHead(statusCode, statusMessage, h as Record<string, string | string[]>);
   }
 
@@ -270,9 +319,38 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.bytes += chunk.length;
     if (!this.res.write(chunk)) {
       controller.pause();
-      this.resumeFn ??= () => this.ctrl?.resume();
-      this.res.once('drain', this.resumeFn);
+      this.awaitDrain();
     }
+  }
+
+  /**
+   * awaitDrain: the client's buffer is full; the upstream stays paused until 'drain'. The resume runs
+   * in a microtask, never inside the 'drain' emit: Node's HTTP/1.1 server emits 'drain' from inside
+   * a write, which can be inside another exchange's undici parser callback, and undici's parser must
+   * not be re-entered (issue 23). A client that reads nothing for `sendTimeout` is cut (send timer).
+   */
+  private awaitDrain(): void {
+    if (this.waitingDrain) return; // a chunk undici had parsed before the pause took effect
+    this.waitingDrain = true;
+    const kit = (this.drainKit ??= new DrainKit(this));
+    this.res.once('drain', kit.onDrain);
+    const ms = this.owner.sendTimeout;
+    if (ms <= 0) return;
+    if (kit.timer === null) kit.timer = setTimeout(kit.onSendTimeout, ms);
+    else kit.timer.refresh();
+  }
+
+  /** drained: the client took the buffered bytes; the upstream may send more. */
+  drained(): void {
+    this.waitingDrain = false;
+    if (!this.finished) this.ctrl?.resume();
+  }
+
+  /** sendTimedOut: the client read nothing of its response for `sendTimeout`: cut it (a client fault, 499). */
+  sendTimedOut(): void {
+    if (!this.waitingDrain || this.finished) return;
+    this.cancel(new ClientGoneError(`client read nothing of the response for ${this.owner.sendTimeout}ms`));
+    this.res.destroy();
   }
 
   onResponseEnd(): void {
@@ -283,9 +361,11 @@ export class Exchange implements DispatchHandler, BodyEvents {
   onResponseError(_c: DispatchController, err: Error): void {
     if (this.finished) return;
     const upstream = this.upstream!;
-    if (this.gone || !isUpstreamFault(err)) {
+    const blame = this.gone ? 'client' : blameOf(err);
+    if (blame !== 'upstream') {
       // not the upstream's fault: an unfinished trial is given to the next request
       if (this.trial && upstream.state === 'trial') upstream.available = true;
+      if (blame === 'portico') this.engineFault(err);
       return this.failWith(err);
     }
     if (!this.reported) this.owner.report(this.route!, upstream, false, errorText(err));
@@ -295,6 +375,18 @@ export class Exchange implements DispatchHandler, BodyEvents {
       return this.attempt();
     }
     this.failWith(err);
+  }
+
+  /** engineFault logs a failure nobody outside portico caused (an engine assertion, an unclassified error): a bug to fix. */
+  private engineFault(err: Error): void {
+    this.closeConn = true;
+    this.owner.log.error(
+      {
+        err: errorText(err), stack: err.stack, route: this.route?.name ?? null, upstream: this.upstream?.origin ?? null, method: this.req.method,
+        path: this.path, proto: this.h2 ? 'h2' : 'http/1.1', attempt: this.attempts, sent: this.sent, response_started: this.res.headersSent, bytes: this.bytes,
+      },
+      'portico bug: proxying failed inside portico (not counted against the upstream)',
+    );
   }
 
   /** mayRetry applies the retry rule to the attempt that just failed. */
@@ -316,7 +408,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
       const extra: Record<string, string> = {};
       if (status === 503) extra['retry-after'] = this.route?.retryAfter ?? '1';
       // an unread request body would stall the connection: close it after the answer
-      if (status === 413 || (this.body !== null && !this.req.complete)) this.closeAfter(extra);
+      if (status === 413 || this.closeConn || (this.body !== null && !this.req.complete)) this.closeAfter(extra);
       sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', extra);
     }
     this.finish(status);
@@ -324,7 +416,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
 
   private fail(status: number, reason: string, close: boolean): void {
     this.error = reason;
-    sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', close ? this.closeAfter({}) : undefined);
+    sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', close || this.closeConn ? this.closeAfter({}) : undefined);
     this.finish(status);
   }
 
@@ -341,12 +433,28 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.ctrl?.abort(new ClientGoneError());
   };
 
+  /**
+   * onClientClose: the client connection closed, or (h2) the client reset the stream or the session
+   * went away, before our answer was complete. The upstream request is aborted at once (its
+   * connection destroyed by undici) and the exchange ends now with 499, whatever phase it was in:
+   * connecting, waiting for headers, streaming. Our own `finished` flag decides, never the stream's
+   * `writableFinished`: a stream the client reset reports itself finished (issue 23: the upstream
+   * request then ran on until the upstream closed it, was retried and ejected the upstream).
+   */
   private readonly onClientClose = (): void => {
-    if (this.res.writableFinished) return;
-    this.gone = true;
-    if (this.ctrl !== null) this.ctrl.abort(new ClientGoneError());
-    else if (this.upstream === null) this.finish(CLIENT_GONE);
+    if (this.finished) return;
+    this.cancel(new ClientGoneError());
   };
+
+  /** cancel ends the exchange for a client-side reason: the upstream request is aborted, nothing is counted against it. */
+  private cancel(err: ClientGoneError): void {
+    this.gone = true;
+    this.error = err;
+    // abort() reports back through onResponseError → failWith → finish, synchronously
+    this.ctrl?.abort(err);
+    // not dispatched yet, or still connecting: onRequestStart aborts it when the engine gets to it
+    this.finish(CLIENT_GONE);
+  }
 
   private finish(status: number): void {
     if (this.finished) return;
@@ -355,6 +463,8 @@ export class Exchange implements DispatchHandler, BodyEvents {
     const u = this.upstream;
     if (this.trial && u !== null && u.state === 'trial') u.available = true;
     this.body?.close();
+    const kit = this.drainKit;
+    if (kit !== null) kit.close(this.res);
     if (this.gone) status = CLIENT_GONE;
     this.status = status;
     const owner = this.owner;
@@ -387,6 +497,39 @@ export class Exchange implements DispatchHandler, BodyEvents {
       error: this.error === null ? undefined : errorText(this.error),
     };
     writeAccess(this.owner.log, this.status >= 500 && this.status !== CLIENT_GONE ? 'warn' : 'info', line);
+  }
+}
+
+/** Matcher finds a request's route (the data plane's Router). */
+export interface Matcher {
+  match(host: string, path: string): RouteRuntime | null;
+}
+
+/**
+ * DrainKit is an exchange's backpressure state, made the first time its client falls behind (most
+ * exchanges never do: nothing is allocated for them): the 'drain' listener, which resumes the
+ * upstream in a microtask, and the send timer.
+ */
+class DrainKit {
+  timer: NodeJS.Timeout | null = null;
+  constructor(private readonly ex: Exchange) {}
+
+  readonly onDrain = (): void => {
+    queueMicrotask(this.resume);
+  };
+
+  private readonly resume = (): void => {
+    this.ex.drained();
+  };
+
+  readonly onSendTimeout = (): void => {
+    this.ex.sendTimedOut();
+  };
+
+  close(res: ClientReply): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    res.off('drain', this.onDrain);
   }
 }
 

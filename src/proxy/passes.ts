@@ -26,8 +26,39 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'expect',
 ]);
 
-/** FORWARDING are the headers a client could use to lie about its origin. */
-const FORWARDING: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded']);
+/** FORWARDING are the headers portico writes itself: replaced for an untrusted peer, appended to for a trusted one. */
+export const FORWARDING: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded']);
+
+/**
+ * SPOOFABLE are the other headers apps and frameworks read as "the client's address / scheme / URL" (CDN
+ * and load-balancer conventions, IIS/Symfony URL overrides, Rack's scheme hints). From an untrusted peer
+ * they are dropped (a client could claim any address or path with them, issue 23); from a trusted
+ * proxy they pass unchanged.
+ */
+export const SPOOFABLE: ReadonlySet<string> = new Set([
+  'true-client-ip',
+  'x-client-ip',
+  'cf-connecting-ip',
+  'x-cluster-client-ip',
+  'fastly-client-ip',
+  'x-original-forwarded-for',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'front-end-https',
+  'x-url-scheme',
+  'x-original-url',
+  'x-rewrite-url',
+]);
+
+/**
+ * NEVER_LISTED are fields a `Connection` header cannot make hop-by-hop: `Connection: Host` would
+ * otherwise send the upstream undici's own `host: 127.0.0.1:PORT` (issue 23), `Connection:
+ * Content-Length` would change the body's framing.
+ */
+const NEVER_LISTED: ReadonlySet<string> = new Set(['host', 'content-length']);
 
 /** connectionListed parses a Connection header value into lower-case field names. */
 export function connectionListed(value: string | undefined): string[] | null {
@@ -35,7 +66,7 @@ export function connectionListed(value: string | undefined): string[] | null {
   const out: string[] = [];
   for (const part of value.split(',')) {
     const name = part.trim().toLowerCase();
-    if (name !== '' && name !== 'close' && name !== 'keep-alive') out.push(name);
+    if (name !== '' && name !== 'close' && name !== 'keep-alive' && !NEVER_LISTED.has(name)) out.push(name);
   }
   return out.length > 0 ? out : null;
 }
@@ -53,6 +84,11 @@ export interface ForwardContext {
   trusted: boolean;
   /** the Host header as received (with port), or '' */
   host: string;
+  /**
+   * set for an absolute-form target (`GET http://a.test/x`): its authority replaces the client's
+   * Host header, which the upstream must never see (RFC 9112 §3.2.2); `host` is then this value too
+   */
+  authority?: string | null;
   /** 'https' for the TLS listener */
   proto: string;
 }
@@ -65,7 +101,8 @@ export function forwardedNode(ip: string): string {
 /**
  * outgoingHeaders builds the flat header list sent upstream from the client's raw header list:
  * hop-by-hop fields (and those the client named in `Connection`) are dropped; from an untrusted
- * peer the forwarding headers are replaced, from a trusted one they are appended to. `Host` is kept.
+ * peer the forwarding headers are replaced and the other spoofable ones dropped, from a trusted one
+ * they are appended to (kept). `Host` is kept, unless an absolute-form target names the authority.
  */
 export function outgoingHeaders(raw: readonly string[], ctx: ForwardContext): string[] {
   let listed: string[] | null = null;
@@ -73,7 +110,8 @@ export function outgoingHeaders(raw: readonly string[], ctx: ForwardContext): st
     const k = raw[i]!;
     if (k.length === 10 && k.toLowerCase() === 'connection') listed = mergeListed(listed, raw[i + 1]);
   }
-  const out: string[] = [];
+  const authority = ctx.authority ?? null;
+  const out: string[] = authority === null ? [] : ['host', authority];
   let xff: string | undefined;
   let xfp: string | undefined;
   let xfh: string | undefined;
@@ -83,6 +121,8 @@ export function outgoingHeaders(raw: readonly string[], ctx: ForwardContext): st
     const name = raw[i]!;
     const k = name.toLowerCase();
     if (hopByHop(k, listed)) continue;
+    if (authority !== null && k === 'host') continue;
+    if (SPOOFABLE.has(k) && !ctx.trusted) continue;
     if (FORWARDING.has(k)) {
       if (ctx.trusted) {
         const v = raw[i + 1]!;
@@ -138,23 +178,56 @@ export function responseHeaders(h: Record<string, string | string[] | undefined>
 /** RequestHead is the part of an IncomingMessage the early checks read. */
 export interface RequestHead {
   headers: Record<string, string | string[] | undefined>;
+  rawHeaders?: readonly string[];
   url?: string;
 }
 
+/** RequestProblem is why a request is refused before routing, and the status it gets. */
+export interface RequestProblem {
+  readonly status: number;
+  readonly reason: string;
+}
+
+const problem = (status: number, reason: string): RequestProblem => Object.freeze({ status, reason });
+/** The early refusals (constants: the hot path allocates nothing for them). */
+export const PROBLEMS = {
+  trailer: problem(400, 'Trailer header without a chunked body'),
+  target: problem(400, 'request target must be a path'),
+  twoHosts: problem(400, 'more than one Host header'),
+  coding: problem(501, 'transfer coding other than chunked'),
+  h2Host: problem(400, 'Host header differs from :authority'),
+} as const;
+
 /**
- * requestProblem returns a reason when a request must be refused with 400 before routing:
- * a `Trailer` header on a request without a chunked body (http-proxy #1647 crashed Node proxies
- * with it), or a request target that is neither origin-form nor absolute-form.
+ * requestProblem returns why an HTTP/1.1 request must be refused before routing, or null:
+ * - a Transfer-Encoding other than exactly `chunked` (`gzip, chunked`: portico would drop the coding
+ *   and pass a body the upstream cannot read; RFC 9112 §6.1 allows 501). Node's parser already
+ *   refuses TE + Content-Length, repeated `chunked` and a TE that does not end in chunked;
+ * - a `Trailer` header on a request without a chunked body (http-proxy #1647 crashed Node proxies with it);
+ * - more than one Host field line (RFC 9112 §3.2: 400; Node keeps the first, so routing and the
+ *   upstream could disagree on which one counts);
+ * - a request target that is neither origin-form nor absolute-form.
  */
-export function requestProblem(req: RequestHead): string | null {
+export function requestProblem(req: RequestHead): RequestProblem | null {
   const h = req.headers;
-  if (h.trailer !== undefined) {
-    const te = h['transfer-encoding'];
-    if (typeof te !== 'string' || !/(^|,)\s*chunked\s*$/i.test(te)) return 'Trailer header without a chunked body';
-  }
+  const te = h['transfer-encoding'];
+  if (te !== undefined && !(typeof te === 'string' && te.length === 7 && te.toLowerCase() === 'chunked')) return PROBLEMS.coding;
+  if (h.trailer !== undefined && te === undefined) return PROBLEMS.trailer;
+  const raw = req.rawHeaders;
+  if (raw !== undefined && hostLines(raw) > 1) return PROBLEMS.twoHosts;
   const url = req.url ?? '';
-  if (url.charCodeAt(0) !== 47 /* / */ && !/^https?:\/\//i.test(url)) return 'request target must be a path';
+  if (url.charCodeAt(0) !== 47 /* / */ && !/^https?:\/\//i.test(url)) return PROBLEMS.target;
   return null;
+}
+
+/** hostLines counts the Host field lines of a raw header list. */
+function hostLines(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    if (k.length === 4 && k.toLowerCase() === 'host') n++;
+  }
+  return n;
 }
 
 /** hostOf returns the lower-case host name of a Host header value, without port or brackets. */
@@ -207,11 +280,11 @@ export function h2Authority(headers: RequestHead['headers']): string | undefined
  * checks are about (framing, Trailer without chunked), so: `:path` must be a path, and a Host header
  * must name the same authority as `:authority` (RFC 9113 §8.3.1).
  */
-export function h2RequestProblem(req: RequestHead): string | null {
+export function h2RequestProblem(req: RequestHead): RequestProblem | null {
   const a = req.headers[':authority'];
   const h = req.headers.host;
-  if (typeof a === 'string' && typeof h === 'string' && a.toLowerCase() !== h.toLowerCase()) return 'Host header differs from :authority';
-  return req.url?.charCodeAt(0) === 47 /* / */ ? null : 'request target must be a path';
+  if (typeof a === 'string' && typeof h === 'string' && a.toLowerCase() !== h.toLowerCase()) return PROBLEMS.h2Host;
+  return req.url?.charCodeAt(0) === 47 /* / */ ? null : PROBLEMS.target;
 }
 
 /**

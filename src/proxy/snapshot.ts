@@ -32,6 +32,7 @@ export interface SnapshotServer {
   timeouts: {
     header: number;
     body: number;
+    send: number;
     idle: number;
     upstream_connect: number;
     upstream_response: number;

@@ -1,16 +1,18 @@
 /**
- * statusFor: the one place that maps a proxy failure to an HTTP status (Caddy's `statusError`).
+ * statusFor: the one place that maps a proxy failure to an HTTP status (Caddy's `statusError`), and
+ * `blameOf`: who caused it (DESIGN §8: only the upstream's own behaviour counts against it).
+ *
  * 502 upstream error (connect refused, reset, bad response) · 503 no upstream available ·
  * 504 upstream timeout (connect or response headers) · 413 body too large · 400 request the engine
  * refused · 499 the client went away (logged, never counted against the upstream).
  */
 import { PorticoError } from '../errors.js';
 
-/** ClientGoneError marks an exchange the client abandoned (socket closed before the response ended). */
+/** ClientGoneError marks an exchange the client abandoned (closed, reset its stream, or stopped reading). */
 export class ClientGoneError extends Error {
   readonly code = 'PORTICO_CLIENT_GONE';
-  constructor() {
-    super('client closed the connection');
+  constructor(message = 'client closed the connection') {
+    super(message);
     this.name = 'ClientGoneError';
   }
 }
@@ -40,13 +42,41 @@ export function statusFor(err: unknown): number {
   return 502;
 }
 
-/** Engine errors that say portico closed the pool (a bug or shutdown), not that the upstream failed. */
-const OWN_CLOSE_CODES = new Set(['UND_ERR_DESTROYED', 'UND_ERR_CLOSED']);
+/**
+ * Blame says who caused a failure: `upstream` (counts: passive failure, retry, ejection), `client`
+ * (cancelled, timed out, malformed input: 4xx/499, never counted), `portico` (an engine assertion, a
+ * pool portico closed, an error nobody classified: a portico bug, logged at error, never counted).
+ */
+export type Blame = 'upstream' | 'client' | 'portico';
+
+/**
+ * UPSTREAM_CODES are the failures only the upstream (or the network to it) can cause: the connection
+ * refused, reset or timed out, the response malformed (undici's HTTPParserError carries llhttp's
+ * `HPE_*` code) or shorter/longer than it said. Anything not listed is not the upstream's fault.
+ */
+const UPSTREAM_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN',
+  'ENOTFOUND', 'EAI_AGAIN',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_OVERFLOW',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'UND_ERR_INFO',
+  'PORTICO_ERR_UPSTREAM', 'PORTICO_ERR_UPSTREAM_TIMEOUT',
+]);
+
+/** CLIENT_CODES are failures the client caused (its input, its leaving, its limits). */
+const CLIENT_CODES: ReadonlySet<string> = new Set([
+  'PORTICO_CLIENT_GONE', 'PORTICO_BODY_TOO_LARGE', 'UND_ERR_INVALID_ARG', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_ABORTED',
+]);
+
+/** blameOf classifies an error from the proxy path (see Blame). */
+export function blameOf(err: unknown): Blame {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return 'portico';
+  if (UPSTREAM_CODES.has(code) || code.startsWith('HPE_')) return 'upstream';
+  if (CLIENT_CODES.has(code)) return 'client';
+  return 'portico';
+}
 
 /** isUpstreamFault tells whether an error counts against the upstream (passive health, retries). */
 export function isUpstreamFault(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  if (code !== undefined && OWN_CLOSE_CODES.has(code)) return false;
-  const s = statusFor(err);
-  return s === 502 || s === 504;
+  return blameOf(err) === 'upstream';
 }

@@ -10,16 +10,15 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../log.js';
-import { outgoingHeaders, type ForwardContext } from './passes.js';
+import { FORWARDING, SPOOFABLE, outgoingHeaders, type ForwardContext } from './passes.js';
 
-const FORWARDING = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded'];
-
-/** applyForwarding rewrites the forwarding headers of an outgoing upgrade request. */
+/** applyForwarding rewrites the forwarding headers of an outgoing upgrade request (and drops the spoofable ones from an untrusted peer). */
 export function applyForwarding(proxyReq: ClientRequest, req: IncomingMessage, ctx: ForwardContext): void {
   for (const name of FORWARDING) proxyReq.removeHeader(name);
+  if (!ctx.trusted) for (const name of SPOOFABLE) proxyReq.removeHeader(name);
   const out = outgoingHeaders(req.rawHeaders, ctx);
   for (let i = 0; i < out.length; i += 2) {
-    if (FORWARDING.includes(out[i]!)) proxyReq.setHeader(out[i]!, out[i + 1]!);
+    if (FORWARDING.has(out[i]!)) proxyReq.setHeader(out[i]!, out[i + 1]!);
   }
 }
 
@@ -44,6 +43,8 @@ export class UpgradeProxy {
       const ps = createProxyServer({ ws: true, xfwd: false });
       ps.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex) => {
         applyForwarding(proxyReq, req, this.forwardContext(req));
+        // the client left (before the upstream's 101, or mid-tunnel): the upstream connection goes at once
+        socket.once('close', () => proxyReq.destroy());
         // runs before http-proxy-3's own 'upgrade' listener, so before it starts relaying
         proxyReq.once('upgrade', (_res: IncomingMessage, upstream: Duplex) => this.onOpen(req, socket, upstream));
       });

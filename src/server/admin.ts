@@ -5,10 +5,10 @@
  */
 import http from 'node:http';
 import type { BlockList } from 'node:net';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { unwrapIp } from '../proxy/passes.js';
+import { hostOf, unwrapIp } from '../proxy/passes.js';
 
 /** PostHandler answers one POST route; it returns status and a JSON body. */
 export type PostHandler = (req: http.IncomingMessage) => Promise<{ status: number; body: unknown }>;
@@ -76,10 +76,35 @@ async function handle(o: AdminOptions, req: http.IncomingMessage, res: http.Serv
   }
 }
 
+/**
+ * browserRefusal says why a POST must be refused because a browser page sent it from another origin,
+ * or null. A page on any site can make a browser POST to http://127.0.0.1:9901/reload (a form, or a
+ * fetch with `Content-Type: text/plain`, needs no CORS preflight), and the peer is then the
+ * operator's own loopback, which write_from allows (issue 23). Browsers mark such requests with
+ * `Sec-Fetch-Site` and `Origin`; the CLI, curl and scripts send neither. Same-origin is accepted only
+ * for an IP-literal or localhost Host (a rebound DNS name is not the operator's admin page).
+ */
+export function browserRefusal(headers: http.IncomingHttpHeaders): string | null {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return `cross-site browser request (Sec-Fetch-Site: ${site})`;
+  const origin = headers.origin;
+  if (origin === undefined) return null;
+  const host = headers.host ?? '';
+  if (origin !== `http://${host}`) return `cross-origin browser request (Origin: ${origin})`;
+  const name = hostOf(host);
+  if (name !== 'localhost' && isIP(name) === 0) return `browser request for a host name (${name}), not an address`;
+  return null;
+}
+
 async function handlePost(o: AdminOptions, path: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   if (!allowedToWrite(o.writeFrom(), req.socket.remoteAddress)) {
     o.log.warn({ path, client_ip: req.socket.remoteAddress }, 'admin write refused');
     return sendJson(res, 403, { error: 'forbidden: peer not in admin.write_from' });
+  }
+  const refusal = browserRefusal(req.headers);
+  if (refusal !== null) {
+    o.log.warn({ path, client_ip: req.socket.remoteAddress, reason: refusal }, 'admin write refused');
+    return sendJson(res, 403, { error: `forbidden: ${refusal}` });
   }
   // an exact path, else the longest registered prefix ending in "/" (`/apps/` for /apps/NAME/restart)
   let handler = o.post?.get(path);

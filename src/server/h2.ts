@@ -72,8 +72,9 @@ interface SessionState {
   readonly owner: H2Sessions;
   readonly session: http2.ServerHttp2Session;
   readonly peer: string;
-  /** the session's TLS version ("TLSv1.3"), read once */
+  /** the session's TLS version ("TLSv1.3") and SNI name ('' without one), read once */
   readonly tls: string | null;
+  readonly sni: string;
   /** streams open now */
   streams: number;
   /** the header/idle timer and the delay it was armed with */
@@ -148,6 +149,7 @@ export class H2Sessions {
       session,
       peer: peerOf(session),
       tls: (session.socket as TLSSocket | undefined)?.getProtocol?.() ?? null,
+      sni: sniOf(session.socket as TLSSocket | undefined),
       streams: 0,
       timer: null,
       timerMs: 0,
@@ -165,7 +167,7 @@ export class H2Sessions {
 
   /** request hands a new stream to the data plane (431 first when its header list is over the limit). */
   request(st: SessionState, stream: http2.ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
-    const msg = new H2Message(stream, headers, rawHeaders, st.peer, st.tls);
+    const msg = new H2Message(stream, headers, rawHeaders, st.peer, st.tls, st.sni);
     if (headerListSize(rawHeaders) > this.settings.maxHeaderListSize) return this.hooks.onRefused(431, 'request header list too large', msg);
     this.hooks.onRequest(msg);
   }
@@ -223,6 +225,11 @@ export class H2Sessions {
 
 function nativeSettings(s: H2Settings): http2.Settings {
   return { maxConcurrentStreams: s.maxConcurrentStreams, maxHeaderListSize: s.maxHeaderListSize };
+}
+
+function sniOf(socket: TLSSocket | undefined): string {
+  const sn = socket?.servername;
+  return typeof sn === 'string' ? sn : '';
 }
 
 function peerOf(session: http2.ServerHttp2Session): string {

@@ -2,7 +2,8 @@
  * The plain HTTP listener (`server.http`): `/.well-known/acme-challenge/<token>` answers ACME HTTP-01
  * (the key authorization from the data plane's snapshot, else from its control plane, which reads
  * the shared storage; 404 when nobody knows the token), everything else gets a 308 to the same host,
- * path and query on https (port `public_https_port`, omitted when 443).
+ * path and query on https (port `public_https_port`, omitted when 443) when portico routes that
+ * host, else 404: the listener is no open redirector for any name pointed at it (issue 23).
  */
 import http from 'node:http';
 import type { Logger } from '../log.js';
@@ -35,6 +36,8 @@ export interface RedirectOptions {
   headerTimeout: number;
   idleTimeout: number;
   maxHeaderBytes: number;
+  /** whether a request's host (lower-case, no port) is one portico routes */
+  routed(host: string): boolean;
   /** the key authorization for an HTTP-01 token, or null (absent: every token is unknown) */
   acmeAnswer?(token: string): Promise<{ body: string; source: string } | null>;
 }
@@ -76,6 +79,10 @@ export function createRedirectListener(o: RedirectOptions, log: Logger, metrics:
     const location = redirectLocation(req.headers.host, url, o.httpsPort());
     if (location === null) {
       plain(res, 400, 'missing or bad Host header\n');
+      return;
+    }
+    if (!o.routed(hostOf(req.headers.host))) {
+      plain(res, 404, 'no route for this host\n');
       return;
     }
     res.writeHead(308, { location, 'content-length': 0 }).end();

@@ -7,7 +7,7 @@
  * sockets go to Node's HTTP/1.1 connection handling as before (so its limits and timers hold),
  * `h2` sockets to the listener's `H2Sessions`, acme-tls/1 sockets are closed after the handshake.
  */
-import http from 'node:http';
+import http, { type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { DataPlane } from '../proxy/data-plane.js';
 import type { H2Message } from '../proxy/h2.js';
+import { tlsOptions } from '../tls/cert-store.js';
 import { H2Sessions, type H2Settings } from './h2.js';
 
 /** ListenAddress is a host and port to bind. */
@@ -71,20 +72,49 @@ export function selectAlpn(this: AcmeTlsSocket | undefined, { protocols }: { pro
   return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
 }
 
-/** onClientError answers malformed or too-slow requests with 400/408/431 and closes; it never throws. */
+/** An HTTP/1.1 connection as Node's server keeps it: the response being written now, if any. */
+type ServerSocket = Socket & { _httpMessage?: ServerResponse | null; [kRefused]?: true };
+const kRefused = Symbol('portico.refused');
+
+/**
+ * clientErrorHandler answers malformed or too-slow requests with 400/408/431 and closes; it never throws.
+ * Bytes that fail to parse AFTER requests still being answered (pipelined) do not cut those answers:
+ * they finish first, in order, then the error is answered and the connection closed. Bytes after a
+ * request that said `Connection: close` are never processed nor answered (RFC 9112 §9.6): that
+ * request's own answer closes the connection (issue 23: it was cut and logged 499, with a 400).
+ */
 export function clientErrorHandler(log: Logger, metrics: Metrics) {
   const noRoute = metrics.forRoute('');
-  return (err: NodeJS.ErrnoException, socket: Duplex): void => {
+  return (err: NodeJS.ErrnoException, duplex: Duplex): void => {
+    const socket = duplex as ServerSocket;
     const code = err.code ?? '';
     if (code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const [status, text] = CLIENT_ERROR_STATUS[code] ?? [400, 'Bad Request'];
-    metrics.observe(noRoute, status, 0);
-    log.info({ status, code, reason: err.message, client_ip: (socket as Socket).remoteAddress }, 'client error');
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${text.length + 1}\r\n\r\n${text.toLowerCase()}\n`);
+    if (socket[kRefused]) return; // Node reports a broken connection again when more bytes arrive
+    socket[kRefused] = true;
+    if (code === 'HPE_CLOSED_CONNECTION') {
+      log.debug({ code, client_ip: socket.remoteAddress }, 'bytes after Connection: close ignored');
+      if (!socket._httpMessage) socket.destroy();
+      return;
+    }
+    afterResponses(socket, () => {
+      if (!socket.writable) return;
+      const [status, text] = CLIENT_ERROR_STATUS[code] ?? [400, 'Bad Request'];
+      metrics.observe(noRoute, status, 0);
+      log.info({ status, code, reason: err.message, client_ip: socket.remoteAddress }, 'client error');
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${text.length + 1}\r\n\r\n${text.toLowerCase()}\n`);
+    });
   };
+}
+
+/** afterResponses runs `fn` once no response is being written on the connection (each queued one in turn). */
+function afterResponses(socket: ServerSocket, fn: () => void): void {
+  const res = socket._httpMessage;
+  if (!res || res.writableFinished) return fn();
+  // Node's own 'finish' listener (registered first) hands the socket to the next queued response
+  res.once('finish', () => afterResponses(socket, fn));
 }
 
 /** applyTimeouts sets the Node server's header/idle timers (checked every second, also on Node 20). */
@@ -147,7 +177,7 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
     },
     cert: o.defaultCertificate.cert,
     key: o.defaultCertificate.key,
-    minVersion: o.minVersion,
+    ...tlsOptions(o.minVersion),
     maxHeaderSize: o.maxHeaderBytes,
     headersTimeout: o.headerTimeout,
     requestTimeout: 0,
