@@ -311,7 +311,8 @@ export class WorkerPool {
 
   /**
    * drain: every worker stops accepting, closes WebSockets with 1001, finishes in-flight requests
-   * within `grace` and exits; a worker still there after grace + 5 s is killed.
+   * within `grace` and exits (its upstream requests cut 0.2 s later at most); a worker still there
+   * after grace + 0.6 s is killed, so the whole process stays within its shutdown deadline (DESIGN §8).
    */
   async drain(grace: number): Promise<void> {
     this.stopping = true;
@@ -319,7 +320,7 @@ export class WorkerPool {
     for (const s of this.slots) if (s.worker.isConnected()) this.send(s.worker, { t: 'drain', grace });
     const kill = setTimeout(() => {
       for (const s of this.slots) if (!s.worker.isDead()) s.worker.process.kill('SIGKILL');
-    }, grace + 5000);
+    }, grace + 600);
     kill.unref();
     await Promise.all(exits);
     clearTimeout(kill);

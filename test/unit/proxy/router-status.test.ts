@@ -2,7 +2,7 @@
 import t from 'tap';
 import { NoUpstreamError, UpstreamTimeoutError } from '../../../src/errors.js';
 import { Router } from '../../../src/proxy/router.js';
-import { BodyTooLargeError, ClientGoneError, statusFor } from '../../../src/proxy/status.js';
+import { BodyTooLargeError, ClientGoneError, blameOf, isUpstreamFault, statusFor } from '../../../src/proxy/status.js';
 
 const r = (name: string, hosts: string[], prefix = '/') => ({ name, hosts, prefix });
 
@@ -32,4 +32,24 @@ t.test('statusFor maps every failure class', async (t) => {
   t.equal(statusFor(Object.assign(new Error('x'), { code: 'UND_ERR_INVALID_ARG' })), 400);
   t.equal(statusFor(new ClientGoneError()), 499);
   t.equal(statusFor(new BodyTooLargeError(1)), 413);
+});
+
+t.test('blameOf: only the upstream’s own failures count against it (issue 23)', async (t) => {
+  const err = (code: string) => Object.assign(new Error('x'), { code });
+  for (const code of ['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'HPE_INVALID_CONSTANT', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH']) {
+    t.equal(blameOf(err(code)), 'upstream', code);
+    t.ok(isUpstreamFault(err(code)), `${code} counts`);
+  }
+  t.equal(blameOf(new ClientGoneError()), 'client');
+  t.equal(blameOf(new ClientGoneError('client read nothing of the response for 1000ms')), 'client');
+  t.equal(blameOf(new BodyTooLargeError(1)), 'client');
+  t.equal(blameOf(err('UND_ERR_INVALID_ARG')), 'client');
+  t.equal(blameOf(err('UND_ERR_ABORTED')), 'client');
+  // an engine assertion (undici's parser re-entered, issue 23), a pool portico closed, an error without a code: portico's own
+  t.equal(blameOf(err('ERR_ASSERTION')), 'portico');
+  t.equal(blameOf(err('UND_ERR_DESTROYED')), 'portico');
+  t.equal(blameOf(err('UND_ERR_CLOSED')), 'portico');
+  t.equal(blameOf(new TypeError('x is not a function')), 'portico');
+  t.equal(blameOf('a string'), 'portico');
+  for (const code of ['ERR_ASSERTION', 'UND_ERR_DESTROYED', 'PORTICO_CLIENT_GONE']) t.notOk(isUpstreamFault(err(code)), `${code} never counts`);
 });
