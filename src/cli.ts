@@ -6,7 +6,7 @@ import http from 'node:http';
 import { relative } from 'node:path';
 import { loadConfig } from './config/index.js';
 import type { Address, AppConfig, Config, RouteConfig } from './config/types.js';
-import { ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
+import { AdminRequestError, ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
 import { plan, type MemoryPlan, type Plan } from './lifecycle/build.js';
 import type { CertPlan } from './cert-sources/plan.js';
 import { formatBytes, totalText } from './supervisor/memory.js';
@@ -251,6 +251,12 @@ function adminTarget(a: Address): { host: string; port: number } {
   return { host, port: a.port };
 }
 
+/** adminFailure prints why the admin listener could not be used (with its code) and returns exit code 1. */
+function adminFailure(err: AdminRequestError): number {
+  process.stderr.write(`portico: ${err.message} (${err.code})\n`);
+  return 1;
+}
+
 /** adminCall sends one request to the admin listener named by the config; an exit code after printing why it failed. */
 async function adminCall(configPath: string, method: 'GET' | 'POST', path: string, timeout: number): Promise<{ status: number; body: string; where: string } | number> {
   let config: Config;
@@ -266,8 +272,7 @@ async function adminCall(configPath: string, method: 'GET' | 'POST', path: strin
     config = partial!;
   }
   if (config.admin.listen === null) {
-    process.stderr.write(`portico: admin.listen is disabled; ${path} needs the admin listener${method === 'POST' ? ' (send SIGHUP instead)' : ''}\n`);
-    return 1;
+    return adminFailure(new AdminRequestError(`admin.listen is disabled; ${path} needs the admin listener${method === 'POST' ? ' (send SIGHUP instead)' : ''}`));
   }
   const { host, port } = adminTarget(config.admin.listen);
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -278,10 +283,7 @@ async function adminCall(configPath: string, method: 'GET' | 'POST', path: strin
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), where }));
     });
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeout / 1000}s`)));
-    req.on('error', (err) => {
-      process.stderr.write(`portico: admin ${where} unreachable: ${err.message}\n`);
-      resolve(1);
-    });
+    req.on('error', (err) => resolve(adminFailure(new AdminRequestError(`admin ${where} unreachable: ${err.message}`, err))));
     req.end();
   });
 }

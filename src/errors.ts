@@ -83,19 +83,54 @@ export class NoUpstreamError extends PorticoError {
   }
 }
 
-/** UpstreamTimeoutError: no response headers within `upstream_response` (→ 504). */
+/** causeText renders a wrapped error as `CODE: message` (the engine's code kept for people and for searching logs). */
+function causeText(cause: unknown): string {
+  const e = cause as { code?: unknown; message?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message : String(cause);
+  return typeof e?.code === 'string' ? `${e.code}: ${message}` : message;
+}
+
+/** UpstreamTimeoutError: the upstream did not connect within `upstream_connect`, or sent no response headers (or body) within `upstream_response` (→ 504). */
 export class UpstreamTimeoutError extends PorticoError {
-  constructor(upstream: string, ms: number, cause?: unknown) {
-    super('PORTICO_ERR_UPSTREAM_TIMEOUT', `upstream ${upstream} sent no response headers within ${ms}ms`, { statusCode: 504, cause });
+  constructor(upstream: string, cause: unknown) {
+    super('PORTICO_ERR_UPSTREAM_TIMEOUT', `upstream ${upstream} timed out: ${causeText(cause)}`, { statusCode: 504, cause });
     this.name = 'UpstreamTimeoutError';
   }
 }
 
-/** UpstreamError: connecting to or reading from the upstream failed (→ 502). */
+/** UpstreamError: connecting to or reading from the upstream failed: refused, reset, malformed or truncated response (→ 502). */
 export class UpstreamError extends PorticoError {
   constructor(upstream: string, cause: unknown) {
-    super('PORTICO_ERR_UPSTREAM', `upstream ${upstream}: ${(cause as Error)?.message ?? String(cause)}`, { statusCode: 502, cause });
+    super('PORTICO_ERR_UPSTREAM', `upstream ${upstream}: ${causeText(cause)}`, { statusCode: 502, cause });
     this.name = 'UpstreamError';
+  }
+}
+
+/**
+ * ClientGoneError: the client went away before its answer was complete: closed the connection, reset
+ * its h2 stream or session, or read nothing of the response for `timeouts.send` (logged 499, never
+ * counted against the upstream).
+ */
+export class ClientGoneError extends PorticoError {
+  constructor(message = 'client closed the connection') {
+    super('PORTICO_ERR_CLIENT_GONE', message, { statusCode: 499 });
+    this.name = 'ClientGoneError';
+  }
+}
+
+/** BodyTooLargeError: a request body (chunked, or longer than announced) went past the route's max_body_bytes (→ 413). */
+export class BodyTooLargeError extends PorticoError {
+  constructor(limit: number) {
+    super('PORTICO_ERR_BODY_TOO_LARGE', `request body larger than ${limit} bytes`, { statusCode: 413 });
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/** EngineError: proxying failed inside portico (an engine assertion, a pool portico closed, an error nobody classified): a bug, never the upstream's fault (→ 502). */
+export class EngineError extends PorticoError {
+  constructor(cause: unknown) {
+    super('PORTICO_ERR_ENGINE', `proxying failed inside portico: ${causeText(cause)}`, { statusCode: 502, cause });
+    this.name = 'EngineError';
   }
 }
 
@@ -145,15 +180,12 @@ export class AcmeRateLimitedError extends AcmeError {
   }
 }
 
-/** StorageError: a file in `[storage]` is corrupt or unreadable; it is treated as missing. */
-export class StorageError extends PorticoError {
-  constructor(message: string, cause?: unknown) {
-    super('PORTICO_ERR_STORAGE', message, { cause });
-    this.name = 'StorageError';
-  }
-}
 
-/** ERROR_CODES lists every code above; docs/errors.md must document each (tested). */
+/**
+ * ERROR_CODES lists every code above, and the codes only logged (`PORTICO_ERR_STORAGE`: a corrupt or
+ * unreadable file in `[storage]`, logged with its path and treated as missing; nothing is thrown);
+ * docs/errors.md must document each (tested).
+ */
 export const ERROR_CODES = [
   'PORTICO_ERR_CONFIG_INVALID',
   'PORTICO_ERR_CONFIG_UNREADABLE',
@@ -162,6 +194,9 @@ export const ERROR_CODES = [
   'PORTICO_ERR_NO_UPSTREAM',
   'PORTICO_ERR_UPSTREAM_TIMEOUT',
   'PORTICO_ERR_UPSTREAM',
+  'PORTICO_ERR_CLIENT_GONE',
+  'PORTICO_ERR_BODY_TOO_LARGE',
+  'PORTICO_ERR_ENGINE',
   'PORTICO_ERR_ADMIN',
   'PORTICO_ERR_ACME',
   'PORTICO_ERR_ACME_RATE_LIMITED',

@@ -10,7 +10,7 @@
  * - The route's max_body_bytes is enforced as bytes arrive (chunked bodies have no declared length).
  */
 import { Readable } from 'node:stream';
-import { BodyTooLargeError } from './status.js';
+import { BodyTooLargeError } from '../errors.js';
 
 /** Bodies up to this size are buffered so an idempotent request can be retried after it was sent. */
 export const REPLAY_MAX = 64 * 1024;

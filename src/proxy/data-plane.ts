@@ -14,7 +14,8 @@ import { CertStore, tlsOptions } from '../tls/cert-store.js';
 import type { HealthUpdate, PassiveReport } from '../upstream/health.js';
 import { RoundRobin } from '../upstream/selector.js';
 import type { Engine } from './engine.js';
-import { Exchange, sendPlain, type ClientReply, type ExchangeHost, type RouteRuntime, type UpstreamTarget } from './handler.js';
+import { rawAnswer, sendAnswer } from './answers.js';
+import { Exchange, type ClientReply, type ExchangeHost, type RouteRuntime, type UpstreamTarget } from './handler.js';
 import type { H2Message } from './h2.js';
 import { hostOf, splitTarget, unwrapIp } from './passes.js';
 import { Router } from './router.js';
@@ -327,7 +328,7 @@ export class DataPlane implements ExchangeHost {
     const upstream = route?.selector.select(route.upstreams) ?? null;
     if (route === null || upstream === null || this.isDraining) {
       const status = route === null ? 404 : 503;
-      socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      socket.end(rawAnswer(status));
       this.log.info({ route: route?.name ?? null, host: req.headers.host, path: target.path, status, upgrade: true }, 'request');
       return;
     }
@@ -439,5 +440,5 @@ export class DataPlane implements ExchangeHost {
 
 /** notReady answers before the first snapshot (never expected in practice: listeners open after it). */
 export function notReady(res: ClientReply): void {
-  sendPlain(res, 503, 'starting\n', { 'retry-after': '1' });
+  sendAnswer(res, 503, { 'retry-after': '1' }, 'starting');
 }

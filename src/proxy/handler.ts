@@ -22,11 +22,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { NoUpstreamError } from '../errors.js';
+import { ClientGoneError, NoUpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
 import type { UpstreamState } from '../upstream/health-state.js';
 import { writeAccess, type AccessRecord } from './access-log.js';
+import { sendAnswer } from './answers.js';
 import { RequestBody, type BodyEvents } from './body.js';
 import type { DispatchController, DispatchHandler, DispatchOptions, UpstreamClient } from './engine.js';
 import type { H2Message } from './h2.js';
@@ -34,7 +35,7 @@ import {
   h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext,
 } from './passes.js';
 import type { Routable } from './router.js';
-import { CLIENT_GONE, ClientGoneError, blameOf, statusFor } from './status.js';
+import { CLIENT_GONE, blameOf, catalogued, statusFor } from './status.js';
 import type { RoundRobin } from '../upstream/selector.js';
 
 /** UpstreamTarget is one upstream of a route, as the data plane holds it. */
@@ -108,33 +109,6 @@ function tlsVersionOf(socket: IncomingMessage['socket']): string | null {
 export type ClientRequest = IncomingMessage | H2Message;
 /** ClientReply is where an exchange writes its answer: HTTP/1.1's ServerResponse, or the same h2 stream. */
 export type ClientReply = ServerResponse | H2Message;
-
-/** sendPlain writes a short plain-text response (error pages). */
-export function sendPlain(res: ClientReply, status: number, body: string, extra?: Record<string, string>): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return;
-  }
-  const headers: Record<string, string | number> = {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    ...extra,
-  };
-  res.writeHead(status, headers);
-  res.end(body);
-}
-
-const ERROR_BODY: Record<number, string> = {
-  400: 'bad request\n',
-  404: 'no route for this host\n',
-  408: 'request timeout\n',
-  413: 'request body too large\n',
-  421: 'misdirected request: this connection is not for that host\n',
-  501: 'not implemented\n',
-  502: 'bad gateway\n',
-  503: 'no upstream available\n',
-  504: 'upstream timeout\n',
-};
 
 /** servernameOf is the SNI name the client sent on an HTTP/1.1 connection ('' without one). */
 function servernameOf(req: IncomingMessage): string {
@@ -362,19 +336,20 @@ export class Exchange implements DispatchHandler, BodyEvents {
     if (this.finished) return;
     const upstream = this.upstream!;
     const blame = this.gone ? 'client' : blameOf(err);
+    const error = catalogued(err, blame, upstream.origin);
     if (blame !== 'upstream') {
       // not the upstream's fault: an unfinished trial is given to the next request
       if (this.trial && upstream.state === 'trial') upstream.available = true;
       if (blame === 'portico') this.engineFault(err);
-      return this.failWith(err);
+      return this.failWith(error);
     }
     if (!this.reported) this.owner.report(this.route!, upstream, false, errorText(err));
-    this.error = err;
+    this.error = error;
     if (this.mayRetry()) {
       this.route!.metrics.retries.inc();
       return this.attempt();
     }
-    this.failWith(err);
+    this.failWith(error);
   }
 
   /** engineFault logs a failure nobody outside portico caused (an engine assertion, an unclassified error): a bug to fix. */
@@ -382,7 +357,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.closeConn = true;
     this.owner.log.error(
       {
-        err: errorText(err), stack: err.stack, route: this.route?.name ?? null, upstream: this.upstream?.origin ?? null, method: this.req.method,
+        code: 'PORTICO_ERR_ENGINE', err: errorText(err), stack: err.stack, route: this.route?.name ?? null, upstream: this.upstream?.origin ?? null, method: this.req.method,
         path: this.path, proto: this.h2 ? 'h2' : 'http/1.1', attempt: this.attempts, sent: this.sent, response_started: this.res.headersSent, bytes: this.bytes,
       },
       'portico bug: proxying failed inside portico (not counted against the upstream)',
@@ -409,14 +384,14 @@ export class Exchange implements DispatchHandler, BodyEvents {
       if (status === 503) extra['retry-after'] = this.route?.retryAfter ?? '1';
       // an unread request body would stall the connection: close it after the answer
       if (status === 413 || this.closeConn || (this.body !== null && !this.req.complete)) this.closeAfter(extra);
-      sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', extra);
+      sendAnswer(this.res, status, extra);
     }
     this.finish(status);
   }
 
   private fail(status: number, reason: string, close: boolean): void {
     this.error = reason;
-    sendPlain(this.res, status, ERROR_BODY[status] ?? 'error\n', close || this.closeConn ? this.closeAfter({}) : undefined);
+    sendAnswer(this.res, status, close || this.closeConn ? this.closeAfter({}) : undefined);
     this.finish(status);
   }
 

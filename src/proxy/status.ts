@@ -6,37 +6,17 @@
  * 504 upstream timeout (connect or response headers) · 413 body too large · 400 request the engine
  * refused · 499 the client went away (logged, never counted against the upstream).
  */
-import { PorticoError } from '../errors.js';
-
-/** ClientGoneError marks an exchange the client abandoned (closed, reset its stream, or stopped reading). */
-export class ClientGoneError extends Error {
-  readonly code = 'PORTICO_CLIENT_GONE';
-  constructor(message = 'client closed the connection') {
-    super(message);
-    this.name = 'ClientGoneError';
-  }
-}
-
-/** BodyTooLargeError is raised while streaming a chunked request body past the route's limit. */
-export class BodyTooLargeError extends Error {
-  readonly code = 'PORTICO_BODY_TOO_LARGE';
-  constructor(limit: number) {
-    super(`request body larger than ${limit} bytes`);
-    this.name = 'BodyTooLargeError';
-  }
-}
+import { EngineError, PorticoError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
 
 /** CLIENT_GONE is the status logged for an abandoned exchange (nginx's 499). */
 export const CLIENT_GONE = 499;
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'PORTICO_ERR_UPSTREAM_TIMEOUT']);
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
 /** statusFor maps an error from the proxy path to the status the client gets (or is logged with). */
 export function statusFor(err: unknown): number {
-  const code = (err as { code?: string } | null)?.code;
-  if (err instanceof ClientGoneError) return CLIENT_GONE;
-  if (err instanceof BodyTooLargeError) return 413;
   if (err instanceof PorticoError && err.statusCode !== undefined) return err.statusCode;
+  const code = (err as { code?: string } | null)?.code;
   if (code !== undefined && TIMEOUT_CODES.has(code)) return 504;
   if (code === 'UND_ERR_INVALID_ARG') return 400;
   return 502;
@@ -64,7 +44,7 @@ const UPSTREAM_CODES: ReadonlySet<string> = new Set([
 
 /** CLIENT_CODES are failures the client caused (its input, its leaving, its limits). */
 const CLIENT_CODES: ReadonlySet<string> = new Set([
-  'PORTICO_CLIENT_GONE', 'PORTICO_BODY_TOO_LARGE', 'UND_ERR_INVALID_ARG', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_ABORTED',
+  'PORTICO_ERR_CLIENT_GONE', 'PORTICO_ERR_BODY_TOO_LARGE', 'UND_ERR_INVALID_ARG', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_ABORTED',
 ]);
 
 /** blameOf classifies an error from the proxy path (see Blame). */
@@ -79,4 +59,18 @@ export function blameOf(err: unknown): Blame {
 /** isUpstreamFault tells whether an error counts against the upstream (passive health, retries). */
 export function isUpstreamFault(err: unknown): boolean {
   return blameOf(err) === 'upstream';
+}
+
+/**
+ * catalogued wraps an engine error in portico's catalogue by its blame: UpstreamTimeoutError (504) or
+ * UpstreamError (502) naming the upstream, EngineError (502) for portico's own; client errors and
+ * portico's own classes pass unchanged. The access line's `error` then starts with a stable code.
+ */
+export function catalogued(err: unknown, blame: Blame, upstream: string): unknown {
+  if (err instanceof PorticoError) return err;
+  if (blame === 'upstream') {
+    const code = (err as { code?: string } | null)?.code;
+    return code !== undefined && TIMEOUT_CODES.has(code) ? new UpstreamTimeoutError(upstream, err) : new UpstreamError(upstream, err);
+  }
+  return blame === 'portico' ? new EngineError(err) : err;
 }

@@ -10,6 +10,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ProxyServer } from 'http-proxy-3';
 import type { Logger } from '../log.js';
+import { rawAnswer } from './answers.js';
 import { FORWARDING, SPOOFABLE, outgoingHeaders, type ForwardContext } from './passes.js';
 
 /** applyForwarding rewrites the forwarding headers of an outgoing upgrade request (and drops the spoofable ones from an untrusted peer). */
@@ -83,6 +84,6 @@ export class UpgradeProxy {
 /** badGateway answers a failed upgrade with 502 when the client socket can still take it. */
 function badGateway(socket: Duplex | undefined): void {
   if (!socket || typeof socket.destroy !== 'function' || socket.destroyed) return;
-  if ('writable' in socket && socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  if ('writable' in socket && socket.writable) socket.end(rawAnswer(502));
   else socket.destroy();
 }

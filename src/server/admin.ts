@@ -8,6 +8,7 @@ import type { BlockList } from 'node:net';
 import { isIP, isIPv6 } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { sendAnswer } from '../proxy/answers.js';
 import { hostOf, unwrapIp } from '../proxy/passes.js';
 
 /** PostHandler answers one POST route; it returns status and a JSON body. */
@@ -26,6 +27,8 @@ export interface AdminOptions {
   /** POST path → handler */
   post?: Map<string, PostHandler>;
 }
+
+const NO_STORE = { 'cache-control': 'no-store' };
 
 function send(res: http.ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' }).end(body);
@@ -59,12 +62,12 @@ export function createAdminListener(o: AdminOptions): http.Server {
 async function handle(o: AdminOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
   if (req.method === 'POST') return handlePost(o, path, req, res);
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
+  if (req.method !== 'GET' && req.method !== 'HEAD') return sendAnswer(res, 405, NO_STORE);
   switch (path) {
     case '/healthz':
       return send(res, 200, 'text/plain', 'ok\n');
     case '/readyz':
-      return o.ready() ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', 'not ready\n');
+      return o.ready() ? send(res, 200, 'text/plain', 'ready\n') : sendAnswer(res, 503, NO_STORE, 'not ready');
     case '/metrics':
       return send(res, 200, o.metrics.contentType, await o.metrics.text());
     case '/status.json':
@@ -72,7 +75,7 @@ async function handle(o: AdminOptions, req: http.IncomingMessage, res: http.Serv
     case '/status':
       return send(res, 200, 'text/html; charset=utf-8', renderStatusPage(o.status()));
     default:
-      return send(res, 404, 'text/plain', 'not found\n');
+      return sendAnswer(res, 404, NO_STORE, 'not found');
   }
 }
 

@@ -8,6 +8,7 @@
 import http from 'node:http';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { sendAnswer } from '../proxy/answers.js';
 import { hostOf } from '../proxy/passes.js';
 import { applyTimeouts, clientErrorHandler } from './listeners.js';
 
@@ -26,8 +27,8 @@ export function redirectLocation(hostHeader: string | undefined, url: string, ht
   return `https://${h}${port}${path}`;
 }
 
-function plain(res: http.ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+function plain(res: http.ServerResponse, status: number, detail?: string): void {
+  sendAnswer(res, status, undefined, detail);
 }
 
 /** RedirectOptions: what the redirect listener needs (read on every request, so reloads apply). */
@@ -48,14 +49,14 @@ const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 function answerChallenge(o: RedirectOptions, log: Logger, req: http.IncomingMessage, res: http.ServerResponse, url: string): void {
   const token = url.slice(ACME_PREFIX.length).split('?', 1)[0]!;
   if (!TOKEN.test(token) || o.acmeAnswer === undefined) {
-    plain(res, 404, 'no such ACME challenge\n');
+    plain(res, 404, 'no such ACME challenge');
     return;
   }
   o.acmeAnswer(token).then(
     (answer) => {
       if (answer === null) {
         log.info({ token: token.slice(0, 8), host: req.headers.host }, 'unknown acme challenge token');
-        plain(res, 404, 'no such ACME challenge\n');
+        plain(res, 404, 'no such ACME challenge');
         return;
       }
       log.info({ token: token.slice(0, 8), host: req.headers.host, source: answer.source }, 'acme http-01 challenge answered');
@@ -63,7 +64,7 @@ function answerChallenge(o: RedirectOptions, log: Logger, req: http.IncomingMess
     },
     (err: Error) => {
       log.error({ err: err.message }, 'looking up an acme challenge failed');
-      plain(res, 500, 'challenge lookup failed\n');
+      plain(res, 500, 'challenge lookup failed');
     },
   );
 }
@@ -78,11 +79,11 @@ export function createRedirectListener(o: RedirectOptions, log: Logger, metrics:
     }
     const location = redirectLocation(req.headers.host, url, o.httpsPort());
     if (location === null) {
-      plain(res, 400, 'missing or bad Host header\n');
+      plain(res, 400, 'missing or bad Host header');
       return;
     }
     if (!o.routed(hostOf(req.headers.host))) {
-      plain(res, 404, 'no route for this host\n');
+      plain(res, 404);
       return;
     }
     res.writeHead(308, { location, 'content-length': 0 }).end();

@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { DataPlane } from '../proxy/data-plane.js';
 import type { H2Message } from '../proxy/h2.js';
+import { rawAnswer, sendAnswer } from '../proxy/answers.js';
 import { tlsOptions } from '../tls/cert-store.js';
 import { H2Sessions, type H2Settings } from './h2.js';
 
@@ -44,10 +45,10 @@ export interface HttpsH2Options {
   maxResets: { count: number; window: number };
 }
 
-/** CLIENT_ERROR_STATUS maps Node's parser errors to the status sent before closing. */
-const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+/** CLIENT_ERROR_STATUS maps Node's parser errors to the status sent before closing (anything else: 400). */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
 
 /** ACME_TLS is the ALPN protocol of RFC 8737 (TLS-ALPN-01 validation). */
@@ -101,10 +102,10 @@ export function clientErrorHandler(log: Logger, metrics: Metrics) {
     }
     afterResponses(socket, () => {
       if (!socket.writable) return;
-      const [status, text] = CLIENT_ERROR_STATUS[code] ?? [400, 'Bad Request'];
+      const status = CLIENT_ERROR_STATUS[code] ?? 400;
       metrics.observe(noRoute, status, 0);
       log.info({ status, code, reason: err.message, client_ip: socket.remoteAddress }, 'client error');
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${text.length + 1}\r\n\r\n${text.toLowerCase()}\n`);
+      socket.end(rawAnswer(status));
     });
   };
 }
@@ -152,11 +153,9 @@ export function h2SessionsOf(server: http.Server): H2Sessions | null {
 function h2ClientError(log: Logger, metrics: Metrics) {
   const noRoute = metrics.forRoute('');
   return (status: number, reason: string, msg: H2Message): void => {
-    const text = http.STATUS_CODES[status] ?? 'error';
     metrics.observe(noRoute, status, 0);
     log.info({ status, reason, client_ip: msg.ip, proto: 'h2' }, 'client error');
-    msg.writeHead(status, { 'content-type': 'text/plain', 'content-length': text.length + 1 });
-    msg.end(`${text.toLowerCase()}\n`);
+    sendAnswer(msg, status);
   };
 }
 

@@ -1,8 +1,8 @@
 // Router (host then longest prefix, wildcards) and the one status-mapping function.
 import t from 'tap';
-import { NoUpstreamError, UpstreamTimeoutError } from '../../../src/errors.js';
+import { BodyTooLargeError, ClientGoneError, EngineError, NoUpstreamError, UpstreamError, UpstreamTimeoutError } from '../../../src/errors.js';
 import { Router } from '../../../src/proxy/router.js';
-import { BodyTooLargeError, ClientGoneError, blameOf, isUpstreamFault, statusFor } from '../../../src/proxy/status.js';
+import { blameOf, catalogued, isUpstreamFault, statusFor } from '../../../src/proxy/status.js';
 
 const r = (name: string, hosts: string[], prefix = '/') => ({ name, hosts, prefix });
 
@@ -23,7 +23,9 @@ t.test('a host with only a deeper prefix does not match other paths', async (t) 
 
 t.test('statusFor maps every failure class', async (t) => {
   t.equal(statusFor(new NoUpstreamError('r')), 503);
-  t.equal(statusFor(new UpstreamTimeoutError('u', 10)), 504);
+  t.equal(statusFor(new UpstreamTimeoutError('u', Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))), 504);
+  t.equal(statusFor(new UpstreamError('u', new Error('x'))), 502);
+  t.equal(statusFor(new EngineError(new Error('x'))), 502);
   t.equal(statusFor(Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' })), 504);
   t.equal(statusFor(Object.assign(new Error('x'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), 504);
   t.equal(statusFor(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), 502);
@@ -51,5 +53,20 @@ t.test('blameOf: only the upstream’s own failures count against it (issue 23)'
   t.equal(blameOf(err('UND_ERR_CLOSED')), 'portico');
   t.equal(blameOf(new TypeError('x is not a function')), 'portico');
   t.equal(blameOf('a string'), 'portico');
-  for (const code of ['ERR_ASSERTION', 'UND_ERR_DESTROYED', 'PORTICO_CLIENT_GONE']) t.notOk(isUpstreamFault(err(code)), `${code} never counts`);
+  for (const code of ['ERR_ASSERTION', 'UND_ERR_DESTROYED', 'PORTICO_ERR_CLIENT_GONE']) t.notOk(isUpstreamFault(err(code)), `${code} never counts`);
+});
+
+t.test('catalogued wraps engine errors by blame, keeping the engine code in the message', async (t) => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+  const up = catalogued(refused, 'upstream', 'http://127.0.0.1:1') as UpstreamError;
+  t.equal(up.code, 'PORTICO_ERR_UPSTREAM');
+  t.equal(up.message, 'upstream http://127.0.0.1:1: ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1');
+  t.equal(up.cause, refused);
+  const slow = catalogued(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), 'upstream', 'http://u') as UpstreamTimeoutError;
+  t.equal(slow.code, 'PORTICO_ERR_UPSTREAM_TIMEOUT');
+  t.equal(statusFor(slow), 504);
+  const bug = catalogued(Object.assign(new Error('assert'), { code: 'ERR_ASSERTION' }), 'portico', 'http://u') as EngineError;
+  t.equal(bug.code, 'PORTICO_ERR_ENGINE');
+  const gone = new ClientGoneError();
+  t.equal(catalogued(gone, 'client', 'http://u'), gone, 'client errors pass unchanged');
 });
