@@ -26,7 +26,7 @@ import { createRedirectListener } from './server/http-redirect.js';
 import { WorkerPool } from './cluster/pool.js';
 import { ListenerSet, localListener, type Bindable, type Change, type ListenerSpec } from './server/listener-set.js';
 import { applyTimeouts, createHttpsListener, formatAddress, h2Options, h2SessionsOf, h2Settings, setMaxHeaderSize } from './server/listeners.js';
-import { HealthRegistry } from './upstream/health.js';
+import { HealthRegistry } from './health/registry.js';
 import { FileStorage } from './storage/file.js';
 import { Supervisor, waitAccepting, type SupervisorOptions } from './supervisor/apps.js';
 import { detectMemory, memoryBudget, type DetectedMemory } from './supervisor/memory.js';
@@ -424,7 +424,7 @@ export class Portico {
 
   /** websockets counts open WebSocket tunnels (the workers' as of their last report). */
   get websockets(): number {
-    return this.dataPlane?.websockets ?? this.pool!.status().reduce((n, w) => n + w.websockets, 0);
+    return this.dataPlane?.websockets.tunnels ?? this.pool!.status().reduce((n, w) => n + w.websockets, 0);
   }
 
   /** isReady is what /readyz reports. */

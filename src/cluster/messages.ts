@@ -3,7 +3,7 @@
  * (DESIGN §1). Plain JSON-serialisable messages; `id` pairs a request with its reply.
  */
 import type { Snapshot } from '../proxy/snapshot.js';
-import type { HealthUpdate, PassiveReport } from '../upstream/health.js';
+import type { HealthUpdate, PassiveReport } from '../proxy/snapshot.js';
 
 /** WorkerStats is what a data-plane worker reports about itself (pushed every second, and on request). */
 export interface WorkerStats {

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../proxy/snapshot.js';
-import type { HealthUpdate, PassiveReport } from '../upstream/health.js';
+import type { HealthUpdate, PassiveReport } from '../proxy/snapshot.js';
 import type { ShareMode } from '../server/listeners.js';
 import type { Address } from '../config/types.js';
 import { WORKER_ENV, type FromWorker, type ToWorker, type WorkerInit, type WorkerStats } from './messages.js';

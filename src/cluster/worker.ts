@@ -69,7 +69,7 @@ let connections = 0;
 let draining = false;
 
 function stats(): WorkerStats {
-  return { version: dataPlane.version, in_flight: dataPlane.inFlight, websockets: dataPlane.websockets, connections };
+  return { version: dataPlane.version, in_flight: dataPlane.inFlight, websockets: dataPlane.websockets.tunnels, connections };
 }
 
 function applySnapshot(s: Snapshot): void {

@@ -12,7 +12,7 @@ import { ConfigInvalidError } from '../errors.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { materialise, planCertificates, type CertPlan } from '../cert-sources/plan.js';
 import type { SelfSignedSource } from '../cert-sources/self-signed.js';
-import type { HealthRegistry } from '../upstream/health.js';
+import type { HealthRegistry } from '../health/registry.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { budgetProblems, detectMemory, memoryBudget, type Budget, type DetectedMemory } from '../supervisor/memory.js';

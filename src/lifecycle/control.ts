@@ -4,10 +4,10 @@
  * next version, `apply(snapshot)` on every data plane, retire the old one. Requests already in
  * flight finish on the state they started with; listeners are not touched.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Snapshot } from '../proxy/snapshot.js';
-import type { HealthUpdate } from '../upstream/health.js';
+import type { HealthUpdate } from '../proxy/snapshot.js';
+import { newTicketKey } from '../tls/ticket-keys.js';
 import type { Runtime } from './runtime.js';
 
 /** SnapshotSink is anything that serves from snapshots: a DataPlane in-process, or an IPC link to one. */
@@ -118,10 +118,6 @@ export class ControlPlane {
     if (this.current !== null) retire(this.current);
     this.current = null;
   }
-}
-
-function newTicketKey(): string {
-  return randomBytes(48).toString('base64');
 }
 
 /** retire stops a runtime's background work (safe on a runtime that never started). */

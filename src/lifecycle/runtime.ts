@@ -10,7 +10,7 @@ import type { Config } from '../config/types.js';
 import type { CertPlan } from '../cert-sources/plan.js';
 import type { Snapshot, SnapshotChallenges } from '../proxy/snapshot.js';
 import type { CertPems } from '../tls/cert-store.js';
-import type { HealthRegistry } from '../upstream/health.js';
+import type { HealthRegistry } from '../health/registry.js';
 
 /** RuntimeAcme is the ACME part of a runtime (absent when no host uses ACME). */
 export interface RuntimeAcme {

@@ -2,7 +2,7 @@
  * statusDocument: the data behind /status.json and /status (DESIGN §5), and what `check` prints.
  */
 import type { AddressInfo } from 'node:net';
-import type { UpstreamStatus } from '../upstream/health.js';
+import type { UpstreamStatus } from '../health/registry.js';
 import type { Runtime } from './runtime.js';
 
 /** StatusInput is what the status document is made from. */

@@ -22,6 +22,8 @@ export interface AccessRecord {
   /** "h2" or "http/1.1" */
   proto: string;
   error: string | undefined;
+  /** a WebSocket (HTTP/1.1 Upgrade) request: its line is written when the tunnel ends */
+  upgrade?: true;
 }
 
 const str = (v: string | null): string => (v === null ? 'null' : jsonString(v));
@@ -57,7 +59,8 @@ export function accessFields(r: AccessRecord): string {
     ',"client_ip":' + jsonString(r.client_ip) +
     ',"tls_version":' + str(r.tls_version) +
     ',"proto":' + jsonString(r.proto) +
-    (r.error === undefined ? '' : ',"error":' + jsonString(r.error))
+    (r.error === undefined ? '' : ',"error":' + jsonString(r.error)) +
+    (r.upgrade === undefined ? '' : ',"upgrade":true')
   );
 }
 

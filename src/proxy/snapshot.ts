@@ -1,10 +1,27 @@
 /**
  * Snapshot: the data plane's whole input, as serialisable plain data with a version number
- * (DESIGN §1). The control plane builds it (lifecycle/snapshot.ts); the data plane applies it with
- * `DataPlane.apply` — by function call in one process, over IPC with several.
+ * (DESIGN §1), and the messages the two planes exchange between snapshots. The control plane builds
+ * it (`Runtime.snapshot`); the data plane applies it with `DataPlane.apply` — by function call in one
+ * process, over IPC with several.
  */
 import type { CertPems } from '../tls/cert-store.js';
 import type { UpstreamState } from '../upstream/health-state.js';
+
+/** HealthUpdate tells the data plane a (route, upstream) pair changed state between snapshots (control → data plane). */
+export interface HealthUpdate {
+  route: string;
+  upstream: string;
+  state: UpstreamState;
+}
+
+/** PassiveReport is what the data plane saw in real traffic (only failures, and trial outcomes) (data → control plane). */
+export interface PassiveReport {
+  route: string;
+  upstream: string;
+  ok: boolean;
+  /** "connect ECONNREFUSED …", "status 503", "UND_ERR_HEADERS_TIMEOUT: …" */
+  detail: string;
+}
 
 /** SnapshotUpstream is one upstream of a route with its health as the control plane decided it. */
 export interface SnapshotUpstream {

@@ -3,8 +3,9 @@
  * module is loaded on the first upgrade request, not at start: it and its dependencies cost every
  * process ~10-14 MiB of RSS (measured, issue 14), and many sites never see a WebSocket.
  * The forwarding headers follow the same rule as plain requests: replaced for untrusted peers,
- * appended for trusted proxies (see passes.outgoingHeaders). Once the upstream switched protocols,
- * `onOpen` receives both sockets (before any byte is relayed) so the data plane can track the tunnel.
+ * appended for trusted proxies (see passes.outgoingHeaders). `events` hears how each one went: the
+ * upstream's answer, both sockets once it switched protocols (before any byte is relayed, so the data
+ * plane can track the tunnel), or that it could not be reached.
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -23,8 +24,15 @@ export function applyForwarding(proxyReq: ClientRequest, req: IncomingMessage, c
   }
 }
 
-/** OpenHandler receives an established tunnel: the client socket and the upstream socket. */
-export type OpenHandler = (req: IncomingMessage, client: Duplex, upstream: Duplex) => void;
+/** UpgradeEvents hears how an upgrade request went, by its client socket. */
+export interface UpgradeEvents {
+  /** the upstream answered without switching protocols (its answer goes on to the client) */
+  answered(client: Duplex, status: number): void;
+  /** the upstream switched protocols: the tunnel is up */
+  opened(client: Duplex, upstream: Duplex): void;
+  /** the upstream could not be reached (the client gets 502) */
+  failed(client: Duplex): void;
+}
 
 /** UpgradeProxy pipes upgraded connections to an upstream origin. */
 export class UpgradeProxy {
@@ -35,7 +43,7 @@ export class UpgradeProxy {
   constructor(
     private readonly log: Logger,
     private readonly forwardContext: (req: IncomingMessage) => ForwardContext,
-    private readonly onOpen: OpenHandler,
+    private readonly events: UpgradeEvents,
   ) {}
 
   /** server loads http-proxy-3 and builds the proxy server on first use. */
@@ -46,11 +54,13 @@ export class UpgradeProxy {
         applyForwarding(proxyReq, req, this.forwardContext(req));
         // the client left (before the upstream's 101, or mid-tunnel): the upstream connection goes at once
         socket.once('close', () => proxyReq.destroy());
+        proxyReq.once('response', (res: IncomingMessage) => this.events.answered(socket, res.statusCode ?? 0));
         // runs before http-proxy-3's own 'upgrade' listener, so before it starts relaying
-        proxyReq.once('upgrade', (_res: IncomingMessage, upstream: Duplex) => this.onOpen(req, socket, upstream));
+        proxyReq.once('upgrade', (_res: IncomingMessage, upstream: Duplex) => this.events.opened(socket, upstream));
       });
       ps.on('error', (err: Error, _req: unknown, target: unknown) => {
         this.log.warn({ err: err.message, code: (err as NodeJS.ErrnoException).code }, 'upgrade failed');
+        if (target) this.events.failed(target as Duplex);
         badGateway(target as Duplex | undefined);
       });
       this.proxyServer = ps;
@@ -69,6 +79,7 @@ export class UpgradeProxy {
       },
       (err: Error) => {
         this.log.error({ err: err.message }, 'upgrade failed: cannot load http-proxy-3');
+        this.events.failed(socket);
         badGateway(socket);
       },
     );

@@ -168,8 +168,8 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
   );
   const server = https.createServer({
     SNICallback(this: AcmeTlsSocket, servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) {
-      if (this?.acmeTls === true) dp.acmeSniCallback(servername, cb);
-      else dp.sniCallback(servername, cb);
+      if (this?.acmeTls === true) dp.sni.acmeSniCallback(servername, cb);
+      else dp.sni.sniCallback(servername, cb);
     },
     ALPNCallback(this: AcmeTlsSocket, offer: { protocols: string[] }) {
       return selectAlpn.call(this, offer, h2.enabled);

@@ -9,7 +9,6 @@
  * Observations (probe results, passive failures) are shared by every route that uses the upstream
  * address; each route's own thresholds decide for that route (health.ts feeds them to every route).
  */
-import type { HealthConfig, PassiveConfig } from '../config/types.js';
 
 /** UpstreamState: up (in the pool), down (out), trial (out, but one request may try it). */
 export type UpstreamState = 'up' | 'down' | 'trial';
@@ -33,10 +32,30 @@ export interface Transition {
   reason: string;
 }
 
+/** HealthSettings are a route's active checks (`[routes.health]`; durations in ms). */
+export interface HealthSettings {
+  readonly enabled: boolean;
+  readonly path: string;
+  readonly interval: number;
+  readonly timeout: number;
+  readonly healthy_threshold: number;
+  readonly unhealthy_threshold: number;
+  /** inclusive status range a probe must answer with */
+  readonly expect_status: readonly [number, number];
+}
+
+/** PassiveSettings are a route's passive checks (`[routes.passive]`; durations in ms). */
+export interface PassiveSettings {
+  readonly max_fails: number;
+  readonly fail_window: number;
+  readonly eject_for: number;
+  readonly fail_statuses: readonly number[];
+}
+
 /** HealthPolicy is the part of a route's config that decides its upstreams' health. */
 export interface HealthPolicy {
-  health: HealthConfig;
-  passive: PassiveConfig;
+  health: HealthSettings;
+  passive: PassiveSettings;
 }
 
 /** HealthState tracks one (route, upstream) pair. */

@@ -4,7 +4,8 @@ import t from 'tap';
 import pino from 'pino';
 import type { RouteConfig } from '../../../src/config/types.js';
 import { Metrics } from '../../../src/metrics.js';
-import { HealthRegistry, type HealthUpdate, type ProbeFn } from '../../../src/upstream/health.js';
+import { HealthRegistry, type ProbeFn } from '../../../src/health/registry.js';
+import type { HealthUpdate } from '../../../src/proxy/snapshot.js';
 import { waitUntil as until } from '../../../test-support/wait.js';
 
 const U = 'http://127.0.0.1:4001';

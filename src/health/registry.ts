@@ -1,5 +1,6 @@
 /**
- * HealthRegistry: the control plane's upstream health (DESIGN §1, §4). Process-wide and keyed by
+ * HealthRegistry: the control plane's upstream health (DESIGN §1, §4): every (route, upstream) pair's
+ * verdict (upstream/health-state.ts), the probers (prober.ts) and the passive failure records. Process-wide and keyed by
  * upstream address, so health outlives runtime swaps: a runtime `acquire`s its routes when it starts
  * and `release`s them when it retires; an upstream still used by the new runtime keeps its state.
  *
@@ -12,27 +13,21 @@
  * Decisions leave through `onChange` (the control plane turns them into snapshot updates) and one log
  * line per transition. Background work stops through `close()`; nothing here can throw into a timer.
  */
-import http from 'node:http';
-import type { RouteConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { VERSION } from '../version.js';
-import { HealthState, type HealthPolicy, type ProbeResult, type Transition, type UpstreamState } from './health-state.js';
+import type { HealthUpdate, PassiveReport } from '../proxy/snapshot.js';
+import { HealthState, type HealthPolicy, type HealthSettings, type PassiveSettings, type ProbeResult, type Transition, type UpstreamState } from '../upstream/health-state.js';
+import { httpProbe, type ProbeFn } from './probe.js';
+import { Prober, type ProberOwner } from './prober.js';
 
-/** HealthUpdate tells the data plane a (route, upstream) pair changed state. */
-export interface HealthUpdate {
-  route: string;
-  upstream: string;
-  state: UpstreamState;
-}
+export type { ProbeFn } from './probe.js';
 
-/** PassiveReport is what the data plane saw in real traffic (only failures, and trial outcomes). */
-export interface PassiveReport {
-  route: string;
-  upstream: string;
-  ok: boolean;
-  /** "connect ECONNREFUSED …", "status 503", "UND_ERR_HEADERS_TIMEOUT: …" */
-  detail: string;
+/** HealthRoute is a route as the registry judges its upstreams: name, upstream URLs and its health settings. */
+export interface HealthRoute {
+  readonly name: string;
+  readonly upstreams: readonly string[];
+  readonly health: HealthSettings;
+  readonly passive: PassiveSettings;
 }
 
 /** UpstreamStatus is one upstream of a route on /status.json. */
@@ -64,21 +59,16 @@ export interface HealthOptions {
   probe?: ProbeFn;
 }
 
-/** ProbeFn performs one check of `origin + path` within `timeout` ms. */
-export type ProbeFn = (origin: string, path: string, timeout: number, signal: AbortSignal) => Promise<ProbeResult>;
-
 /** At most this many passive failure times are kept per upstream address. */
 const MAX_FAILURE_TIMES = 1000;
-/** First probes are spread over at most this long after start-up (and never more than one interval). */
-const MAX_START_JITTER_MS = 1000;
 
 /** Member is one (route, upstream) pair, reference-counted across runtimes. */
-interface Member {
+export interface Member {
   readonly route: string;
   readonly url: string;
   readonly state: HealthState;
   refs: number;
-  prober: Prober | null;
+  prober: Prober<Member> | null;
   trialTimer: NodeJS.Timeout | null;
 }
 
@@ -88,80 +78,8 @@ interface FailureRecord {
   refs: number;
 }
 
-/** Prober runs one upstream address + path's checks for every member subscribed to it. */
-class Prober {
-  readonly members = new Set<Member>();
-  private timer: NodeJS.Timeout | null = null;
-  private dueAt = 0;
-  private readonly abort = new AbortController();
-  private running = false;
-
-  constructor(
-    readonly key: string,
-    readonly origin: string,
-    readonly path: string,
-    private readonly registry: HealthRegistry,
-  ) {}
-
-  /** interval: the shortest of the subscribed routes' intervals; timeout: the longest timeout. */
-  private get interval(): number {
-    let ms = Infinity;
-    for (const m of this.members) ms = Math.min(ms, m.state.policy.health.interval);
-    return ms;
-  }
-
-  private get timeout(): number {
-    let ms = 0;
-    for (const m of this.members) ms = Math.max(ms, m.state.policy.health.timeout);
-    return ms;
-  }
-
-  start(): void {
-    // jitter the first probe so many upstreams are not probed in lockstep
-    this.schedule(Math.floor(Math.random() * Math.min(this.interval, MAX_START_JITTER_MS)));
-  }
-
-  /** intervalChanged: a member joined or was reconfigured; a pending probe due later than one new interval moves up. */
-  intervalChanged(): void {
-    if (this.timer === null || this.dueAt <= Date.now() + this.interval) return;
-    clearTimeout(this.timer);
-    this.schedule(Math.floor(Math.random() * Math.min(this.interval, MAX_START_JITTER_MS)));
-  }
-
-  stop(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    this.abort.abort();
-  }
-
-  private schedule(ms: number): void {
-    if (this.abort.signal.aborted) return;
-    this.dueAt = Date.now() + ms;
-    this.timer = setTimeout(this.tick, ms);
-    this.timer.unref();
-  }
-
-  private readonly tick = (): void => {
-    this.timer = null;
-    if (this.running || this.members.size === 0) return;
-    this.running = true;
-    const started = Date.now();
-    this.registry
-      .probeFn(this.origin, this.path, this.timeout, this.abort.signal)
-      .then((r) => {
-        if (!this.abort.signal.aborted) this.registry.probed(this, r);
-      })
-      .catch((err: unknown) => this.registry.log.error({ err, upstream: this.origin }, 'health probe crashed'))
-      .finally(() => {
-        this.running = false;
-        // the next probe starts one interval after this one started, never overlapping it
-        this.schedule(Math.max(0, this.interval - (Date.now() - started)));
-      });
-  };
-}
-
 /** HealthRegistry owns every upstream's health in the process. */
-export class HealthRegistry {
+export class HealthRegistry implements ProberOwner<Member> {
   readonly log: Logger;
   readonly probeFn: ProbeFn;
   private readonly metrics: Metrics;
@@ -169,7 +87,7 @@ export class HealthRegistry {
   private readonly clock: Clock;
   private readonly members = new Map<string, Member>();
   private readonly records = new Map<string, FailureRecord>();
-  private readonly probers = new Map<string, Prober>();
+  private readonly probers = new Map<string, Prober<Member>>();
   private readonly upWaiters = new Set<{ url: string; resolve: () => void }>();
   private closed = false;
 
@@ -182,7 +100,7 @@ export class HealthRegistry {
   }
 
   /** acquire registers a starting runtime's routes (state of unchanged pairs is kept; policy updated). */
-  acquire(routes: readonly RouteConfig[]): void {
+  acquire(routes: readonly HealthRoute[]): void {
     for (const r of routes) for (const url of r.upstreams) this.acquireMember(r, url, false);
   }
 
@@ -190,7 +108,7 @@ export class HealthRegistry {
    * acquireMember registers one (route, upstream) pair; `joining` (a new app worker) starts it out of
    * the pool until its first passing probe.
    */
-  acquireMember(r: RouteConfig, url: string, joining: boolean): void {
+  acquireMember(r: HealthRoute, url: string, joining: boolean): void {
     if (this.closed) return;
     const policy: HealthPolicy = { health: r.health, passive: r.passive };
     const k = memberKey(r.name, url);
@@ -209,7 +127,7 @@ export class HealthRegistry {
   }
 
   /** release drops a retiring runtime's references; pairs no runtime uses any more are forgotten. */
-  release(routes: readonly RouteConfig[]): void {
+  release(routes: readonly HealthRoute[]): void {
     for (const r of routes) for (const url of r.upstreams) this.releaseMember(r.name, url);
   }
 
@@ -306,7 +224,7 @@ export class HealthRegistry {
   }
 
   /** probed is called by a Prober with a finished probe's result. */
-  probed(p: Prober, r: ProbeResult): void {
+  probed(p: Prober<Member>, r: ProbeResult): void {
     for (const m of p.members) this.apply(m, m.state.probe(r));
   }
 
@@ -408,39 +326,4 @@ export class HealthRegistry {
 function memberKey(route: string, url: string): string {
   return `${route}\u0000${url}`;
 }
-
-/**
- * httpProbe: GET origin + path on a fresh connection (never queued behind user traffic), judged at
- * the response headers; the body is discarded.
- */
-export const httpProbe: ProbeFn = (origin, path, timeout, signal) =>
-  new Promise((resolve) => {
-    const at = Date.now();
-    const t0 = performance.now();
-    const u = new URL(origin);
-    let done = false;
-    const finish = (status: number | null, error: string | null): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      req.destroy();
-      resolve({ at, latency_ms: Math.round((performance.now() - t0) * 1000) / 1000, status, error });
-    };
-    const req = http.request({
-      host: u.hostname.replace(/^\[|\]$/g, ''),
-      port: u.port,
-      path,
-      method: 'GET',
-      agent: false,
-      signal,
-      headers: { host: u.host, 'user-agent': `portico-health/${VERSION}`, connection: 'close', accept: '*/*' },
-    });
-    const timer = setTimeout(() => finish(null, `no response headers within ${timeout}ms`), timeout);
-    req.on('response', (res) => {
-      res.resume();
-      finish(res.statusCode ?? null, null);
-    });
-    req.on('error', (err: NodeJS.ErrnoException) => finish(null, err.code ? `${err.code}: ${err.message}` : err.message));
-    req.end();
-  });
 
