@@ -8,7 +8,7 @@ import { loadConfig } from './config/index.js';
 import type { Address, AppConfig, Config, RouteConfig } from './config/types.js';
 import { AdminRequestError, ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
 import { plan, type MemoryPlan, type Plan } from './lifecycle/build.js';
-import type { CertPlan } from './cert-sources/plan.js';
+import type { CertPlan } from './lifecycle/cert-plan.js';
 import { formatBytes, totalText } from './supervisor/memory.js';
 import { inspectAcme, type AcmeInspection } from './acme/inspect.js';
 import { FileStorage } from './storage/file.js';
@@ -225,7 +225,7 @@ async function check(path: string): Promise<number> {
     const storage = new FileStorage(config.storage.dir);
     const preStart = new Map<string, PreStartState>();
     for (const a of config.apps) preStart.set(a.name, await inspectPreStart(a, storage));
-    process.stdout.write(renderPlan(config, certs, acmeHosts.length > 0 ? await inspectAcme(config, acmeHosts) : [], preStart));
+    process.stdout.write(renderPlan(config, certs, acmeHosts.length > 0 ? await inspectAcme(config.storage.dir, config.acme, acmeHosts) : [], preStart));
     return 0;
   } catch (err) {
     return reportConfigError(err);

@@ -3,10 +3,9 @@
  * storage: the stored certificate (issuer, expiry, planned renewal), whether it is unreadable, and the
  * failure ledger (attempts, last error, next attempt).
  */
-import type { Config } from '../config/types.js';
 import { FileStorage } from '../storage/file.js';
 import { emptyEntry, Ledger, type LedgerEntry } from './ledger.js';
-import { renewalTime, storagePrefix } from './manager.js';
+import { renewalTime, storagePrefix, type AcmeSettings } from './manager.js';
 import { CertFiles } from './stored.js';
 
 /** AcmeInspection is one host's stored ACME state. */
@@ -19,15 +18,15 @@ export interface AcmeInspection {
 }
 
 /** inspectAcme reads the storage for each host. */
-export async function inspectAcme(config: Config, hosts: readonly string[]): Promise<AcmeInspection[]> {
-  const storage = new FileStorage(config.storage.dir);
-  const prefix = storagePrefix(config.acme.directory);
-  const ledger = new Ledger(storage, prefix, config.acme.backoff);
+export async function inspectAcme(storageDir: string, acme: AcmeSettings, hosts: readonly string[]): Promise<AcmeInspection[]> {
+  const storage = new FileStorage(storageDir);
+  const prefix = storagePrefix(acme.directory);
+  const ledger = new Ledger(storage, prefix, acme.backoff);
   return Promise.all(hosts.map(async (host) => {
     let unreadable: string | null = null;
     const files = new CertFiles(storage, prefix, (path, reason) => (unreadable = `${path}: ${reason}`));
     const c = await files.load(host).catch((err: Error) => ((unreadable = err.message), null));
-    const stored = c === null ? null : { issuer: c.issuer, notAfter: c.notAfter, renewAt: renewalTime(c, config.acme.renew_before, 0) };
+    const stored = c === null ? null : { issuer: c.issuer, notAfter: c.notAfter, renewAt: renewalTime(c, acme.renew_before, 0) };
     const entry = await ledger.get(host).catch((err: Error) => ({ ...emptyEntry(host), last_error: `ledger unreadable: ${err.message}` }));
     return { host, stored, unreadable, ledger: entry };
   }));

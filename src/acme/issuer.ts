@@ -17,7 +17,8 @@
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import * as acme from 'acme-client';
-import type { AcmeChallenge } from '../config/types.js';
+/** AcmeChallenge is a challenge type portico answers. */
+export type AcmeChallenge = 'http-01' | 'tls-alpn-01';
 import { AcmeError, AcmeRateLimitedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';

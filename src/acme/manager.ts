@@ -16,7 +16,7 @@
  * Nothing here throws out of a loop: errors are logged and the loop continues.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AcmeConfig } from '../config/types.js';
+
 import { AcmeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -26,6 +26,19 @@ import type { Issuer, RenewalInfo } from './issuer.js';
 import { emptyEntry, Ledger, type LedgerEntry } from './ledger.js';
 import type { OrderLimiter } from './limiter.js';
 import { CertFiles, type StoredCert } from './stored.js';
+import type { AcmeChallenge } from './issuer.js';
+
+/** AcmeSettings are `[acme]` as the manager uses it (durations in ms). */
+export interface AcmeSettings {
+  /** ACME directory URL */
+  readonly directory: string;
+  /** challenge types in the order tried */
+  readonly challenges: readonly AcmeChallenge[];
+  /** when to renew: `fraction` of the lifetime left, or `ms` before expiry */
+  readonly renew_before: { readonly fraction: number } | { readonly ms: number };
+  /** failed attempts back off from `min` doubling to `max` */
+  readonly backoff: { readonly min: number; readonly max: number };
+}
 
 /** CHECK_INTERVAL_MS: a host is looked at least this often (alerts, ARI), whatever its schedule (10 min). */
 export const CHECK_INTERVAL_MS = 10 * 60_000;
@@ -60,7 +73,7 @@ export interface AcmeHostStatus {
 /** AcmeManagerOptions: the hosts and every collaborator (tests pass fakes and short timings). */
 export interface AcmeManagerOptions {
   hosts: readonly string[];
-  acme: AcmeConfig;
+  acme: AcmeSettings;
   storage: Storage;
   /** the issuer (created lazily: loading acme-client happens on first use) */
   issuer: () => Promise<Issuer>;
@@ -99,7 +112,7 @@ export function storagePrefix(directory: string): string {
 }
 
 /** renewalTime computes when a certificate is due without ARI: `renew_before` of the lifetime left, plus jitter. */
-export function renewalTime(cert: { notBefore: Date; notAfter: Date }, renewBefore: AcmeConfig['renew_before'], jitterMs: number): Date {
+export function renewalTime(cert: { notBefore: Date; notAfter: Date }, renewBefore: AcmeSettings['renew_before'], jitterMs: number): Date {
   const nb = cert.notBefore.getTime();
   const na = cert.notAfter.getTime();
   const lifetime = Math.max(1, na - nb);

@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import type { Snapshot } from '../proxy/snapshot.js';
 import type { HealthUpdate, PassiveReport } from '../proxy/snapshot.js';
 import type { ShareMode } from '../server/listeners.js';
-import type { Address } from '../config/types.js';
+import type { ListenAddress as Address } from '../server/listeners.js';
 import { WORKER_ENV, type FromWorker, type ToWorker, type WorkerInit, type WorkerStats } from './messages.js';
 import { missingFlags } from '../node-flags.js';
 

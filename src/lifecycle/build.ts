@@ -10,7 +10,7 @@ import type { LimiterOptions, OrderLimiter } from '../acme/limiter.js';
 import { AcmeManager, storagePrefix } from '../acme/manager.js';
 import { ConfigInvalidError } from '../errors.js';
 import type { Config, ConfigProblem } from '../config/types.js';
-import { materialise, planCertificates, type CertPlan } from '../cert-sources/plan.js';
+import { materialise, planCertificates, type CertPlan } from './cert-plan.js';
 import type { SelfSignedSource } from '../cert-sources/self-signed.js';
 import type { HealthRegistry } from '../health/registry.js';
 import type { Logger } from '../log.js';

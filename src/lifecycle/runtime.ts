@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import type { AcmeHostStatus, AcmeManager } from '../acme/manager.js';
 import type { Config } from '../config/types.js';
-import type { CertPlan } from '../cert-sources/plan.js';
+import type { CertPlan } from './cert-plan.js';
 import type { Snapshot, SnapshotChallenges } from '../proxy/snapshot.js';
 import type { CertPems } from '../tls/cert-store.js';
 import type { HealthRegistry } from '../health/registry.js';

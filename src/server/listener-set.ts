@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Address } from '../config/types.js';
+import type { ListenAddress as Address } from './listeners.js';
 import { bind, closeServer } from './listeners.js';
 
 /** ListenerName names the three listeners. */

@@ -14,7 +14,7 @@
  * stops through `stop()`.
  */
 import net from 'node:net';
-import type { AppConfig } from '../config/types.js';
+import type { AppSpec } from './spec.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Storage } from '../storage/storage.js';
@@ -104,7 +104,7 @@ export interface AppStatus {
 
 /** App is one supervised app. */
 class App {
-  config: AppConfig;
+  config: AppSpec;
   state: AppStatus['state'] = 'pre-start';
   error: string | null = null;
   preStart: AppStatus['pre_start'];
@@ -122,14 +122,14 @@ class App {
   /** a memory recycle is queued or running */
   recycling = false;
 
-  constructor(config: AppConfig, log: Logger) {
+  constructor(config: AppSpec, log: Logger) {
     this.config = config;
     this.log = log.child({ app: config.name });
     this.preStart = { hash: definitionHash(config), state: config.pre_start.length === 0 ? 'none' : 'running', at: null };
   }
 
   /** restartKey: a change to any of these replaces the workers. */
-  static restartKey(c: AppConfig): string {
+  static restartKey(c: AppSpec): string {
     return JSON.stringify([c.command, c.env, c.cwd, c.port]);
   }
 }
@@ -148,7 +148,7 @@ export class Supervisor {
   }
 
   /** apply reconciles the running apps with a config's [[apps]] (start, roll, scale, stop). */
-  apply(configs: readonly AppConfig[]): void {
+  apply(configs: readonly AppSpec[]): void {
     if (this.stopped) return;
     const wanted = new Map(configs.map((c) => [c.name, c]));
     for (const [name, app] of this.apps) {
@@ -212,7 +212,7 @@ export class Supervisor {
   }
 
   /** reconcile applies a reloaded config to a running app: restart when its definition changed, else scale. */
-  private async reconcile(app: App, c: AppConfig): Promise<void> {
+  private async reconcile(app: App, c: AppSpec): Promise<void> {
     const prev = app.config;
     const changed = App.restartKey(prev) !== App.restartKey(c) || definitionHash(prev) !== definitionHash(c);
     app.config = c;
@@ -250,7 +250,7 @@ export class Supervisor {
       name: app.config.name,
       state: app.state,
       error: app.error,
-      command: app.config.command,
+      command: [...app.config.command],
       pre_start: { ...app.preStart },
       workers: app.slots.map((s) => ({
         index: s.index,
@@ -278,7 +278,7 @@ export class Supervisor {
   // ─── lifecycle of an app ──────────────────────────────────────────────────
 
   /** boot runs the pre-start step for `c`, then starts (or replaces) every slot with it. */
-  private async boot(app: App, c: AppConfig): Promise<void> {
+  private async boot(app: App, c: AppSpec): Promise<void> {
     app.config = c;
     app.state = 'pre-start';
     app.error = null;
@@ -498,7 +498,7 @@ export class Supervisor {
 
   // ─── helpers ──────────────────────────────────────────────────────────────
 
-  private baseEnv(c: AppConfig): NodeJS.ProcessEnv {
+  private baseEnv(c: AppSpec): NodeJS.ProcessEnv {
     return { ...(this.o.env ?? process.env), ...c.env, HOST: '127.0.0.1' };
   }
 

@@ -5,13 +5,13 @@
  * them only (the others wait, then find the marker). A failure or timeout is an error for the app.
  */
 import { createHash } from 'node:crypto';
-import type { AppConfig } from '../config/types.js';
+import type { AppSpec } from './spec.js';
 import type { Logger } from '../log.js';
 import { safeSegment, type Storage } from '../storage/storage.js';
 import { ChildRun, describeExit, type GroupWatcher } from './worker.js';
 
 /** definitionHash identifies what a pre-start step ran for. */
-export function definitionHash(app: AppConfig): string {
+export function definitionHash(app: AppSpec): string {
   const def = JSON.stringify({ pre_start: app.pre_start, command: app.command, env: app.env, cwd: app.cwd });
   return createHash('sha256').update(def).digest('hex').slice(0, 16);
 }
@@ -34,7 +34,7 @@ export interface PreStartOptions {
  * runPreStart runs the step unless its marker exists; resolves when the workers may start, rejects
  * with an Error saying why they may not.
  */
-export async function runPreStart(app: AppConfig, o: PreStartOptions): Promise<PreStartResult> {
+export async function runPreStart(app: AppSpec, o: PreStartOptions): Promise<PreStartResult> {
   const hash = definitionHash(app);
   if (app.pre_start.length === 0) return { ran: false, hash, at: null };
   const base = baseKey(app);
@@ -75,9 +75,9 @@ export async function runPreStart(app: AppConfig, o: PreStartOptions): Promise<P
   }
 }
 
-const baseKey = (app: AppConfig): string => `apps/${safeSegment(app.name)}`;
-const doneKey = (app: AppConfig, hash: string): string => `${baseKey(app)}/pre-start-${hash}.done`;
-const failedKey = (app: AppConfig, hash: string): string => `${baseKey(app)}/pre-start-${hash}.failed`;
+const baseKey = (app: AppSpec): string => `apps/${safeSegment(app.name)}`;
+const doneKey = (app: AppSpec, hash: string): string => `${baseKey(app)}/pre-start-${hash}.done`;
+const failedKey = (app: AppSpec, hash: string): string => `${baseKey(app)}/pre-start-${hash}.failed`;
 
 /** PreStartState is what `portico check` says about an app's pre-start step for its current definition. */
 export type PreStartState =
@@ -87,7 +87,7 @@ export type PreStartState =
   | { state: 'pending' };
 
 /** inspectPreStart reads the step's record for the app's current definition (no lock, read-only). */
-export async function inspectPreStart(app: AppConfig, storage: Storage): Promise<PreStartState> {
+export async function inspectPreStart(app: AppSpec, storage: Storage): Promise<PreStartState> {
   if (app.pre_start.length === 0) return { state: 'none' };
   const hash = definitionHash(app);
   try {

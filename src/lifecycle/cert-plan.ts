@@ -9,8 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Config, ConfigProblem } from '../config/types.js';
 import type { CertPems } from '../tls/cert-store.js';
-import { loadForHost, loadPair, type LoadedCert } from './static.js';
-import type { SelfSignedSource } from './self-signed.js';
+import { loadForHost, loadPair, type LoadedCert } from '../cert-sources/static.js';
+import type { SelfSignedSource } from '../cert-sources/self-signed.js';
 
 /** CertSource is where a host's certificate comes from. */
 export type CertSource = 'file' | 'acme' | 'self-signed' | 'none';
