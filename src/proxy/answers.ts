@@ -22,6 +22,7 @@ const ANSWERS: Readonly<Record<number, readonly [reason: string, body: string]>>
   502: ['Bad Gateway', 'bad gateway'],
   503: ['Service Unavailable', 'no upstream available'],
   504: ['Gateway Timeout', 'upstream timeout'],
+  505: ['HTTP Version Not Supported', 'http version not supported'],
 };
 
 /** reasonPhrase is the status line's reason for a status portico answers with. */

@@ -235,7 +235,7 @@ export class DataPlane implements ExchangeHost {
     if (st === null) return notReady(msg);
     this.active++;
     st.users++;
-    const ex = new Exchange(this, msg, msg, st);
+    const ex = new Exchange(this, msg, msg, st, true);
     ex.run(st.router);
   };
 

@@ -155,10 +155,15 @@ export class Exchange implements DispatchHandler, BodyEvents {
     readonly res: ClientReply,
     /** the data plane state this exchange started on (kept open until it finishes) */
     readonly plane: unknown = null,
+    /**
+     * an h2 stream (from the h2 sessions), never decided from the request: an HTTP/1.1 connection's
+     * request line may say `HTTP/2.0` (issue 23: it was taken for an h2 stream and threw)
+     */
+    h2 = false,
   ) {
     this.path = req.url ?? '/';
     res.on('close', this.onClientClose); // 'close' comes once; `on` spares once()'s wrapper per request
-    this.h2 = req.httpVersionMajor === 2;
+    this.h2 = h2;
   }
 
   /**

@@ -190,6 +190,7 @@ export interface RequestHead {
   headers: Record<string, string | string[] | undefined>;
   rawHeaders?: readonly string[];
   url?: string;
+  httpVersionMajor?: number;
 }
 
 /** RequestProblem is why a request is refused before routing, and the status it gets. */
@@ -206,10 +207,12 @@ export const PROBLEMS = {
   twoHosts: problem(400, 'more than one Host header'),
   coding: problem(501, 'transfer coding other than chunked'),
   h2Host: problem(400, 'Host header differs from :authority'),
+  version: problem(505, 'HTTP version other than 1.x on an HTTP/1 connection'),
 } as const;
 
 /**
  * requestProblem returns why an HTTP/1.1 request must be refused before routing, or null:
+ * - a request line with a version other than 1.x (`GET / HTTP/2.0` on an HTTP/1 connection: 505);
  * - a Transfer-Encoding other than exactly `chunked` (`gzip, chunked`: portico would drop the coding
  *   and pass a body the upstream cannot read; RFC 9112 §6.1 allows 501). Node's parser already
  *   refuses TE + Content-Length, repeated `chunked` and a TE that does not end in chunked;
@@ -219,6 +222,7 @@ export const PROBLEMS = {
  * - a request target that is neither origin-form nor absolute-form.
  */
 export function requestProblem(req: RequestHead): RequestProblem | null {
+  if (req.httpVersionMajor !== undefined && req.httpVersionMajor !== 1) return PROBLEMS.version;
   const h = req.headers;
   const te = h['transfer-encoding'];
   if (te !== undefined && !(typeof te === 'string' && te.length === 7 && te.toLowerCase() === 'chunked')) return PROBLEMS.coding;
