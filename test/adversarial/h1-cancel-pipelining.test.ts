@@ -103,7 +103,7 @@ t.test('pipelined GETs on one connection are answered in order, whole and correc
       t.teardown(() => c.destroy());
       c.write(bytes);
       // generous: at most ~3.3 MiB at ~3 MB/s; a stuck response fails the case instead of hanging the file
-      await c.waitResponses(run.n, run.slow ? 10_000 : 5_000).catch(() => undefined);
+      await c.waitResponses(run.n, run.slow ? 8000 : 4000).catch(() => undefined);
       const got = c.finals();
       t.same(got.map((r) => r.status), urls.map(() => 200), 'every response 200 (never 502)');
       t.same(got.map((r) => decodeURI(rawHeader(r, 'x-url') ?? '')), urls, 'answered in order');
