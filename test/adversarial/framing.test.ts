@@ -17,12 +17,13 @@
  *   untrusted peers passed through to the upstream;
  * - admin `POST /reload` from an allowed peer accepted a cross-site browser request;
  * - TLS 1.2 offered CBC suites.
+ * Found by this suite: an HTTP/1.1 request line claiming `HTTP/2.0` crashed the process.
  */
 import { join } from 'node:path';
 import tls from 'node:tls';
 import t, { type Test } from 'tap';
 import {
-  accessLines, assertRoutesIntact, h2Connect, h2Request, makeCA, proxyConfig, rawH1, rawHeader, request, startProxy, startRecorder, waitUntil, writePair,
+  accessLines, assertRoutesIntact, sleep, spawnReady, h2Connect, h2Request, makeCA, proxyConfig, rawH1, rawHeader, request, startProxy, startRecorder, waitUntil, writePair,
   type ProxyHandle, type RawConn, type Recorder,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
@@ -287,4 +288,30 @@ t.test('TLS 1.2 offers AEAD suites only: a client offering only CBC suites fails
   for (const aead of ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305']) {
     t.equal(await tls12(p.port, aead), aead, `${aead}: accepted`);
   }
+});
+
+t.test('an HTTP/1.1 request line claiming HTTP/2.0 is refused and never crashes portico', async (t) => {
+  // found by this suite: `Exchange` took `req.httpVersionMajor === 2` for an h2 stream, read the
+  // client address from a field only h2 messages have, and threw in the request handler: one
+  // request line (`GET / HTTP/2.0`) over TLS stopped the process. A spawned portico, so a crash is an exit.
+  const a = await startRecorder('a');
+  t.teardown(() => a.close());
+  const s = await spawnReady(t, t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
+  const port = s.portOf('https');
+  for (const line of ['GET /v2 HTTP/2.0', 'POST /v2 HTTP/2.0', 'GET /v2 HTTP/2.1']) {
+    const c = await send(port, `${line}\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n`).catch((e: Error) => e);
+    if (c instanceof Error) {
+      t.fail(`${line}: could not connect (${c.message}): portico is gone`);
+      break;
+    }
+    c.destroy();
+    t.ok(c.statuses().length === 1 && [400, 505].includes(c.statuses()[0]!), `${line}: 400 or 505 (got ${c.statuses().join(',') || 'nothing'})`);
+  }
+  const gone = await Promise.race([s.exited.then(() => true), sleep(300).then(() => false)]);
+  t.notOk(gone, 'portico is still running');
+  if (gone) return;
+  const health = await httpRequest({ port: s.portOf('admin'), path: '/healthz' }).catch((e: Error) => ({ status: e.message }));
+  t.equal(health.status, 200, 'admin /healthz answers');
+  t.equal(a.requests.length, 0, 'nothing reached the upstream');
+  t.equal((await request({ port, path: '/after' })).status, 200, 'and it still serves');
 });
