@@ -86,9 +86,10 @@ export interface Recorder {
 export function bodyFor(url: string, size: number): Buffer {
   let h = 2166136261;
   for (let i = 0; i < url.length; i++) h = Math.imul(h ^ url.charCodeAt(i), 16777619) >>> 0;
-  const b = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) b[i] = 97 + ((h + i) % 26);
-  return b;
+  // byte i is 'a' + (h + i) % 26: a 26-byte pattern, repeated
+  const pattern = Buffer.alloc(26);
+  for (let i = 0; i < 26; i++) pattern[i] = 97 + ((h + i) % 26);
+  return Buffer.alloc(size, pattern);
 }
 
 /** planFromQuery reads a Plan from a url's query string (`?status=&size=&delay=&trickle=&chunk=&hang=&chunked=`). */
