@@ -54,8 +54,11 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** Frame types and flags used by the raw client. */
-export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7 } as const;
+/** Frame types used by the raw client (RFC 9113 §6). */
+export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+
+/** Frame flags (RFC 9113 §6): END_STREAM and ACK share a bit, on different frame types. */
+export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -110,6 +113,11 @@ export function getHead(path: string, authority = 'localhost', extra: Array<[str
   return [[':method', 'GET'], [':scheme', 'https'], [':authority', authority], [':path', path], ...extra];
 }
 
+/** reqHead is the pseudo-header list of a `method` request for `path` on `authority`. */
+export function reqHead(method: string, path: string, authority = 'localhost', extra: Array<[string, string]> = []): Array<[string, string]> {
+  return [[':method', method], [':scheme', 'https'], [':authority', authority], [':path', path], ...extra];
+}
+
 /** RawH2 is a hand-driven h2 connection; `frames` fills as the server writes. */
 export interface RawH2 {
   socket: tls.TLSSocket;
@@ -125,6 +133,15 @@ export interface RawH2 {
   answered(): Set<number>;
   /** a SETTINGS frame without ACK from the server: its values by id */
   serverSettings(): Map<number, number>;
+  /** every response header block the server sent, HPACK-decoded in order: stream → fields (HEADERS + CONTINUATION; trailers are a second block) */
+  headerBlocks(): Array<{ stream: number; fields: Array<[string, string]> }>;
+  /** the :status of each stream's response */
+  statuses(): Map<number, number>;
+  /** the DATA bytes the server sent on a stream, and whether it ended the stream (END_STREAM on DATA or HEADERS) */
+  body(stream: number): { data: Buffer; ended: boolean };
+  /** stop reading from the socket (the server's writes back up; SETTINGS and PINGs go unanswered) / read again */
+  pause(): void;
+  resume(): void;
   close(): void;
 }
 
@@ -162,6 +179,23 @@ export function rawH2(port: number, opts: { servername?: string; ack?: boolean; 
         for (let i = 0; f && i + 6 <= f.payload.length; i += 6) m.set(f.payload.readUInt16BE(i), f.payload.readUInt32BE(i + 2));
         return m;
       },
+      headerBlocks: () => decodeBlocks(conn.frames),
+      statuses: () => {
+        const m = new Map<number, number>();
+        for (const b of decodeBlocks(conn.frames)) {
+          const st = b.fields.find(([k]) => k === ':status');
+          if (st && !m.has(b.stream)) m.set(b.stream, Number(st[1]));
+        }
+        return m;
+      },
+      body: (stream) => {
+        const fs = conn.frames.filter((f) => f.stream === stream);
+        const data = Buffer.concat(fs.filter((f) => f.type === FRAME.DATA).map((f) => unpad(f)));
+        const ended = fs.some((f) => (f.type === FRAME.DATA || f.type === FRAME.HEADERS) && (f.flags & FLAG.END_STREAM) !== 0);
+        return { data, ended };
+      },
+      pause: () => socket.pause(),
+      resume: () => socket.resume(),
       close: () => socket.destroy(),
     };
     socket.on('data', (d: Buffer) => {
@@ -180,4 +214,244 @@ export function rawH2(port: number, opts: { servername?: string; ack?: boolean; 
     socket.on('error', () => undefined);
     socket.once('error', reject);
   });
+}
+
+// ─── more frames (issue 23: the adversarial suite) ─────────────────────────────────────────────
+
+/** dataFrame carries `data` on `stream` (END_STREAM when `end`). */
+export function dataFrame(stream: number, data: Buffer | string, end = false): Buffer {
+  return frame(FRAME.DATA, end ? FLAG.END_STREAM : 0, stream, Buffer.from(data));
+}
+
+/** headersBlock is a HEADERS frame with the flags given: `endHeaders` false leaves the block open for CONTINUATION frames. */
+export function headersBlock(stream: number, block: Buffer, o: { endStream?: boolean; endHeaders?: boolean } = {}): Buffer {
+  return frame(FRAME.HEADERS, (o.endStream ? FLAG.END_STREAM : 0) | (o.endHeaders === false ? 0 : FLAG.END_HEADERS), stream, block);
+}
+
+/** continuationFrame continues a header block (END_HEADERS when `last`). */
+export function continuationFrame(stream: number, block: Buffer, last = false): Buffer {
+  return frame(FRAME.CONTINUATION, last ? FLAG.END_HEADERS : 0, stream, block);
+}
+
+/** settingsFrame carries [id, value] pairs (an empty SETTINGS when none); `ack` makes it a SETTINGS ACK (no payload). */
+export function settingsFrame(pairs: Array<[number, number]> = [], ack = false): Buffer {
+  if (ack) return frame(FRAME.SETTINGS, FLAG.ACK, 0);
+  const p = Buffer.alloc(6 * pairs.length);
+  pairs.forEach(([id, v], i) => {
+    p.writeUInt16BE(id, i * 6);
+    p.writeUInt32BE(v, i * 6 + 2);
+  });
+  return frame(FRAME.SETTINGS, 0, 0, p);
+}
+
+/** goawayFrame: the client closes the connection, naming the last stream it processed and a code (default NO_ERROR). */
+export function goawayFrame(lastStream = 0, code = 0): Buffer {
+  const p = Buffer.alloc(8);
+  p.writeUInt32BE(lastStream & 0x7fffffff, 0);
+  p.writeUInt32BE(code, 4);
+  return frame(FRAME.GOAWAY, 0, 0, p);
+}
+
+/** windowUpdateFrame grants `increment` bytes of flow-control credit on `stream` (0: the connection); an increment of 0 is a protocol error. */
+export function windowUpdateFrame(stream: number, increment: number): Buffer {
+  const p = Buffer.alloc(4);
+  p.writeUInt32BE(increment & 0x7fffffff);
+  return frame(FRAME.WINDOW_UPDATE, 0, stream, p);
+}
+
+/** priorityFrame (RFC 9113 deprecates the scheme; a server must still parse it): `dependsOn` may name the stream itself (a stream error). */
+export function priorityFrame(stream: number, dependsOn = 0, weight = 15, exclusive = false): Buffer {
+  const p = Buffer.alloc(5);
+  p.writeUInt32BE(((exclusive ? 0x80000000 : 0) | (dependsOn & 0x7fffffff)) >>> 0);
+  p[4] = weight;
+  return frame(FRAME.PRIORITY, 0, stream, p);
+}
+
+/** unpad returns a DATA/HEADERS payload without its padding (PADDED flag) and, for HEADERS, its priority fields. */
+function unpad(f: Frame): Buffer {
+  let p = f.payload;
+  let pad = 0;
+  if (f.flags & FLAG.PADDED) {
+    pad = p[0]!;
+    p = p.subarray(1);
+  }
+  if (f.type === FRAME.HEADERS && f.flags & FLAG.PRIORITY) p = p.subarray(5);
+  return p.subarray(0, p.length - pad);
+}
+
+/** decodeBlocks HPACK-decodes every header block in `frames` in order (one decoder: the dynamic table is per connection). */
+function decodeBlocks(frames: Frame[]): Array<{ stream: number; fields: Array<[string, string]> }> {
+  const dec = new HpackDecoder();
+  const out: Array<{ stream: number; fields: Array<[string, string]> }> = [];
+  let open: { stream: number; parts: Buffer[] } | null = null;
+  for (const f of frames) {
+    if (f.type === FRAME.HEADERS || f.type === FRAME.PUSH_PROMISE) {
+      open = { stream: f.stream, parts: [f.type === FRAME.PUSH_PROMISE ? unpad(f).subarray(4) : unpad(f)] };
+    } else if (f.type === FRAME.CONTINUATION && open !== null) {
+      open.parts.push(f.payload);
+    } else {
+      continue;
+    }
+    if (f.flags & FLAG.END_HEADERS) {
+      out.push({ stream: open.stream, fields: dec.decode(Buffer.concat(open.parts)) });
+      open = null;
+    }
+  }
+  return out;
+}
+
+// HPACK static table (RFC 7541 Appendix A), index 1..61
+const STATIC: Array<[string, string]> = [
+  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'], [':scheme', 'http'], [':scheme', 'https'],
+  [':status', '200'], [':status', '204'], [':status', '206'], [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'],
+  ['accept-charset', ''], ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
+  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''], ['content-disposition', ''],
+  ['content-encoding', ''], ['content-language', ''], ['content-length', ''], ['content-location', ''], ['content-range', ''], ['content-type', ''],
+  ['cookie', ''], ['date', ''], ['etag', ''], ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
+  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''], ['location', ''], ['max-forwards', ''],
+  ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''], ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''],
+  ['set-cookie', ''], ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''], ['www-authenticate', ''],
+];
+
+/**
+ * HUFFMAN_LENGTHS: the bit length of each symbol's code in HPACK's Huffman code (RFC 7541
+ * Appendix B), symbols 0..255 and EOS (256), run-length encoded as [count, length] pairs. The code is
+ * canonical (codes of one length are consecutive, in symbol order), so the lengths define it.
+ */
+const HUFFMAN_LENGTHS: number[] = [
+  1, 13, 1, 23, 7, 28, 1, 24, 1, 30, 2, 28, 1, 30, 8, 28, 1, 30, 9, 28,
+  1, 6, 2, 10, 1, 12, 1, 13, 1, 6, 1, 8, 1, 11, 2, 10, 1, 8, 1, 11, 1, 8, 3, 6, 3, 5, 7, 6, 1, 7, 1, 8, 1, 15, 1, 6, 1, 12, 1, 10,
+  1, 13, 1, 6, 22, 7, 1, 8, 1, 7, 1, 8, 1, 13, 1, 19, 1, 13, 1, 14, 1, 6,
+  1, 15, 1, 5, 1, 6, 1, 5, 1, 6, 1, 5, 3, 6, 1, 5, 2, 7, 3, 6, 1, 5, 1, 6, 1, 7, 1, 6, 2, 5, 1, 6, 5, 7, 1, 15, 1, 11, 1, 14, 1, 13, 1, 28,
+  1, 20, 1, 22, 2, 20, 3, 22, 1, 23, 1, 22, 5, 23, 1, 24, 1, 23, 2, 24, 1, 22, 1, 23, 1, 24, 4, 23, 1, 21, 1, 22, 1, 23, 1, 22, 2, 23, 1, 24,
+  1, 22, 1, 21, 1, 20, 2, 22, 2, 23, 1, 21, 1, 23, 2, 22, 1, 24, 1, 21, 1, 22, 2, 23, 2, 21, 1, 22, 1, 21, 1, 23, 1, 22, 2, 23, 1, 20, 3, 22,
+  1, 23, 2, 22, 1, 23, 2, 26, 1, 20, 1, 19, 1, 22, 1, 23, 1, 22, 1, 25, 3, 26, 2, 27, 1, 26, 1, 24, 1, 25, 1, 19, 1, 21, 1, 26, 2, 27, 1, 26,
+  1, 27, 1, 24, 2, 21, 2, 26, 1, 28, 3, 27, 1, 20, 1, 24, 1, 20, 1, 21, 1, 22, 2, 21, 1, 23, 2, 22, 2, 25, 2, 24, 1, 26, 1, 23, 1, 26, 1, 27,
+  2, 26, 5, 27, 1, 28, 5, 27, 1, 26, 1, 30,
+];
+
+/** HUFFMAN_DECODE maps (length, code) → symbol, built once from the canonical lengths. */
+const HUFFMAN_DECODE: Map<number, number> = (() => {
+  const lens: number[] = [];
+  for (let i = 0; i < HUFFMAN_LENGTHS.length; i += 2) for (let n = 0; n < HUFFMAN_LENGTHS[i]!; n++) lens.push(HUFFMAN_LENGTHS[i + 1]!);
+  if (lens.length !== 257) throw new Error(`HPACK Huffman table: ${lens.length} symbols, not 257`);
+  const order = lens.map((len, sym) => [len, sym] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const m = new Map<number, number>();
+  let code = 0;
+  let prev = order[0]![0];
+  for (const [len, sym] of order) {
+    code *= 2 ** (len - prev);
+    prev = len;
+    m.set(len * 2 ** 32 + code, sym);
+    code++;
+  }
+  return m;
+})();
+
+/** huffmanDecode decodes an HPACK Huffman string (trailing padding of up to 7 one-bits is dropped). */
+export function huffmanDecode(b: Buffer): string {
+  const out: number[] = [];
+  let code = 0;
+  let len = 0;
+  for (const byte of b) {
+    for (let bit = 7; bit >= 0; bit--) {
+      code = code * 2 + ((byte >> bit) & 1);
+      len++;
+      const sym = HUFFMAN_DECODE.get(len * 2 ** 32 + code);
+      if (sym !== undefined) {
+        if (sym === 256) throw new Error('HPACK: EOS in a Huffman string');
+        out.push(sym);
+        code = 0;
+        len = 0;
+      } else if (len > 30) {
+        throw new Error('HPACK: invalid Huffman code');
+      }
+    }
+  }
+  return Buffer.from(out).toString('latin1');
+}
+
+/**
+ * HpackDecoder decodes header blocks (RFC 7541): static and dynamic table, literals with and without
+ * indexing, Huffman strings, table size updates. One instance per connection direction.
+ */
+export class HpackDecoder {
+  private table: Array<[string, string]> = [];
+  private size = 0;
+  private max = 4096;
+
+  decode(block: Buffer): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    let i = 0;
+    const int = (prefix: number): number => {
+      const mask = (1 << prefix) - 1;
+      let v = block[i++]! & mask;
+      if (v < mask) return v;
+      let m = 0;
+      let b: number;
+      do {
+        b = block[i++]!;
+        v += (b & 127) * 2 ** m;
+        m += 7;
+      } while (b & 128);
+      return v;
+    };
+    const str = (): string => {
+      const huff = (block[i]! & 0x80) !== 0;
+      const n = int(7);
+      const raw = block.subarray(i, i + n);
+      i += n;
+      return huff ? huffmanDecode(raw) : raw.toString('latin1');
+    };
+    const entry = (idx: number): [string, string] => {
+      if (idx >= 1 && idx <= STATIC.length) return STATIC[idx - 1]!;
+      const e = this.table[idx - STATIC.length - 1];
+      if (e === undefined) throw new Error(`HPACK: index ${idx} out of range`);
+      return e;
+    };
+    while (i < block.length) {
+      const b = block[i]!;
+      if (b & 0x80) {
+        out.push(entry(int(7)));
+      } else if (b & 0x40) {
+        const idx = int(6);
+        const name = idx === 0 ? str() : entry(idx)[0];
+        const field: [string, string] = [name, str()];
+        out.push(field);
+        this.add(field);
+      } else if (b & 0x20) {
+        this.max = int(5);
+        this.evict();
+      } else {
+        const idx = int(4); // without indexing (0000) or never indexed (0001)
+        const name = idx === 0 ? str() : entry(idx)[0];
+        out.push([name, str()]);
+      }
+    }
+    return out;
+  }
+
+  private add(f: [string, string]): void {
+    this.table.unshift(f);
+    this.size += f[0].length + f[1].length + 32;
+    this.evict();
+  }
+
+  private evict(): void {
+    while (this.size > this.max && this.table.length > 0) {
+      const e = this.table.pop()!;
+      this.size -= e[0].length + e[1].length + 32;
+    }
+  }
+}
+
+/** hpackRaw encodes header fields as literals without indexing exactly as given (bytes, no validation): for names and values a real client would refuse to send. */
+export function hpackRaw(fields: Array<[string | Buffer, string | Buffer]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [k, v] of fields) {
+    const kb = typeof k === 'string' ? Buffer.from(k, 'latin1') : k;
+    const vb = typeof v === 'string' ? Buffer.from(v, 'latin1') : v;
+    parts.push(Buffer.from([0]), hpackInt(kb.length), kb, hpackInt(vb.length), vb);
+  }
+  return Buffer.concat(parts);
 }

@@ -12,3 +12,6 @@ export * from './acme.js';
 export * from './pebble.js';
 export * from './fake-acme.js';
 export * from './h2.js';
+export * from './recorder.js';
+export * from './raw-http.js';
+export * from './hostile.js';
