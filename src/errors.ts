@@ -126,6 +126,18 @@ export class BodyTooLargeError extends PorticoError {
   }
 }
 
+/**
+ * MalformedRequestError: the body of a request already being proxied turned out malformed (a bad
+ * chunk size, data past a chunk, a bad trailer): 400, the connection closed, the upstream request
+ * aborted (it never got a complete request). Never counted against the upstream.
+ */
+export class MalformedRequestError extends PorticoError {
+  constructor(detail: string) {
+    super('PORTICO_ERR_MALFORMED_REQUEST', `malformed request body: ${detail}`, { statusCode: 400 });
+    this.name = 'MalformedRequestError';
+  }
+}
+
 /** EngineError: proxying failed inside portico (an engine assertion, a pool portico closed, an error nobody classified): a bug, never the upstream's fault (→ 502). */
 export class EngineError extends PorticoError {
   constructor(cause: unknown) {
@@ -196,6 +208,7 @@ export const ERROR_CODES = [
   'PORTICO_ERR_UPSTREAM',
   'PORTICO_ERR_CLIENT_GONE',
   'PORTICO_ERR_BODY_TOO_LARGE',
+  'PORTICO_ERR_MALFORMED_REQUEST',
   'PORTICO_ERR_ENGINE',
   'PORTICO_ERR_ADMIN',
   'PORTICO_ERR_ACME',

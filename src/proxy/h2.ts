@@ -94,6 +94,20 @@ export class H2Message {
     return this.stream.writableFinished;
   }
 
+  /** bytes written and not yet taken by the session (the client's flow-control window is shut, or it reads slowly) */
+  get writableLength(): number {
+    return this.stream.writableLength;
+  }
+
+  /**
+   * delivered: the stream closed without a reset by the client (NO_ERROR): the whole answer went out.
+   * `writableFinished` cannot tell: a stream the client reset reports itself finished.
+   */
+  get delivered(): boolean {
+    const code = this.stream.rstCode;
+    return code === undefined || code === NGHTTP2_NO_ERROR;
+  }
+
   /**
    * writeHead sends the response HEADERS. `h` has had the hop-by-hop fields removed already;
    * `http2-settings` goes too. Node refuses repeated single-value fields (content-type, location…),
@@ -120,12 +134,16 @@ export class H2Message {
     else this.stream.end(body);
   }
 
+  /** destroy cuts the stream: RST_STREAM INTERNAL_ERROR, so the client knows the answer is incomplete (a bare destroy() would send NO_ERROR) */
   destroy(): void {
-    this.stream.destroy();
+    this.stream.destroy(CUT);
   }
 }
 
 function ignore(): void {}
+
+/** CUT is the reason a stream portico cuts is destroyed with (its 'error' event is ignored). */
+const CUT = new Error('portico cut the stream');
 
 /** onAnswered: our answer is out; a request side still open is told to stop (the other streams go on). */
 function onAnswered(this: http2.ServerHttp2Stream): void {

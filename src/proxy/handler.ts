@@ -22,7 +22,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { ClientGoneError, NoUpstreamError } from '../errors.js';
+import { ClientGoneError, MalformedRequestError, NoUpstreamError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
 import type { UpstreamState } from '../upstream/health-state.js';
@@ -32,7 +32,7 @@ import { RequestBody, type BodyEvents } from './body.js';
 import type { DispatchController, DispatchHandler, DispatchOptions, UpstreamClient } from './engine.js';
 import type { H2Message } from './h2.js';
 import {
-  h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, type ForwardContext,
+  h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, validHost, type ForwardContext,
 } from './passes.js';
 import type { Routable } from './router.js';
 import { CLIENT_GONE, blameOf, catalogued, statusFor } from './status.js';
@@ -87,6 +87,9 @@ export interface ExchangeHost {
   /** report tells the control plane what real traffic saw (failures; trial outcomes) */
   report(route: RouteRuntime, upstream: UpstreamTarget, ok: boolean, detail: string): void;
 }
+
+/** DELIVERED_SLACK: an answer whose unsent rest fits in a socket buffer (16 KiB, Node's high-water mark) counts as delivered at its end. */
+const DELIVERED_SLACK = 16 * 1024;
 
 /** Methods that may be sent twice (RFC 9110 §9.2.2). */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -144,6 +147,8 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private closeConn = false;
   /** absolute-form target: its authority is the Host the upstream sees (RFC 9112 §3.2.2) */
   private authority: string | null = null;
+  /** the upstream response ended: the exchange finishes when the answer has left portico (res 'close') */
+  private ending = false;
   /** the upstream is paused until the client drains its response (backpressure), and the send timer for it */
   private waitingDrain = false;
   private drainKit: DrainKit | null = null;
@@ -193,7 +198,10 @@ export class Exchange implements DispatchHandler, BodyEvents {
     if (problem !== null) return this.fail(problem.status, problem.reason, true);
     const target = splitTarget(this.path);
     this.path = target.path;
-    if (target.host !== null) this.authority = target.host;
+    if (target.host !== null) {
+      if (!validHost(target.host)) return this.fail(400, 'invalid authority in the request target', true);
+      this.authority = target.host;
+    }
     this.host = hostOf(target.host ?? (this.h2 ? h2Authority(req.headers) : req.headers.host));
     const route = router.match(this.host, target.path);
     if (route === null) return this.fail(404, 'no route', false);
@@ -311,10 +319,19 @@ export class Exchange implements DispatchHandler, BodyEvents {
   private awaitDrain(): void {
     if (this.waitingDrain) return; // a chunk undici had parsed before the pause took effect
     this.waitingDrain = true;
-    const kit = (this.drainKit ??= new DrainKit(this));
-    this.res.once('drain', kit.onDrain);
+    this.res.once('drain', this.kit().onDrain);
+    this.armSendTimer();
+  }
+
+  private kit(): DrainKit {
+    return (this.drainKit ??= new DrainKit(this));
+  }
+
+  /** armSendTimer (re)starts the send timer: the client must take some of its response within `sendTimeout`. */
+  private armSendTimer(): void {
     const ms = this.owner.sendTimeout;
     if (ms <= 0) return;
+    const kit = this.kit();
     if (kit.timer === null) kit.timer = setTimeout(kit.onSendTimeout, ms);
     else kit.timer.refresh();
   }
@@ -327,14 +344,24 @@ export class Exchange implements DispatchHandler, BodyEvents {
 
   /** sendTimedOut: the client read nothing of its response for `sendTimeout`: cut it (a client fault, 499). */
   sendTimedOut(): void {
-    if (!this.waitingDrain || this.finished) return;
+    if (this.finished || !(this.waitingDrain || this.ending)) return;
     this.cancel(new ClientGoneError(`client read nothing of the response for ${this.owner.sendTimeout}ms`));
     this.res.destroy();
   }
 
+  /**
+   * onResponseEnd: the upstream's response is complete. When portico still holds more of the answer
+   * than one socket buffer (a slow reader, a pipelining client that stopped reading), the exchange
+   * finishes only once that has left (res 'close': onClientClose) — a client that leaves before it
+   * took the rest is a 499, not a 200 (issue 23) — and the rest must be taken within the send
+   * timeout. Otherwise (nearly always) it finishes now, as nginx logs an answer written to the socket.
+   */
   onResponseEnd(): void {
-    this.res.end();
-    this.finish(this.status);
+    const res = this.res;
+    res.end();
+    if (res.writableLength <= DELIVERED_SLACK) return this.finish(this.status);
+    this.ending = true;
+    this.armSendTimer();
   }
 
   onResponseError(_c: DispatchController, err: Error): void {
@@ -423,8 +450,26 @@ export class Exchange implements DispatchHandler, BodyEvents {
    */
   private readonly onClientClose = (): void => {
     if (this.finished) return;
-    this.cancel(new ClientGoneError());
+    if (!this.h2) {
+      const bad = malformedOf(this.req as IncomingMessage);
+      if (bad !== null) return this.malformed(bad);
+    }
+    if (this.ending && this.delivered()) return this.finish(this.status);
+    this.cancel(new ClientGoneError(this.ending ? 'client closed the connection before it took the whole response' : undefined));
   };
+
+  /** delivered: the answer left portico whole (the response was flushed, or the h2 stream closed without a reset). */
+  private delivered(): boolean {
+    return this.h2 ? (this.res as H2Message).delivered : (this.res as ServerResponse).writableFinished;
+  }
+
+  /** malformed ends an exchange whose request body Node's parser refused mid-way (the listener answered 400 and closes). */
+  private malformed(err: MalformedRequestError): void {
+    this.error = err;
+    this.finish(400);
+    // after finish: the abort's error callback then finds the exchange done
+    this.ctrl?.abort(err);
+  }
 
   /** cancel ends the exchange for a client-side reason: the upstream request is aborted, nothing is counted against it. */
   private cancel(err: ClientGoneError): void {
@@ -478,6 +523,21 @@ export class Exchange implements DispatchHandler, BodyEvents {
     };
     writeAccess(this.owner.log, this.status >= 500 && this.status !== CLIENT_GONE ? 'warn' : 'info', line);
   }
+}
+
+const kMalformed = Symbol('portico.malformed');
+type MarkedRequest = IncomingMessage & { [kMalformed]?: MalformedRequestError };
+
+/**
+ * markMalformed tells the exchange of `req` that its body failed to parse (the listener's clientError
+ * handler answers 400 and closes the connection; the exchange then logs 400, not 499).
+ */
+export function markMalformed(req: IncomingMessage, detail: string): void {
+  (req as MarkedRequest)[kMalformed] = new MalformedRequestError(detail);
+}
+
+function malformedOf(req: IncomingMessage): MalformedRequestError | null {
+  return (req as MarkedRequest)[kMalformed] ?? null;
 }
 
 /** Matcher finds a request's route (the data plane's Router). */

@@ -208,6 +208,7 @@ export const PROBLEMS = {
   coding: problem(501, 'transfer coding other than chunked'),
   h2Host: problem(400, 'Host header differs from :authority'),
   version: problem(505, 'HTTP version other than 1.x on an HTTP/1 connection'),
+  host: problem(400, 'invalid Host'),
 } as const;
 
 /**
@@ -218,7 +219,8 @@ export const PROBLEMS = {
  *   refuses TE + Content-Length, repeated `chunked` and a TE that does not end in chunked;
  * - a `Trailer` header on a request without a chunked body (http-proxy #1647 crashed Node proxies with it);
  * - more than one Host field line (RFC 9112 §3.2: 400; Node keeps the first, so routing and the
- *   upstream could disagree on which one counts);
+ *   upstream could disagree on which one counts), or a Host that is not `host[:port]` (userinfo,
+ *   a path, spaces, a port that is not digits: RFC 9112 §3.2 "invalid field value");
  * - a request target that is neither origin-form nor absolute-form.
  */
 export function requestProblem(req: RequestHead): RequestProblem | null {
@@ -229,9 +231,48 @@ export function requestProblem(req: RequestHead): RequestProblem | null {
   if (h.trailer !== undefined && te === undefined) return PROBLEMS.trailer;
   const raw = req.rawHeaders;
   if (raw !== undefined && hostLines(raw) > 1) return PROBLEMS.twoHosts;
+  const host = h.host;
+  if (host !== undefined && !validHost(host as string)) return PROBLEMS.host;
   const url = req.url ?? '';
   if (url.charCodeAt(0) !== 47 /* / */ && !/^https?:\/\//i.test(url)) return PROBLEMS.target;
   return null;
+}
+
+/** REG_NAME marks the ASCII characters of a URI reg-name (RFC 3986 §3.2.2: unreserved, sub-delims, %). */
+const REG_NAME = new Uint8Array(128);
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&\'()*+,;=%') REG_NAME[c.charCodeAt(0)] = 1;
+
+/**
+ * validHost: a Host (or :authority, or absolute-form authority) is a reg-name or a bracketed IPv6
+ * literal, then an optional `:port` of digits (RFC 9110 §7.2). One pass, no allocation.
+ */
+export function validHost(v: string): boolean {
+  const n = v.length;
+  let i = 0;
+  if (n === 0) return false;
+  if (v.charCodeAt(0) === 91 /* [ */) {
+    const end = v.indexOf(']');
+    if (end < 2) return false;
+    for (i = 1; i < end; i++) {
+      const c = v.charCodeAt(i);
+      if (!((c >= 48 && c <= 58) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70) || c === 46)) return false;
+    }
+    i = end + 1;
+  } else {
+    for (; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c === 58 /* : */) break;
+      if (c > 127 || REG_NAME[c] === 0) return false;
+    }
+    if (i === 0) return false;
+  }
+  if (i === n) return true;
+  if (v.charCodeAt(i) !== 58) return false;
+  for (i++; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 /** hostLines counts the Host field lines of a raw header list. */
@@ -298,6 +339,8 @@ export function h2RequestProblem(req: RequestHead): RequestProblem | null {
   const a = req.headers[':authority'];
   const h = req.headers.host;
   if (typeof a === 'string' && typeof h === 'string' && a.toLowerCase() !== h.toLowerCase()) return PROBLEMS.h2Host;
+  const authority = typeof a === 'string' ? a : h;
+  if (typeof authority === 'string' && !validHost(authority)) return PROBLEMS.host;
   return req.url?.charCodeAt(0) === 47 /* / */ ? null : PROBLEMS.target;
 }
 

@@ -44,7 +44,7 @@ const UPSTREAM_CODES: ReadonlySet<string> = new Set([
 
 /** CLIENT_CODES are failures the client caused (its input, its leaving, its limits). */
 const CLIENT_CODES: ReadonlySet<string> = new Set([
-  'PORTICO_ERR_CLIENT_GONE', 'PORTICO_ERR_BODY_TOO_LARGE', 'UND_ERR_INVALID_ARG', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_ABORTED',
+  'PORTICO_ERR_CLIENT_GONE', 'PORTICO_ERR_BODY_TOO_LARGE', 'PORTICO_ERR_MALFORMED_REQUEST', 'UND_ERR_INVALID_ARG', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_ABORTED',
 ]);
 
 /** blameOf classifies an error from the proxy path (see Blame). */

@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics.js';
 import type { DataPlane } from '../proxy/data-plane.js';
 import type { H2Message } from '../proxy/h2.js';
 import { rawAnswer, sendAnswer } from '../proxy/answers.js';
+import { markMalformed } from '../proxy/handler.js';
 import { tlsOptions } from '../tls/cert-store.js';
 import { H2Sessions, type H2Settings } from './h2.js';
 
@@ -98,6 +99,16 @@ export function clientErrorHandler(log: Logger, metrics: Metrics) {
     if (code === 'HPE_CLOSED_CONNECTION') {
       log.debug({ code, client_ip: socket.remoteAddress }, 'bytes after Connection: close ignored');
       if (!socket._httpMessage) socket.destroy();
+      return;
+    }
+    const current = socket._httpMessage;
+    const req = (current as (ServerResponse & { req?: http.IncomingMessage }) | null | undefined)?.req;
+    if (current && req && !req.complete) {
+      // the body of the request being answered is malformed: that request ends here (400), its upstream request is aborted
+      markMalformed(req, `${code}: ${err.message}`);
+      log.info({ status: 400, code, reason: err.message, client_ip: socket.remoteAddress }, 'client error');
+      if (current.headersSent) socket.destroy();
+      else socket.end(rawAnswer(400));
       return;
     }
     afterResponses(socket, () => {

@@ -5,7 +5,8 @@
  * and reused across snapshots while the PEM is unchanged; `replace()` swaps the whole map at once,
  * so the next handshake sees a renewed certificate.
  */
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import tls from 'node:tls';
 
 /** CertPems is one certificate as the control plane hands it over: PEM chain + key, and its names. */
@@ -48,6 +49,9 @@ export class CertStore {
   private wildcard = new Map<string, tls.SecureContext>();
   private fallback: tls.SecureContext;
   private byFingerprint = new Map<string, tls.SecureContext>();
+  /** each context's certificate chain (PEM), parsed on demand by `covers` */
+  private readonly chains = new WeakMap<tls.SecureContext, string>();
+  private readonly parsed = new WeakMap<tls.SecureContext, X509Certificate | null>();
   private readonly opts: CertStoreOptions;
 
   constructor(defaultCert: { cert: string; key: string }, opts: CertStoreOptions) {
@@ -88,6 +92,28 @@ export class CertStore {
     return this.fallback;
   }
 
+  /**
+   * covers tells whether the certificate served for SNI `servername` is valid for `host` (its SANs,
+   * wildcards included): the same context, or a certificate naming both (an h2 connection a browser
+   * reuses for another name the certificate covers, RFC 9113 §9.1.1). Parsed once per context.
+   */
+  covers(servername: string, host: string): boolean {
+    const ctx = this.lookup(servername);
+    if (ctx === this.lookup(host)) return true;
+    let x = this.parsed.get(ctx);
+    if (x === undefined) {
+      const pem = this.chains.get(ctx);
+      try {
+        x = pem === undefined ? null : new X509Certificate(pem);
+      } catch {
+        x = null;
+      }
+      this.parsed.set(ctx, x);
+    }
+    if (x === null) return false;
+    return (isIP(host) !== 0 ? x.checkIP(host) : x.checkHost(host, { subject: 'never' })) !== undefined;
+  }
+
   /** has tells whether a name has its own certificate (not the default). */
   has(servername: string): boolean {
     return this.lookup(servername) !== this.fallback;
@@ -103,6 +129,7 @@ export class CertStore {
     let ctx = next.get(fp) ?? this.byFingerprint.get(fp);
     if (ctx === undefined) {
       ctx = tls.createSecureContext({ cert: c.cert, key: c.key, ...tlsOptions(this.opts.minVersion) });
+      this.chains.set(ctx, c.cert);
     }
     next.set(fp, ctx);
     return ctx;

@@ -88,7 +88,7 @@ export class Sni {
   /** misdirected: the certificate SNI picked for a connection does not cover `host` (→ 421). */
   misdirected(servername: string, host: string): boolean {
     const certs = this.certs;
-    return certs !== null && certs.lookup(servername) !== certs.lookup(host);
+    return certs !== null && !certs.covers(servername, host);
   }
 
   /** acmeSniCallback picks the RFC 8737 certificate for an acme-tls/1 handshake; no challenge → the handshake fails. */

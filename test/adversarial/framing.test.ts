@@ -194,7 +194,7 @@ t.test('SNI vs Host: a request for a host the SNI-selected certificate does not 
   await writePair(certs, 'b.test', await ca.issue(['b.test']));
   await writePair(certs, '_wildcard.w.test', await ca.issue(['*.w.test']));
   await writePair(certs, 'm1.test', await ca.issue(['m1.test', 'm2.test']));
-  const p = await startProxy(dir, proxyConfig([{ hosts: ['a.test', 'b.test', 'x.w.test', 'y.w.test', 'm1.test', 'm2.test', 'test.local'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
+  const p = await startProxy(dir, proxyConfig([{ hosts: ['a.test', 'b.test', '*.w.test', 'm1.test', 'm2.test', 'test.local'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
   t.teardown(() => p.close());
   const cases: Array<[string, string | null, string, number]> = [
     ['unknown SNI (default certificate), routed Host', 'unknown.example', 'test.local', 421],

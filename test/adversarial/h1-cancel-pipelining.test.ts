@@ -112,6 +112,8 @@ t.test('pipelined GETs on one connection are answered in order, whole and correc
       const seen = seenBy([s.a, s.b], `/pipe-${client}-`);
       t.same(seen.map((r) => r.url), urls, 'the upstreams saw exactly these requests, in order');
       t.equal(concurrentAcross([s.a, s.b], client), 1, 'one at a time: the upstreams never saw two of this connection\'s requests at once');
+      // an access line is written once its answer has left portico (after the client may have read it)
+      await waitUntil(() => accessLines(s.p.logs).filter((l) => l.path.startsWith(`/pipe-${client}-`)).length >= urls.length, 3000).catch(() => undefined);
       t.same(accessLines(s.p.logs).filter((l) => l.path.startsWith(`/pipe-${client}-`)).map((l) => [l.status, l.attempts]), urls.map(() => [200, 1]), 'one access line each: 200, one attempt');
       t.same(assertionLines(s.p.logs).map((l) => l.msg), [], 'no ERR_ASSERTION in the logs');
     });
@@ -151,7 +153,9 @@ t.test('a pipelining client that closes mid-way: every upstream request ends wit
       await waitUntil(() => urls.every((u) => accessLines(s.p.logs, u.split('?')[0]).length > 0), 3000).catch(() => undefined);
       t.same(urls.map((u) => accessLines(s.p.logs, u.split('?')[0]).length), urls.map(() => 1), 'exactly one access line per pipelined request');
       const first = accessLines(s.p.logs, urls[0]!.split('?')[0]);
-      t.match(first[0], { status: 499 }, 'the one being answered when the client left: 499');
+      // 499 when some of it was still in portico when the client left; 200 when portico had handed all
+      // of it to the kernel (1 MiB can fit in loopback socket buffers), as nginx logs it
+      t.ok(first[0]!.status === 499 || first[0]!.status === 200, `the one being answered when the client left: 499 or 200 (got ${first[0]!.status})`);
       t.ok(seen.length <= n, `the upstreams saw at most the ${n} requests sent (${seen.length})`);
     });
   }

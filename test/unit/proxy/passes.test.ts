@@ -1,7 +1,7 @@
 // Each request pass with stub inputs: header filtering, forwarding rules, early 400s, host parsing, HTTP/2 requests.
 import t from 'tap';
 import {
-  connectionListed, h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp,
+  connectionListed, h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, validHost,
 } from '../../../src/proxy/passes.js';
 import { headerListSize } from '../../../src/server/h2.js';
 
@@ -144,4 +144,15 @@ t.test('h2Authority and h2RequestProblem', async (t) => {
 t.test('headerListSize counts name + value + 32 per field (RFC 9113 §6.5.2)', async (t) => {
   t.equal(headerListSize([':method', 'GET', 'x', 'yz']), 7 + 3 + 32 + 1 + 2 + 32);
   t.equal(headerListSize([]), 0);
+});
+
+t.test('validHost: host[:port] only (RFC 9110 §7.2; issue 23 corpus: `localhost:abc` was routed)', async (t) => {
+  for (const ok of ['localhost', 'localhost:443', 'localhost:', 'a.test', 'A.TEST:8443', '127.0.0.1', '[::1]', '[::1]:8443', '[2001:db8::ffff:1.2.3.4]', 'xn--bcher-kva.example', 'a_b.test', 'localhost,evil']) t.ok(validHost(ok), ok);
+  for (const bad of ['', 'localhost:abc', 'user@localhost', 'local host', 'localhost/evil', '[::1', '[]', '[::g]', ':443', 'a.test:44 3', 'ü.test', 'a\u0000b', 'a"b']) t.notOk(validHost(bad), JSON.stringify(bad));
+});
+
+t.test('requestProblem: an invalid Host is 400, an HTTP/1 request line saying another version is 505', async (t) => {
+  t.match(requestProblem({ headers: { host: 'localhost:abc' }, url: '/' }), { status: 400, reason: /Host/ });
+  t.match(requestProblem({ headers: { host: 'a.test' }, url: '/', httpVersionMajor: 2 }), { status: 505 });
+  t.equal(requestProblem({ headers: { host: 'a.test' }, url: '/', httpVersionMajor: 1 }), null);
 });
