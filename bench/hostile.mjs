@@ -127,7 +127,7 @@ async function startPortico(origins) {
         counts.access++;
         const st = /"status":(\d+)/.exec(l)?.[1];
         counts.status[st] = (counts.status[st] || 0) + 1;
-        if (st === '502' || st === '503' || st === '504') log.write(l + '\n');
+        if ((st === '502' || st === '503' || st === '504') && counts.errors++ < 200) log.write(l + '\n'); // the first 200 only
       } else if (!l.includes('"msg":"client error"')) log.write(l + '\n');
       if (l.includes('"msg":"portico ready"')) ready();
     }
@@ -248,7 +248,10 @@ async function h2Cancel() {
 
 async function h2Goaway() {
   while (!stop) {
-    const session = http2.connect(`https://localhost:${PORT}`, { host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false });
+    let sock = null;
+    const session = http2.connect(`https://localhost:${PORT}`, {
+      createConnection: () => (sock = tls.connect({ host: '127.0.0.1', port: PORT, servername: 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false })),
+    });
     session.on('error', () => {});
     const u = url('h2-goaway', `delay=${between(500, 1500)}`);
     const st = session.request({ ':path': u });
@@ -257,7 +260,7 @@ async function h2Goaway() {
     await sleep(between(100, 300));
     const tcp = rnd() < 0.5;
     cancels.push({ url: u, at: performance.now(), kind: tcp ? 'h2 TCP close' : 'h2 GOAWAY + close' });
-    if (tcp) session.socket.destroy(); else session.destroy(new Error('bye'), http2.constants.NGHTTP2_CANCEL);
+    if (tcp) sock.destroy(); else session.destroy(new Error('bye'), http2.constants.NGHTTP2_CANCEL);
     stat('h2_goaway').n++;
     await sleep(between(50, 200));
   }

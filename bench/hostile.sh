@@ -11,7 +11,7 @@
 #   - RSS: no growth (slope over the second half <= HOSTILE_MAX_SLOPE MiB/min);
 #   - every upstream request aborted within 1 s of its client's cancel (p50/p95/p99/max reported; "never" = 0).
 # Raw data: bench/results/raw/hostile-<stamp>[-quick]/ (summary.json, samples.csv, portico.log: non-access lines
-# and the 5xx access lines).
+# and the first 200 5xx access lines).
 #
 # Usage: bash bench/hostile.sh [--quick]      --quick: 60 s (a smoke test, not a result)
 # Variables: HOSTILE_SECONDS [600; 60 with --quick]  HOSTILE_SAMPLE [5]  HOSTILE_MAX_SLOPE [1.0]  NORMAL_CONC [4]
