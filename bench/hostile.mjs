@@ -27,6 +27,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
@@ -96,7 +97,8 @@ async function freePort() {
 }
 const counts = { access: 0, status: {}, assertion: 0, errors: 0 };
 async function startPortico(origins) {
-  const dir = path.join(OUT, 'portico');
+  // portico's own directory (generated certificates and keys) stays out of the results
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portico-hostile-'));
   fs.mkdirSync(path.join(dir, 'certs'), { recursive: true });
   const ports = { https: await freePort(), admin: await freePort() };
   fs.writeFileSync(path.join(dir, 'config.toml'), [
@@ -108,6 +110,7 @@ async function startPortico(origins) {
     '[[routes]]', 'hosts = ["localhost"]', `upstreams = [${origins.map((o) => JSON.stringify(o)).join(', ')}]`,
     'health = { interval = "1s", timeout = "1s" }', 'passive = { max_fails = 3, fail_window = "10s" }', '',
   ].join('\n'));
+  fs.copyFileSync(path.join(dir, 'config.toml'), path.join(OUT, 'config.toml'));
   let cmd = process.execPath;
   let args = [CLI, 'run', '--config', path.join(dir, 'config.toml')];
   if (PROXY_CPUS !== '') {
