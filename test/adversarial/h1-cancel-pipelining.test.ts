@@ -152,10 +152,10 @@ t.test('a pipelining client that closes mid-way: every upstream request ends wit
       t.ok(idle, 'admin in_flight back to 0');
       await waitUntil(() => urls.every((u) => accessLines(s.p.logs, u.split('?')[0]).length > 0), 3000).catch(() => undefined);
       t.same(urls.map((u) => accessLines(s.p.logs, u.split('?')[0]).length), urls.map(() => 1), 'exactly one access line per pipelined request');
-      const first = accessLines(s.p.logs, urls[0]!.split('?')[0]);
-      // 499 when some of it was still in portico when the client left; 200 when portico had handed all
-      // of it to the kernel (1 MiB can fit in loopback socket buffers), as nginx logs it
-      t.ok(first[0]!.status === 499 || first[0]!.status === 200, `the one being answered when the client left: 499 or 200 (got ${first[0]!.status})`);
+      // 1 MiB can fit in the loopback socket buffers: a response portico handed over whole is a 200
+      const statuses = urls.map((u) => accessLines(s.p.logs, u.split('?')[0])[0]?.status);
+      // (on Node 26 all three 1 MiB responses of the 3-request case fit: 200, 200, 200)
+      t.same(statuses.filter((x) => x !== 200 && x !== 499), [], `each logged 200 (handed over whole) or 499 (${statuses.join(',')})`);
       t.ok(seen.length <= n, `the upstreams saw at most the ${n} requests sent (${seen.length})`);
     });
   }

@@ -15,7 +15,8 @@
  * - A PRIORITY frame depending on its own stream: GOAWAY PROTOCOL_ERROR on Node 20, ignored on 26
  *   (RFC 9113 deprecates the priority scheme).
  * - CONTINUATION flood (CVE-2024-27316): nghttp2 allows 8 CONTINUATION frames per header block, then
- *   GOAWAY (INTERNAL_ERROR on both versions) and close.
+ *   GOAWAY (INTERNAL_ERROR on both versions) and close (on 26 the client sometimes sees only the reset:
+ *   it was still writing when the server closed).
  * - SETTINGS and PING floods: a client that reads its ACKs as they come is served; one that writes
  *   faster than it reads, or never reads, has its connection cut once nghttp2's queue of unsent ACKs
  *   is full (no GOAWAY it could read). Memory stays flat either way.
@@ -279,7 +280,8 @@ t.test('floods against a spawned portico: closed or served, memory bounded, noth
       await waitUntil(() => c.closed, 3000).catch(() => undefined);
       t.ok(c.closed, `${label}: the session was closed (after ${sent} CONTINUATION frames sent)`);
       t.ok(sent < 10_000, `${label}: long before the flood ended`);
-      t.ok(c.goaways().length === 1 && c.goaways()[0]!.code !== 0, `${label}: GOAWAY with an error (${JSON.stringify(c.goaways())})`);
+      // Node 20 and 26: GOAWAY INTERNAL_ERROR; on 26 the connection is sometimes reset before the client reads it
+      t.ok(c.goaways().every((g) => g.code !== 0), `${label}: GOAWAY with an error, or reset before it could be read (${JSON.stringify(c.goaways())})`);
     }
     t.equal(a.requests.filter((r) => r.url === '/continuation').length, 0, 'the endless header block never reached the upstream');
     const growth = rssMiB(p.pid) - base;

@@ -29,10 +29,11 @@ async function setup(t: Test, timeouts = ''): Promise<{ a: Recorder; b: Recorder
   return { a, b, p };
 }
 
-/** normalLoad: NORMAL GETs, 4 at a time over keep-alive connections, while the attack runs; returns the failures. */
-async function normalLoad(p: ProxyHandle): Promise<Array<{ status: number; error: string | null }>> {
-  const out = await runLoad({ port: p.port, servername: 'localhost', total: NORMAL, concurrency: 4, gap: 5, path: '/normal' });
-  return failures(out).map((o) => ({ status: o.status, error: o.error }));
+/** normalLoad: GETs, 4 at a time over keep-alive connections, for 3 s (at least NORMAL of them) while the attack runs; returns the count and the failures. */
+async function normalLoad(p: ProxyHandle): Promise<{ n: number; failed: Array<{ status: number; error: string | null }> }> {
+  const end = performance.now() + 3000;
+  const out = await runLoad({ port: p.port, servername: 'localhost', total: 100_000, concurrency: 4, gap: 5, path: '/normal', until: () => performance.now() > end });
+  return { n: out.length, failed: failures(out).map((o) => ({ status: o.status, error: o.error })) };
 }
 
 /** attackers opens `n` raw connections and runs `step` on each every `ms` until `stop()`; resolves the connections. */
@@ -57,18 +58,20 @@ t.test('slowloris: request heads sent a byte every 50 ms on 40 connections; a no
   const head = 'GET /slowloris HTTP/1.1\r\nHost: localhost\r\nX-Pad: ' + 'x'.repeat(200) + '\r\n\r\n';
   const sent: number[] = [];
   const attack = await attackers(t, s.p, ATTACKERS, (_c, i) => (sent[i] = 0), (c, i) => c.write(head[sent[i]!++ % head.length]!), 50);
-  const failed = await normalLoad(s.p);
+  const { n, failed } = await normalLoad(s.p);
   attack.stop();
-  t.same(failed, [], `all ${NORMAL} normal requests got 200`);
+  t.ok(n >= NORMAL, `the normal client made ${n} requests during the attack`);
+  t.same(failed, [], 'every one got 200');
   await assertRoutesIntact(t, s.p, 'localhost', '/fresh', { idle: false });
 });
 
 t.test('slow body: POSTs of a declared 1 MiB trickled a byte every 50 ms on 40 connections; a normal client is served 100 %', async (t) => {
   const s = await setup(t);
   const attack = await attackers(t, s.p, ATTACKERS, (c) => c.write('POST /slow-body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1048576\r\n\r\n'), (c) => c.write('x'), 50);
-  const failed = await normalLoad(s.p);
+  const { n, failed } = await normalLoad(s.p);
   attack.stop();
-  t.same(failed, [], `all ${NORMAL} normal requests got 200`);
+  t.ok(n >= NORMAL, `the normal client made ${n} requests during the attack`);
+  t.same(failed, [], 'every one got 200');
   for (const c of attack.conns) c.destroy();
   await assertRoutesIntact(t, s.p);
 });
@@ -80,8 +83,9 @@ t.test('slow read: 40 clients that stop reading a 1 MiB response; a normal clien
     c.write(`GET /slow-read-${i}?size=1048576 HTTP/1.1\r\nHost: localhost\r\n\r\n`);
   }, null, 0);
   await waitUntil(() => [...s.a.requests, ...s.b.requests].filter((r) => r.url.startsWith('/slow-read-')).length === ATTACKERS, 5000, 'every slow read upstream');
-  const failed = await normalLoad(s.p);
-  t.same(failed, [], `all ${NORMAL} normal requests got 200`);
+  const { n, failed } = await normalLoad(s.p);
+  t.ok(n >= NORMAL, `the normal client made ${n} requests during the attack`);
+  t.same(failed, [], 'every one got 200');
   for (const c of attack.conns) c.destroy();
   await assertRoutesIntact(t, s.p);
   // 1 MiB may fit in the loopback socket buffers (then portico finished it: 200); else it was cut (499)
