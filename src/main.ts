@@ -13,7 +13,7 @@ import { OrderLimiter } from './acme/limiter.js';
 import { ConfigInvalidError, formatProblem, type Problem } from './errors.js';
 import { build, type AcmeDeps, type BuildDeps } from './lifecycle/build.js';
 import { ControlPlane } from './lifecycle/control.js';
-import type { Runtime } from './lifecycle/runtime.js';
+import { snapshotServer, type Runtime } from './lifecycle/runtime.js';
 import { statusDocument } from './lifecycle/status.js';
 import { createLogger, flushLogger, setLogLevel, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -25,7 +25,7 @@ import { createAdminListener } from './server/admin.js';
 import { createRedirectListener } from './server/http-redirect.js';
 import { WorkerPool } from './cluster/pool.js';
 import { ListenerSet, localListener, type Bindable, type Change, type ListenerSpec } from './server/listener-set.js';
-import { applyTimeouts, createHttpsListener, formatAddress, h2Options, h2SessionsOf, h2Settings, setMaxHeaderSize } from './server/listeners.js';
+import { applyListenerSettings, createHttpsListener, formatAddress, listenerSettings } from './server/listeners.js';
 import { HealthRegistry } from './health/registry.js';
 import { FileStorage } from './storage/file.js';
 import { Supervisor, waitAccepting, type SupervisorOptions } from './supervisor/apps.js';
@@ -186,6 +186,7 @@ export class Portico {
   private listenerSpecs(config: Config): ListenerSpec[] {
     const component = this.log.child({ component: 'server' });
     const t = config.server.timeouts;
+    const settings = listenerSettings(snapshotServer(config));
     return [
       {
         name: 'https',
@@ -194,14 +195,7 @@ export class Portico {
           if (this.pool !== null) return workersListener(this.pool, ++this.httpsGen);
           const server = createHttpsListener(
             this.dataPlane!,
-            {
-              maxHeaderBytes: config.server.limits.max_header_bytes,
-              headerTimeout: t.header,
-              idleTimeout: t.idle,
-              minVersion: config.tls.min_version,
-              defaultCertificate: this.control.runtime!.defaultCertificate,
-              http2: h2Options(config.server.http2),
-            },
+            { settings, minVersion: config.tls.min_version, defaultCertificate: this.control.runtime!.defaultCertificate },
             component,
             this.metrics,
           );
@@ -269,13 +263,9 @@ export class Portico {
    * timers at once, the h2 SETTINGS (streams, header list size) for sessions opened from now on.
    */
   private reconfigureListeners(config: Config): void {
-    const t = config.server.timeouts;
-    const maxHeader = config.server.limits.max_header_bytes;
+    const settings = listenerSettings(snapshotServer(config));
     this.listeners.each((name, server) => {
-      if (name === 'admin') return;
-      setMaxHeaderSize(server, maxHeader);
-      applyTimeouts(server, t.header, t.idle);
-      h2SessionsOf(server)?.configure(h2Settings(maxHeader, t.header, t.idle, h2Options(config.server.http2)));
+      if (name !== 'admin') applyListenerSettings(server, settings);
     });
   }
 

@@ -31,6 +31,11 @@ export interface Plan {
   hang?: 'headers' | 'body';
   /** send the body chunked (no content-length) */
   chunked?: boolean;
+  /**
+   * an endless chunked body, written as fast as the connection takes it, until the request is
+   * aborted: a response no socket buffer can hold (loopback buffers here grow to 32 MiB, tcp_rmem)
+   */
+  stream?: boolean;
   /** extra response headers */
   headers?: Record<string, string>;
 }
@@ -107,6 +112,7 @@ export function planFromQuery(url: string): Plan {
     chunk: num('chunk'),
     hang: hang === null ? undefined : hang === 'body' ? 'body' : 'headers',
     chunked: p.has('chunked'),
+    stream: p.has('stream'),
   };
 }
 
@@ -237,8 +243,16 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse, plan: Plan,
   const head = (): void => {
     if (res.destroyed) return;
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'x-url': encodeURI(req.url ?? ''), ...plan.headers };
-    if (!plan.chunked) headers['content-length'] = size;
+    if (!plan.chunked && !plan.stream) headers['content-length'] = size;
     res.writeHead(plan.status ?? 200, headers);
+    if (plan.stream) {
+      const piece = Buffer.alloc(64 * 1024, 0x61);
+      const more = (): void => {
+        while (!res.destroyed) if (!res.write(piece)) return void res.once('drain', more);
+      };
+      more();
+      return;
+    }
     if (plan.hang === 'body') {
       res.write(body.subarray(0, Math.min(size, plan.chunk ?? 1024)));
       return;

@@ -15,7 +15,7 @@ import { Metrics } from '../metrics.js';
 import { DataPlane } from '../proxy/data-plane.js';
 import { Engine } from '../proxy/engine.js';
 import type { Snapshot } from '../proxy/snapshot.js';
-import { applyTimeouts, bind, closeServer, createHttpsListener, h2Options, h2SessionsOf, h2Settings, setMaxHeaderSize } from '../server/listeners.js';
+import { applyListenerSettings, bind, closeServer, createHttpsListener, listenerSettings } from '../server/listeners.js';
 import { WORKER_ENV, type FromWorker, type ToWorker, type WorkerInit, type WorkerStats } from './messages.js';
 
 const STATS_EVERY_MS = 1000;
@@ -76,12 +76,8 @@ function applySnapshot(s: Snapshot): void {
   dataPlane.apply(s);
   snapshot = s;
   setLogLevel(root, s.server.log_level);
-  const t = s.server.timeouts;
-  for (const server of servers.values()) {
-    setMaxHeaderSize(server, s.server.max_header_bytes);
-    applyTimeouts(server, t.header, t.idle);
-    h2SessionsOf(server)?.configure(h2Settings(s.server.max_header_bytes, t.header, t.idle, h2Options(s.server.http2)));
-  }
+  const settings = listenerSettings(s.server);
+  for (const server of servers.values()) applyListenerSettings(server, settings);
   send({ t: 'ack', version: s.version });
 }
 
@@ -90,14 +86,7 @@ async function listen(m: Extract<ToWorker, { t: 'bind' }>): Promise<number> {
   const s = snapshot.server;
   const server = createHttpsListener(
     dataPlane,
-    {
-      maxHeaderBytes: s.max_header_bytes,
-      headerTimeout: s.timeouts.header,
-      idleTimeout: s.timeouts.idle,
-      minVersion: s.min_version,
-      defaultCertificate: snapshot.default_certificate,
-      http2: h2Options(snapshot.server.http2),
-    },
+    { settings: listenerSettings(s), minVersion: s.min_version, defaultCertificate: snapshot.default_certificate },
     log.child({ component: 'server' }),
     metrics,
   );

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { AcmeHostStatus, AcmeManager } from '../acme/manager.js';
 import type { Config } from '../config/types.js';
 import type { CertPlan } from './cert-plan.js';
-import type { Snapshot, SnapshotChallenges } from '../proxy/snapshot.js';
+import type { Snapshot, SnapshotChallenges, SnapshotServer } from '../proxy/snapshot.js';
 import type { CertPems } from '../tls/cert-store.js';
 import type { HealthRegistry } from '../health/registry.js';
 
@@ -28,6 +28,21 @@ export interface AppEndpoints {
 }
 
 const NO_ACME: RuntimeAcme = { manager: null, certificates: new Map(), challenges: null };
+
+/** snapshotServer is the serving settings of a config as the data plane (and every listener) takes them. */
+export function snapshotServer(c: Config): SnapshotServer {
+  return {
+    trusted_proxies: [...c.server.trusted_proxies],
+    timeouts: { ...c.server.timeouts },
+    max_header_bytes: c.server.limits.max_header_bytes,
+    public_https_port: c.server.public_https_port,
+    min_version: c.tls.min_version,
+    access_log: c.log.access,
+    log_level: c.log.level,
+    http2: { enabled: c.server.http2.enabled, max_concurrent_streams: c.server.http2.max_concurrent_streams, max_resets: { ...c.server.http2.max_resets } },
+    shutdown_grace: c.server.shutdown_grace,
+  };
+}
 
 /** Runtime is a provisioned config, ready to be swapped in. */
 export class Runtime {
@@ -72,17 +87,7 @@ export class Runtime {
     const c = this.config;
     return {
       version,
-      server: {
-        trusted_proxies: [...c.server.trusted_proxies],
-        timeouts: { ...c.server.timeouts },
-        max_header_bytes: c.server.limits.max_header_bytes,
-        public_https_port: c.server.public_https_port,
-        min_version: c.tls.min_version,
-        access_log: c.log.access,
-        log_level: c.log.level,
-        http2: { enabled: c.server.http2.enabled, max_concurrent_streams: c.server.http2.max_concurrent_streams, max_resets: { ...c.server.http2.max_resets } },
-        shutdown_grace: c.server.shutdown_grace,
-      },
+      server: snapshotServer(c),
       routes: c.routes.map((r) => ({
         name: r.name,
         hosts: [...r.hosts],

@@ -48,6 +48,13 @@ export interface H2Settings {
   headerTimeout: number;
   /** ms a session may stay without open streams */
   idleTimeout: number;
+  /**
+   * ms a session with open streams may go without a frame either way before it is destroyed: longer
+   * than any request may legitimately wait. Node 20 leaves a session nghttp2 gave up on (GOAWAY after
+   * a connection error, e.g. a DATA frame over SETTINGS_MAX_FRAME_SIZE) with its streams open and its
+   * socket unread forever, even after the client closed it (issue 23); Node 26 destroys it itself.
+   */
+  stallTimeout: number;
 }
 
 /** H2Handler takes one request: its stream as an H2Message (request and response in one). */
@@ -128,6 +135,7 @@ export class H2Sessions {
   configure(settings: H2Settings): void {
     this.settings = settings;
     this.server.updateSettings(nativeSettings(settings));
+    for (const st of this.live) st.session.setTimeout(settings.stallTimeout);
   }
 
   /** goAway sends GOAWAY to every session (and to sessions still opening): open streams finish, no new ones start. */
@@ -158,6 +166,8 @@ export class H2Sessions {
     };
     // until its first stream, a session has `header` ms; then `idle` ms whenever no stream is open
     this.arm(st, this.settings.headerTimeout);
+    // Node's own session timer: refreshed by every frame in or out, natively (no cost per frame here)
+    session.setTimeout(this.settings.stallTimeout, onSessionStalled);
     (session as Tagged<http2.ServerHttp2Session>)[kState] = st;
     this.live.add(st);
     session.on('stream', onStream);
@@ -216,6 +226,13 @@ export class H2Sessions {
     }
   }
 
+  /** stalled: no frame in or out for stallTimeout; with streams open, nothing can finish them any more: destroy. */
+  stalled(st: SessionState): void {
+    if (st.streams === 0 || st.session.destroyed) return;
+    this.log.warn({ client_ip: st.peer, streams: st.streams, stall_ms: this.settings.stallTimeout }, 'h2 session stalled with open streams: closed');
+    st.session.destroy();
+  }
+
   /** sessionClosed forgets a session whose connection closed. */
   sessionClosed(st: SessionState): void {
     if (st.timer !== null) clearTimeout(st.timer);
@@ -265,6 +282,11 @@ function onStreamClose(this: Tagged<http2.ServerHttp2Stream>): void {
 function onStreamAborted(this: Tagged<http2.ServerHttp2Stream>): void {
   const st = this[kState];
   if (st !== undefined && !this.destroyed) st.owner.resetSeen(st);
+}
+
+function onSessionStalled(this: Tagged<http2.ServerHttp2Session>): void {
+  const st = this[kState];
+  if (st !== undefined) st.owner.stalled(st);
 }
 
 function onSessionClose(this: Tagged<http2.ServerHttp2Session>): void {

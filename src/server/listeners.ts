@@ -28,15 +28,45 @@ export interface ListenAddress {
   port: number;
 }
 
-/** HttpsListenerOptions are fixed for the listener's lifetime. */
-export interface HttpsListenerOptions {
+/**
+ * ListenerSettings are what a reload changes on a listener that stays open (limits, timers, h2), as
+ * the snapshot carries them (ms, bytes): one source, applied by `applyListenerSettings` the same way
+ * by the in-process data plane and by every data-plane worker.
+ */
+export interface ListenerSettings {
   maxHeaderBytes: number;
-  headerTimeout: number;
-  idleTimeout: number;
+  /** client timeouts: `header` whole request head, `idle` keep-alive; `body`, `send` and `upstream_response` bound an h2 session with open streams */
+  timeouts: { header: number; idle: number; body: number; send: number; upstream_response: number };
+  http2: HttpsH2Options;
+}
+
+/** listenerSettings reads the listener settings out of a snapshot's server part. */
+export function listenerSettings(s: {
+  max_header_bytes: number;
+  timeouts: ListenerSettings['timeouts'];
+  http2: { enabled: boolean; max_concurrent_streams: number; max_resets: { count: number; window: number } };
+}): ListenerSettings {
+  const t = s.timeouts;
+  return { maxHeaderBytes: s.max_header_bytes, timeouts: { header: t.header, idle: t.idle, body: t.body, send: t.send, upstream_response: t.upstream_response }, http2: h2Options(s.http2) };
+}
+
+/**
+ * applyListenerSettings puts reloaded settings on a kept listener: the request-head limit and
+ * timers for connections accepted from now on; for the https listener's h2 side, ALPN on/off, the
+ * reset limit and the session timers at once, SETTINGS for sessions opened from now on.
+ */
+export function applyListenerSettings(server: http.Server, s: ListenerSettings): void {
+  setMaxHeaderSize(server, s.maxHeaderBytes);
+  applyTimeouts(server, s.timeouts.header, s.timeouts.idle);
+  h2SessionsOf(server)?.configure(h2Settings(s));
+}
+
+/** HttpsListenerOptions are the https listener's settings (reloadable) and what is fixed for its lifetime. */
+export interface HttpsListenerOptions {
+  settings: ListenerSettings;
   minVersion: tls.SecureVersion;
   /** served to clients that send no SNI (PEM) */
   defaultCertificate: { cert: string; key: string };
-  http2: HttpsH2Options;
 }
 
 /** HttpsH2Options are `[server.http2]` as the listener takes them. */
@@ -147,9 +177,15 @@ export function h2Options(h: { enabled: boolean; max_concurrent_streams: number;
   return { enabled: h.enabled, maxConcurrentStreams: h.max_concurrent_streams, maxResets: { ...h.max_resets } };
 }
 
-/** h2Settings turns the listener options into the h2 session settings (one limit for the request head on both protocols). */
-export function h2Settings(maxHeaderBytes: number, headerTimeout: number, idleTimeout: number, o: HttpsH2Options): H2Settings {
-  return { ...o, maxHeaderListSize: maxHeaderBytes, headerTimeout, idleTimeout };
+/**
+ * h2Settings turns the listener settings into the h2 session settings: one limit for the request head
+ * on both protocols; a session with open streams and no frame either way for longer than any request
+ * may wait (every timeout that bounds a request, + 1 s) is stalled and destroyed (see H2Settings).
+ */
+export function h2Settings(s: ListenerSettings): H2Settings {
+  const t = s.timeouts;
+  const stall = Math.max(t.header, t.idle, t.body, t.send, t.upstream_response) + 1000;
+  return { ...s.http2, maxHeaderListSize: s.maxHeaderBytes, headerTimeout: t.header, idleTimeout: t.idle, stallTimeout: stall };
 }
 
 /** H2_OF finds a listener's h2 side (closeServer and reloads reach it through the server). */
@@ -172,8 +208,9 @@ function h2ClientError(log: Logger, metrics: Metrics) {
 
 /** createHttpsListener builds (does not bind) the public TLS server wired to a data plane. */
 export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log: Logger, metrics: Metrics): https.Server {
+  const s = o.settings;
   const h2 = new H2Sessions(
-    h2Settings(o.maxHeaderBytes, o.headerTimeout, o.idleTimeout, o.http2),
+    h2Settings(s),
     { onRequest: dp.handleH2, onRefused: h2ClientError(log, metrics) },
     log,
   );
@@ -188,14 +225,14 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
     cert: o.defaultCertificate.cert,
     key: o.defaultCertificate.key,
     ...tlsOptions(o.minVersion),
-    maxHeaderSize: o.maxHeaderBytes,
-    headersTimeout: o.headerTimeout,
+    maxHeaderSize: s.maxHeaderBytes,
+    headersTimeout: s.timeouts.header,
     requestTimeout: 0,
-    keepAliveTimeout: o.idleTimeout,
+    keepAliveTimeout: s.timeouts.idle,
     connectionsCheckingInterval: 1000,
     noDelay: true,
   } as https.ServerOptions);
-  applyTimeouts(server, o.headerTimeout, o.idleTimeout);
+  applyTimeouts(server, s.timeouts.header, s.timeouts.idle);
   dp.attachTlsServer(server);
   server.once('close', () => dp.detachTlsServer(server));
   H2_OF.set(server, h2);
