@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 /**
- * The portico command line (DESIGN §3). The only file that calls process.exit.
+ * The portico command line (DESIGN §3). The only file that calls process.exit for portico itself (a
+ * data-plane worker process exits on its own: cluster/data-plane-worker.ts).
  */
 import http from 'node:http';
 import { relative } from 'node:path';

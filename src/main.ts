@@ -14,7 +14,7 @@ import { ConfigInvalidError, formatProblem, type Problem } from './errors.js';
 import { build, type AcmeDeps, type BuildDeps } from './lifecycle/build.js';
 import { ControlPlane } from './lifecycle/control.js';
 import { snapshotServer, type Runtime } from './lifecycle/runtime.js';
-import { statusDocument } from './lifecycle/status.js';
+import { statusDocument } from './lifecycle/status-document.js';
 import { createLogger, flushLogger, setLogLevel, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Router, type Routable } from './proxy/router.js';
@@ -31,7 +31,7 @@ import { FileStorage } from './storage/file.js';
 import { Supervisor, waitAccepting, type SupervisorOptions } from './supervisor/apps.js';
 import { detectMemory, memoryBudget, type DetectedMemory } from './supervisor/memory.js';
 import { Watchdog } from './supervisor/watchdog.js';
-import type { GroupWatcher } from './supervisor/worker.js';
+import type { GroupWatcher } from './supervisor/app-worker.js';
 import { VERSION } from './version.js';
 
 /** StartOptions: where the config is and, for tests, where log lines go. */

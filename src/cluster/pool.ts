@@ -26,8 +26,8 @@ export function reusePortSupported(version = process.versions.node): boolean {
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
-/** WORKER_ENTRY is the worker's module: dist/cluster/worker.js (src/cluster/worker.ts when run from source by the tests' loader). */
-const WORKER_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url));
+/** WORKER_ENTRY is the worker's module: dist/cluster/data-plane-worker.js (src/cluster/data-plane-worker.ts when run from source by the tests' loader). */
+const WORKER_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './data-plane-worker.ts' : './data-plane-worker.js', import.meta.url));
 
 const REPLY_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 30_000;

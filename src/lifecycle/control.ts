@@ -93,7 +93,7 @@ export class ControlPlane {
     const snapshot = this.snapshotOf(next, this.version + 1);
     for (const sink of this.sinks) sink.apply(snapshot);
     this.version = snapshot.version;
-    if (old !== null) retire(old);
+    old?.retire();
     this.log.info({ version: this.version, routes: snapshot.routes.length }, 'runtime swapped');
     return old;
   }
@@ -115,12 +115,7 @@ export class ControlPlane {
   stop(): void {
     if (this.rotation !== null) clearInterval(this.rotation);
     this.rotation = null;
-    if (this.current !== null) retire(this.current);
+    this.current?.retire();
     this.current = null;
   }
-}
-
-/** retire stops a runtime's background work (safe on a runtime that never started). */
-export function retire(runtime: Runtime): void {
-  runtime.retire();
 }

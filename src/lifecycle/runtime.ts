@@ -1,6 +1,6 @@
 /**
  * Runtime: everything built from one Config (DESIGN §1). It is provisioned completely by
- * `build()`, becomes current with `Lifecycle.swap()`, and is stopped with `retire()`. State that
+ * `build()`, becomes current with `ControlPlane.swap()`, and is stopped with `retire()`. State that
  * outlives a config (listeners, upstream pools, self-signed certificates, metrics) is owned by the
  * process and shared by key, never by a runtime.
  */

@@ -16,8 +16,8 @@ import type { HealthUpdate, PassiveReport } from './snapshot.js';
 import { RoundRobin } from '../upstream/selector.js';
 import { sendAnswer } from './answers.js';
 import type { Engine } from './engine.js';
-import { Exchange, type ClientReply, type ExchangeHost, type RouteRuntime, type UpstreamTarget } from './handler.js';
-import type { H2Message } from './h2.js';
+import { Exchange, type ClientReply, type ExchangeHost, type ServedRoute, type UpstreamTarget } from './handler.js';
+import type { H2Message } from './h2-message.js';
 import { Router } from './router.js';
 import type { Snapshot, SnapshotServer } from './snapshot.js';
 import { WebSockets } from './websocket.js';
@@ -27,9 +27,9 @@ export type { ChallengeLookup } from '../tls/sni.js';
 /** PlaneState is one applied snapshot, immutable once built. */
 interface PlaneState {
   readonly version: number;
-  readonly router: Router<RouteRuntime>;
-  readonly routes: readonly RouteRuntime[];
-  readonly byName: ReadonlyMap<string, RouteRuntime>;
+  readonly router: Router<ServedRoute>;
+  readonly routes: readonly ServedRoute[];
+  readonly byName: ReadonlyMap<string, ServedRoute>;
   readonly trusted: BlockList | null;
   readonly server: SnapshotServer;
   /** exchanges started on this state and not finished: its pools stay open until they are done */
@@ -101,8 +101,8 @@ export class DataPlane implements ExchangeHost {
       alpn: new Map(snap.acme_challenges.alpn.map((a) => [a.name, { cert: a.cert, key: a.key }])),
       ticketKey: snap.ticket_key,
     });
-    const poolOpts = { connectTimeout: s.timeouts.upstream_connect, idleTimeout: s.timeouts.upstream_idle, responseTimeout: s.timeouts.upstream_response };
-    const routes = snap.routes.map((r): RouteRuntime => ({
+    const poolOpts = { connectTimeout: s.timeouts.upstream_connect, keepAliveTimeout: s.timeouts.upstream_idle, responseTimeout: s.timeouts.upstream_response };
+    const routes = snap.routes.map((r): ServedRoute => ({
       name: r.name,
       hosts: r.hosts,
       prefix: r.path_prefix,
@@ -140,7 +140,7 @@ export class DataPlane implements ExchangeHost {
   }
 
   /** report passes what traffic saw to the control plane (failures count for every route using the address). */
-  report(route: RouteRuntime, upstream: UpstreamTarget, ok: boolean, detail: string): void {
+  report(route: ServedRoute, upstream: UpstreamTarget, ok: boolean, detail: string): void {
     if (this.reporter === null) return;
     this.reporter({ route: route.name, upstream: upstream.origin, ok, detail });
   }
@@ -213,7 +213,7 @@ export class DataPlane implements ExchangeHost {
   }
 
   /** routeNamed is the current state's route of that name (retries pick from current health). */
-  routeNamed(name: string): RouteRuntime | null {
+  routeNamed(name: string): ServedRoute | null {
     return this.state?.byName.get(name) ?? null;
   }
 

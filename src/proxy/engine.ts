@@ -16,7 +16,7 @@ export type DispatchOptions = Dispatcher.DispatchOptions;
 export interface PoolOptions {
   connectTimeout: number;
   /** upstream_idle: kept-alive connections are closed after this */
-  idleTimeout: number;
+  keepAliveTimeout: number;
   /** upstream_response: headers (and gaps between body chunks) must arrive within this */
   responseTimeout: number;
 }
@@ -41,14 +41,14 @@ export class Engine {
 
   /** acquire returns the shared pool for an origin with these options (refs + 1). */
   acquire(origin: string, o: PoolOptions): UpstreamClient {
-    const key = `${origin}|${o.connectTimeout}|${o.idleTimeout}|${o.responseTimeout}`;
+    const key = `${origin}|${o.connectTimeout}|${o.keepAliveTimeout}|${o.responseTimeout}`;
     let e = this.pools.get(key);
     if (e === undefined) {
       const pool = new Pool(origin, {
         pipelining: 1,
         connectTimeout: o.connectTimeout,
-        keepAliveTimeout: o.idleTimeout,
-        keepAliveMaxTimeout: o.idleTimeout,
+        keepAliveTimeout: o.keepAliveTimeout,
+        keepAliveMaxTimeout: o.keepAliveTimeout,
         headersTimeout: o.responseTimeout,
         bodyTimeout: o.responseTimeout,
       });

@@ -30,12 +30,12 @@ import { writeAccess, type AccessRecord } from './access-log.js';
 import { sendAnswer } from './answers.js';
 import { RequestBody, type BodyEvents } from './body.js';
 import type { DispatchController, DispatchHandler, DispatchOptions, UpstreamClient } from './engine.js';
-import type { H2Message } from './h2.js';
+import type { H2Message } from './h2-message.js';
 import {
   h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, validHost, type ForwardContext,
 } from './passes.js';
 import type { Routable } from './router.js';
-import { CLIENT_GONE, blameOf, catalogued, statusFor } from './status.js';
+import { CLIENT_GONE, blameOf, catalogued, statusFor } from './failures.js';
 import type { RoundRobin } from '../upstream/selector.js';
 
 /** UpstreamTarget is one upstream of a route, as the data plane holds it. */
@@ -47,8 +47,8 @@ export interface UpstreamTarget {
   state: UpstreamState;
 }
 
-/** RouteRuntime is a route ready to serve: matched hosts/prefix, pool, selector, limits, metrics. */
-export interface RouteRuntime extends Routable {
+/** ServedRoute is a route ready to serve: matched hosts/prefix, pool, selector, limits, metrics. */
+export interface ServedRoute extends Routable {
   readonly name: string;
   readonly upstreams: readonly UpstreamTarget[];
   readonly selector: RoundRobin<UpstreamTarget>;
@@ -83,9 +83,9 @@ export interface ExchangeHost {
   misdirected(servername: string, host: string): boolean;
   exchangeDone(ex: Exchange): void;
   /** the current snapshot's route of that name, or null (retries pick from current health) */
-  routeNamed(name: string): RouteRuntime | null;
+  routeNamed(name: string): ServedRoute | null;
   /** report tells the control plane what real traffic saw (failures; trial outcomes) */
-  report(route: RouteRuntime, upstream: UpstreamTarget, ok: boolean, detail: string): void;
+  report(route: ServedRoute, upstream: UpstreamTarget, ok: boolean, detail: string): void;
 }
 
 /** DELIVERED_SLACK: an answer whose unsent rest fits in a socket buffer (16 KiB, Node's high-water mark) counts as delivered at its end. */
@@ -122,7 +122,7 @@ function servernameOf(req: IncomingMessage): string {
 /** Exchange is one proxied request: the passes' state and the undici dispatch handler. */
 export class Exchange implements DispatchHandler, BodyEvents {
   readonly start = performance.now();
-  route: RouteRuntime | null = null;
+  route: ServedRoute | null = null;
   upstream: UpstreamTarget | null = null;
   host = '';
   path: string;
@@ -542,7 +542,7 @@ function malformedOf(req: IncomingMessage): MalformedRequestError | null {
 
 /** Matcher finds a request's route (the data plane's Router). */
 export interface Matcher {
-  match(host: string, path: string): RouteRuntime | null;
+  match(host: string, path: string): ServedRoute | null;
 }
 
 /**

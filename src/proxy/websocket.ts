@@ -14,7 +14,7 @@ import { writeAccess, type AccessRecord } from './access-log.js';
 import { rawAnswer } from './answers.js';
 import type { Matcher } from './handler.js';
 import { hostOf, splitTarget, unwrapIp, type ForwardContext } from './passes.js';
-import { CLIENT_GONE } from './status.js';
+import { CLIENT_GONE } from './failures.js';
 import { UpgradeProxy, type UpgradeEvents } from './upgrade.js';
 import { WsTunnel } from './ws-tunnel.js';
 

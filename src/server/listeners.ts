@@ -16,11 +16,11 @@ import { ListenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { DataPlane } from '../proxy/data-plane.js';
-import type { H2Message } from '../proxy/h2.js';
+import type { H2Message } from '../proxy/h2-message.js';
 import { rawAnswer, sendAnswer } from '../proxy/answers.js';
 import { markMalformed } from '../proxy/handler.js';
 import { tlsOptions } from '../tls/cert-store.js';
-import { H2Sessions, type H2Settings } from './h2.js';
+import { H2Sessions, type H2Settings } from './h2-sessions.js';
 
 /** ListenAddress is a host and port to bind. */
 export interface ListenAddress {

@@ -20,7 +20,7 @@ import type { Metrics } from '../metrics.js';
 import type { Storage } from '../storage/storage.js';
 import { definitionHash, runPreStart } from './pre-start.js';
 import { groupUsage } from './proc.js';
-import { ChildRun, describeExit, type Exit, type GroupWatcher } from './worker.js';
+import { ChildRun, describeExit, type Exit, type GroupWatcher } from './app-worker.js';
 
 /** A worker that stayed up this long gets its backoff reset. */
 export const RESET_AFTER_MS = 60_000;

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { AppSpec } from './spec.js';
 import type { Logger } from '../log.js';
 import { safeSegment, type Storage } from '../storage/storage.js';
-import { ChildRun, describeExit, type GroupWatcher } from './worker.js';
+import { ChildRun, describeExit, type GroupWatcher } from './app-worker.js';
 
 /** definitionHash identifies what a pre-start step ran for. */
 export function definitionHash(app: AppSpec): string {

@@ -7,7 +7,7 @@
  * PDEATHSIG only reaches the direct child, not what the worker started.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { GroupWatcher } from './worker.js';
+import type { GroupWatcher } from './app-worker.js';
 
 const SCRIPT = `
 trap '' INT TERM HUP

@@ -3,7 +3,7 @@ import t from 'tap';
 import {
   connectionListed, h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, validHost,
 } from '../../../src/proxy/passes.js';
-import { headerListSize } from '../../../src/server/h2.js';
+import { headerListSize } from '../../../src/server/h2-sessions.js';
 
 const pairs = (flat: string[]) => {
   const m: Record<string, string> = {};

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { BodyTooLargeError, ClientGoneError, EngineError, NoUpstreamError, UpstreamError, UpstreamTimeoutError } from '../../../src/errors.js';
 import { Router } from '../../../src/proxy/router.js';
-import { blameOf, catalogued, isUpstreamFault, statusFor } from '../../../src/proxy/status.js';
+import { blameOf, catalogued, isUpstreamFault, statusFor } from '../../../src/proxy/failures.js';
 
 const r = (name: string, hosts: string[], prefix = '/') => ({ name, hosts, prefix });
 

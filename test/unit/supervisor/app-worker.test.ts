@@ -2,7 +2,7 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { parseStat } from '../../../src/supervisor/proc.js';
-import { MAX_LINE, lines } from '../../../src/supervisor/worker.js';
+import { MAX_LINE, lines } from '../../../src/supervisor/app-worker.js';
 
 t.test('lines: whole lines across chunks, CRLF, a last line without newline, long lines in marked pieces', async (t) => {
   const s = new PassThrough();

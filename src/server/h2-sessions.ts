@@ -33,7 +33,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
-import { H2Message } from '../proxy/h2.js';
+import { H2Message } from '../proxy/h2-message.js';
 
 /** H2Settings are the listener's h2 settings; `configure` replaces them (new sessions get the SETTINGS values, timers and the reset limit apply at once). */
 export interface H2Settings {
