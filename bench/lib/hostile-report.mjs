@@ -10,7 +10,7 @@ const checks = [
   row('ejections', s.ejections === 0 && s.upstreams_down_samples === 0, `${s.ejections} ejections; an upstream down in ${s.upstreams_down_samples} samples`),
   row('portico alive, no engine assertion', s.portico_alive_at_end && s.engine_assertions === 0, `alive: ${s.portico_alive_at_end}; ERR_ASSERTION lines: ${s.engine_assertions}`),
   row('RSS growth', s.rss_mib.slope_second_half_mib_per_min <= Number(maxSlope), `${s.rss_mib.first?.toFixed(1)} → ${s.rss_mib.last?.toFixed(1)} MiB (max ${s.rss_mib.max?.toFixed(1)}); slope over the second half ${s.rss_mib.slope_second_half_mib_per_min} MiB/min (limit ${maxSlope})`),
-  row('cancel → upstream abort within 1 s', c.never_aborted === 0 && c.over_1s === 0 && c.measured > 0, `${c.measured} measured of ${c.total} cancels; over 1 s: ${c.over_1s}; never aborted: ${c.never_aborted}`),
+  row('cancel → upstream abort within 1 s', c.never_aborted === 0 && c.over_1s === 0 && c.measured > 0, `${c.measured} measured of ${c.total} cancels; over 1 s: ${c.over_1s}; never aborted: ${c.never_aborted}; upstream finished first (< 1 s after the cancel): ${c.upstream_finished_first ?? 0}`),
 ];
 const fmt = (x) => (x === null ? '–' : `${Math.round(x)} ms`);
 const lines = [

@@ -16,17 +16,32 @@ export interface Subscriber {
   readonly state: { readonly policy: { readonly health: HealthSettings } };
 }
 
+/** Timers is the clock a prober schedules with (injected by tests; real: unref'd setTimeout and Date.now). */
+export interface Timers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** REAL_TIMERS: background timers that never keep the process alive. */
+export const REAL_TIMERS: Timers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
 /** ProberOwner runs the probes and takes their results (the registry). */
 export interface ProberOwner<M extends Subscriber> {
   readonly log: Logger;
   readonly probeFn: ProbeFn;
+  readonly timers: Timers;
   probed(p: Prober<M>, r: ProbeResult): void;
 }
 
 /** Prober runs one upstream address + path's checks for every member subscribed to it. */
 export class Prober<M extends Subscriber> {
   readonly members = new Set<M>();
-  private timer: NodeJS.Timeout | null = null;
+  private timer: unknown = null;
   private dueAt = 0;
   private readonly abort = new AbortController();
   private running = false;
@@ -58,29 +73,28 @@ export class Prober<M extends Subscriber> {
 
   /** intervalChanged: a member joined or was reconfigured; a pending probe due later than one new interval moves up. */
   intervalChanged(): void {
-    if (this.timer === null || this.dueAt <= Date.now() + this.interval) return;
-    clearTimeout(this.timer);
+    if (this.timer === null || this.dueAt <= this.owner.timers.now() + this.interval) return;
+    this.owner.timers.clearTimeout(this.timer);
     this.schedule(Math.floor(Math.random() * Math.min(this.interval, MAX_START_JITTER_MS)));
   }
 
   stop(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) this.owner.timers.clearTimeout(this.timer);
     this.timer = null;
     this.abort.abort();
   }
 
   private schedule(ms: number): void {
     if (this.abort.signal.aborted) return;
-    this.dueAt = Date.now() + ms;
-    this.timer = setTimeout(this.tick, ms);
-    this.timer.unref();
+    this.dueAt = this.owner.timers.now() + ms;
+    this.timer = this.owner.timers.setTimeout(this.tick, ms);
   }
 
   private readonly tick = (): void => {
     this.timer = null;
     if (this.running || this.members.size === 0) return;
     this.running = true;
-    const started = Date.now();
+    const started = this.owner.timers.now();
     this.owner
       .probeFn(this.origin, this.path, this.timeout, this.abort.signal)
       .then((r) => {
@@ -90,7 +104,7 @@ export class Prober<M extends Subscriber> {
       .finally(() => {
         this.running = false;
         // the next probe starts one interval after this one started, never overlapping it
-        this.schedule(Math.max(0, this.interval - (Date.now() - started)));
+        this.schedule(Math.max(0, this.interval - (this.owner.timers.now() - started)));
       });
   };
 }

@@ -18,7 +18,7 @@ import type { Metrics } from '../metrics.js';
 import type { HealthUpdate, PassiveReport } from '../proxy/snapshot.js';
 import { HealthState, type HealthPolicy, type HealthSettings, type PassiveSettings, type ProbeResult, type Transition, type UpstreamState } from '../upstream/health-state.js';
 import { httpProbe, type ProbeFn } from './probe.js';
-import { Prober, type ProberOwner } from './prober.js';
+import { Prober, REAL_TIMERS, type ProberOwner, type Timers } from './prober.js';
 
 export type { ProbeFn } from './probe.js';
 
@@ -55,6 +55,8 @@ export interface HealthOptions {
   metrics: Metrics;
   onChange: (u: HealthUpdate) => void;
   clock?: Clock;
+  /** the probers' timers (tests drive them); default: real, unref'd */
+  timers?: Timers;
   /** probe function (tests may replace it); default: GET over a fresh connection */
   probe?: ProbeFn;
 }
@@ -82,6 +84,7 @@ interface FailureRecord {
 export class HealthRegistry implements ProberOwner<Member> {
   readonly log: Logger;
   readonly probeFn: ProbeFn;
+  readonly timers: Timers;
   private readonly metrics: Metrics;
   private readonly onChange: (u: HealthUpdate) => void;
   private readonly clock: Clock;
@@ -97,6 +100,7 @@ export class HealthRegistry implements ProberOwner<Member> {
     this.onChange = opts.onChange;
     this.clock = opts.clock ?? Date;
     this.probeFn = opts.probe ?? httpProbe;
+    this.timers = opts.timers ?? REAL_TIMERS;
   }
 
   /** acquire registers a starting runtime's routes (state of unchanged pairs is kept; policy updated). */

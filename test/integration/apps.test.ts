@@ -226,7 +226,9 @@ t.test('reloads: an unchanged app keeps its workers; a changed env rolls them un
   await p.writeConfig(await config('2', 3));
   t.match(await p.portico.reload(), { result: 'success' });
   await waitUntil(async () => running(await appStatus(p), 3), 20_000, 'scaled to 3');
-  t.pass('a third worker was added');
+  const scaled = (await appStatus(p))!;
+  t.equal(scaled.workers.length, 3, 'a third worker was added');
+  t.ok(scaled.workers.every((w) => w.state === 'running'), 'all three running');
 });
 
 t.test('two porticos sharing the storage run the pre-start step once', async (t) => {

@@ -29,22 +29,53 @@ function setup(status: { code: number }) {
 }
 
 
-t.test('routes sharing an address and path share one prober; each route applies its own thresholds', async (t) => {
+/** FakeTimers: the probers' clock, driven by the test (`run` fires the due timers in order). */
+class FakeTimers {
+  at = 0;
+  readonly pending = new Map<number, { fn: () => void; due: number; ms: number }>();
+  private next = 1;
+  readonly delays: number[] = [];
+  now = (): number => this.at;
+  setTimeout = (fn: () => void, ms: number): unknown => {
+    const id = this.next++;
+    this.pending.set(id, { fn, due: this.at + ms, ms });
+    this.delays.push(ms);
+    return id;
+  };
+  clearTimeout = (h: unknown): void => void this.pending.delete(h as number);
+  /** fire the earliest timer (time jumps to it), then let the probe's promise settle */
+  async fire(): Promise<void> {
+    const [id, e] = [...this.pending].sort((a, b) => a[1].due - b[1].due)[0]!;
+    this.pending.delete(id);
+    this.at = e.due;
+    e.fn();
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+  }
+}
+
+t.test('routes sharing an address and path share one prober at the shortest interval; each route applies its own thresholds', async (t) => {
   const status = { code: 200 };
-  const { reg, calls, updates } = setup(status);
+  const calls: string[] = [];
+  const probe: ProbeFn = async (origin, path) => {
+    calls.push(origin + path);
+    return { at: timers.at, latency_ms: 1, status: status.code, error: null };
+  };
+  const timers = new FakeTimers();
+  const updates: HealthUpdate[] = [];
+  const reg = new HealthRegistry({ log: pino({ level: 'silent' }), metrics: new Metrics(), onChange: (u) => updates.push(u), probe, timers, clock: { now: () => timers.at } });
   t.teardown(() => reg.close());
   const strict = route('strict', { unhealthy_threshold: 1 });
   const lenient = route('lenient', { unhealthy_threshold: 1000, interval: 1000 });
   reg.acquire([strict, lenient]);
-  await until(() => calls.length >= 1);
-  const start = Date.now();
-  const n0 = calls.length;
-  await new Promise((r) => setTimeout(r, 300));
-  const rate = (calls.length - n0) / ((Date.now() - start) / 1000);
-  // one prober at the shorter interval (20ms ≈ 50/s); two probers would double it, the longer interval alone gives 1/s
-  t.ok(rate > 5 && rate < 80, `one shared prober at the shortest interval (${rate.toFixed(1)} probes/s)`);
+  t.equal(timers.pending.size, 1, 'one prober for the shared address and path (two routes)');
+  t.ok(timers.delays[0]! < 20, 'the first probe is jittered within one (the shortest) interval');
+  for (let i = 0; i < 5; i++) await timers.fire();
+  t.equal(calls.length, 5, 'one probe per firing');
+  t.same(timers.delays.slice(1), [20, 20, 20, 20, 20], 'each next probe one shortest interval (20 ms) after the last started, not 1000');
+  t.equal(timers.pending.size, 1, 'never two probes pending');
   status.code = 503;
-  await until(() => reg.stateOf('strict', U) === 'down');
+  await timers.fire();
+  t.equal(reg.stateOf('strict', U), 'down', 'one failed probe drops it for the strict route');
   t.equal(reg.stateOf('lenient', U), 'up', 'the lenient route keeps it');
   t.same(updates.at(-1), { route: 'strict', upstream: U, state: 'down' });
   t.equal(reg.status('strict', U).healthy, false);
