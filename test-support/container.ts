@@ -28,24 +28,24 @@ export interface Run {
   stderr: string;
 }
 
-/** sh runs a command line with bash (in `cwd`), podman configured; never throws. */
-export function sh(line: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<Run> {
+/** exec runs a program to completion; never throws (a spawn failure or a timeout is code null). */
+function exec(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout: number }): Promise<Run> {
   return new Promise((resolve) => {
-    execFile('bash', ['-c', line], { cwd: opts.cwd ?? ROOT, env: { ...ENV, ...opts.env }, timeout: opts.timeout ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(file, args, { cwd: opts.cwd ?? ROOT, env: { ...ENV, ...opts.env }, timeout: opts.timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as NodeJS.ErrnoException).code === 'number' ? (err as unknown as { code: number }).code : null;
       resolve({ code, stdout, stderr });
     });
   });
 }
 
+/** sh runs a command line with bash (in `cwd`, default the repository), podman configured. */
+export function sh(line: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<Run> {
+  return exec('bash', ['-c', line], { ...opts, timeout: opts.timeout ?? 120_000 });
+}
+
 /** podman runs podman with these arguments (no shell). */
 export function podman(args: string[], timeout = 120_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile('podman', args, { env: ENV, timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as NodeJS.ErrnoException).code === 'number' ? (err as unknown as { code: number }).code : null;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return exec('podman', args, { timeout });
 }
 
 /** must runs a command line and throws with its output unless it exits 0. */
@@ -120,13 +120,6 @@ export async function waitLog(name: string, pred: (l: Line) => boolean, ms = 60_
 /** inspect reads one field of `podman inspect` (a Go template). */
 export async function inspect(name: string, format: string): Promise<string> {
   return (await podman(['inspect', name, '--format', format])).stdout.trim();
-}
-
-/** timedStop runs `podman stop -t TIMEOUT` and resolves with the seconds it took. */
-export async function timedStop(name: string, timeoutS: number): Promise<{ seconds: number; run: Run }> {
-  const t0 = Date.now();
-  const run = await podman(['stop', '-t', String(timeoutS), name], (timeoutS + 30) * 1000);
-  return { seconds: (Date.now() - t0) / 1000, run };
 }
 
 /**

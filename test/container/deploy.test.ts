@@ -15,14 +15,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
 import { freePort, request, startBackend, waitUntil, ROOT, type Backend } from '../../test-support/index.js';
 import { httpRequest, runCli } from '../../test-support/http.js';
 import {
-  IMAGE, asPodman, buildImages, inspect, logs, must, podman, readmeCommands, removeLater, sh, uniqueName, waitLog,
+  asPodman, buildImages, inspect, logs, must, podman, readmeCommands, removeLater, sh, uniqueName, waitLog,
 } from '../../test-support/container.js';
 import { parseConfig } from '../../src/config/index.js';
 

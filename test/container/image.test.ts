@@ -16,7 +16,7 @@ import t, { type Test } from 'tap';
 import { freePort, request, startBackend, startPebble, waitUntil, ROOT, type Backend } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
 import {
-  asPodman, buildImages, inspect, logs, must, podman, readmeCommands, removeLater, sh, timedStop, uniqueName, waitLog, type Substitutions,
+  asPodman, buildImages, inspect, logs, must, podman, readmeCommands, removeLater, sh, uniqueName, waitLog, type Substitutions,
 } from '../../test-support/container.js';
 
 // image builds take minutes on a fresh machine (the stand-in base, npm ci in the build)
