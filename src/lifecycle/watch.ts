@@ -72,7 +72,8 @@ export class ConfigWatcher {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.checking = this.checking.then(() => this.check());
+      // background work never crashes the process, and one failed check does not stop the next
+      this.checking = this.checking.then(() => this.check()).catch((err: unknown) => this.log?.error({ err }, 'checking the config file failed'));
     }, delay);
     this.timer.unref();
   }
