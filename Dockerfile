@@ -20,10 +20,10 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=ca,required=false \
     if [ -s /run/secrets/ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi; \
-    npm ci --no-audit --no-fund --loglevel=error
+    npm ci --no-audit --no-fund --no-update-notifier --loglevel=error
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund --loglevel=error
+RUN npm run build --no-update-notifier && npm prune --omit=dev --no-audit --no-fund --no-update-notifier --loglevel=error
 
 FROM node:26-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends tini \
