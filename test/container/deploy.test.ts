@@ -211,6 +211,9 @@ t.test('README "Compose": podman-compose up, HTTPS to the app on the private net
   t.equal(await inspect(`${project}_apps`, '{{.Internal}}'), 'true', 'the app network is private');
   t.equal((await podman(['port', `${project}_app_1`])).stdout.trim(), '', 'the app publishes no port');
   t.match((await step(reload!)).stdout, /reloaded/);
+  // `down` keeps anonymous volumes (the app's /app/certs, a VOLUME of the image it runs): removed at teardown
+  const anonymous = (await sh(`podman ps -a -q --filter label=io.podman.compose.project=${project} | xargs -r podman inspect --format '{{range .Mounts}}{{.Name}} {{end}}'`)).stdout.split(/\s+/).filter((v) => /^[0-9a-f]{64}$/.test(v));
+  t.teardown(() => sh(`podman volume rm -f ${anonymous.join(' ')}`));
   await step(down!);
   t.equal((await podman(['container', 'exists', portico])).code, 1, 'down removed the containers');
 });
