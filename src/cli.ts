@@ -22,7 +22,10 @@ import { VERSION } from './version.js';
 export const HELP = `portico ${VERSION}: TLS-terminating reverse proxy
 
 Usage:
-  portico [run] [--config PATH]    start serving (SIGHUP reloads the config, SIGTERM/SIGINT stop gracefully)
+  portico [run] [--config PATH] [--watch]
+                                   start serving (SIGHUP reloads the config, SIGTERM/SIGINT stop gracefully);
+                                   --watch: also reload when the config file changes (an editor's save,
+                                   a replaced file, a Kubernetes ConfigMap update)
   portico check [--config PATH]    validate the config and print the plan
                                    exit 0 valid, 1 invalid (every problem listed), 2 unreadable
   portico health [--config PATH]   GET the admin /healthz; exit 0 when healthy (Docker HEALTHCHECK)
@@ -35,6 +38,12 @@ Usage:
 
 Options:
   -c, --config PATH   config file (default: $PORTICO_CONFIG, else config/config.toml)
+  -w, --watch         run: reload when the config file's content changes (same as SIGHUP)
+
+Environment:
+  PORTICO_CONFIG             the config file when --config is not given
+  PORTICO_PUBLIC_HTTPS_PORT  default of server.public_https_port, the port redirects name
+                             (the container image sets 443)
 
 Admin endpoints (admin.listen, loopback by default):
   GET /healthz /readyz /metrics /status /status.json
@@ -47,6 +56,8 @@ export interface Args {
   config: string;
   /** restart-app: the app's name */
   app?: string;
+  /** run: reload when the config file changes */
+  watch?: boolean;
 }
 
 /** parseArgs turns argv (without node and script) into Args; throws on unknown input. */
@@ -54,9 +65,11 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
   let command: Args['command'] | null = null;
   let config = env.PORTICO_CONFIG || 'config/config.toml';
   let app: string | undefined;
+  let watch = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') command = 'help';
+    else if (a === '--watch' || a === '-w') watch = true;
     else if (a === '--version' || a === '-v') command = 'version';
     else if (a === '--config' || a === '-c') {
       const v = argv[++i];
@@ -68,7 +81,8 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
     else throw new Error(`unknown argument: ${a}`);
   }
   if (command === 'restart-app' && app === undefined) throw new Error('restart-app needs the app name');
-  return { command: command ?? 'run', config, app };
+  if (watch && (command ?? 'run') !== 'run') throw new Error('--watch goes with run');
+  return { command: command ?? 'run', config, app, ...(watch ? { watch } : {}) };
 }
 
 const show = (a: Address | null): string => (a === null ? 'disabled' : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
@@ -364,7 +378,7 @@ async function main(argv: readonly string[]): Promise<number> {
       try {
         // loaded only to run: check, health and reload start fast without the proxy's modules
         const { run } = await import('./main.js');
-        return await run({ configPath: args.config });
+        return await run({ configPath: args.config, watch: args.watch === true });
       } catch (err) {
         if (err instanceof ConfigUnreadableError || err instanceof ConfigInvalidError) return reportConfigError(err);
         process.stderr.write(`portico: ${(err as Error).message}\n`);

@@ -13,6 +13,8 @@ import { OrderLimiter } from './acme/limiter.js';
 import { ConfigInvalidError, formatProblem, type Problem } from './errors.js';
 import { build, type AcmeDeps, type BuildDeps } from './lifecycle/build.js';
 import { ControlPlane } from './lifecycle/control.js';
+import { waitForAppRoutes, type AppRoutesView } from './lifecycle/readiness.js';
+import { ConfigWatcher, type WatchOptions } from './lifecycle/watch.js';
 import { snapshotServer, type Runtime } from './lifecycle/runtime.js';
 import { statusDocument } from './lifecycle/status-document.js';
 import { createLogger, flushLogger, setLogLevel, type Logger } from './log.js';
@@ -28,7 +30,7 @@ import { ListenerSet, localListener, type Bindable, type Change, type ListenerSp
 import { applyListenerSettings, createHttpsListener, formatAddress, listenerSettings } from './server/listeners.js';
 import { HealthRegistry } from './health/registry.js';
 import { FileStorage } from './storage/file.js';
-import { Supervisor, waitAccepting, type SupervisorOptions } from './supervisor/apps.js';
+import { DEFAULT_READY_TIMEOUT_MS, Supervisor, waitAccepting, type SupervisorOptions } from './supervisor/apps.js';
 import { detectMemory, memoryBudget, type DetectedMemory } from './supervisor/memory.js';
 import { Watchdog } from './supervisor/watchdog.js';
 import type { GroupWatcher } from './supervisor/app-worker.js';
@@ -87,6 +89,8 @@ export class Portico {
   /** generation of the https listener in the data-plane workers (a moved listener gets a new one) */
   private httpsGen = 0;
   private hostsOf: { runtime: Runtime | null; router: Router<Routable> } | null = null;
+  /** how long a new app worker may take to become ready (the start timeout builds on it) */
+  private readyTimeoutMs = DEFAULT_READY_TIMEOUT_MS;
 
   private constructor(
     readonly configPath: string,
@@ -106,8 +110,15 @@ export class Portico {
     this.stopping.signal.addEventListener('abort', () => health.close(), { once: true });
   }
 
-  /** start loads, builds, applies and binds; it throws (ConfigInvalidError, ListenError…) without leaving anything open. */
+  /** start opens portico (see open) and waits until it is ready (see becomeReady). */
   static async start(opts: StartOptions): Promise<Portico> {
+    const p = await Portico.open(opts);
+    await p.becomeReady();
+    return p;
+  }
+
+  /** open loads, builds, applies and binds; it throws (ConfigInvalidError, ListenError…) without leaving anything open. */
+  static async open(opts: StartOptions): Promise<Portico> {
     const env = opts.env ?? process.env;
     const config = await loadConfig(opts.configPath, { env });
     const log = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination });
@@ -171,10 +182,25 @@ export class Portico {
       const a = p.listeners.address(name);
       if (a !== null) log.child({ component: 'server' }).info({ listener: name, address: formatAddress(a) }, 'listening');
     }
-    p.ready = true;
-    const workers = pool === null ? {} : { workers: config.server.workers, sharing: pool.share };
-    log.info({ version: VERSION, config: config.source, routes: config.routes.length, ...workers }, 'portico ready');
+    p.readyTimeoutMs = opts.supervisorTuning?.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
     return p;
+  }
+
+  /**
+   * becomeReady reports ready (/readyz 200, "portico ready") once every route that balances to an app
+   * has a worker in its pool (lifecycle/readiness.ts), or at the start timeout with a warning. Not
+   * after shutdown began.
+   */
+  async becomeReady(): Promise<void> {
+    const config = this.control.runtime!.config;
+    const startMs = Date.now();
+    const timeoutMs = Math.max(0, ...config.apps.map((a) => (a.pre_start.length > 0 ? a.pre_start_timeout : 0) + this.readyTimeoutMs));
+    const missing = await waitForAppRoutes(appRoutesView(this.control, this.health, this.supervisor), { timeoutMs, cancelled: () => this.shuttingDown !== null });
+    if (this.shuttingDown !== null) return;
+    if (missing.length > 0) this.log.warn({ routes: missing, waited_ms: Date.now() - startMs }, 'ready, but these routes have no app worker in their pool yet (start timeout or failed app)');
+    this.ready = true;
+    const workers = this.pool === null ? {} : { workers: config.server.workers, sharing: this.pool.share };
+    this.log.info({ version: VERSION, config: config.source, routes: config.routes.length, ...workers }, 'portico ready');
   }
 
   /** addresses are the bound listeners (port 0 in the config → the port the OS chose). */
@@ -523,16 +549,33 @@ async function workerReady(control: ControlPlane, health: HealthRegistry, app: s
 /** SHUTDOWN_SLACK_MS: how long past shutdown_delay + shutdown_grace a shutdown may take before the process just exits. */
 const SHUTDOWN_SLACK_MS = 900;
 
-/** run starts portico from a config file and wires signals; resolves with the exit code. Handlers are
+/** appRoutesView shows the readiness wait the app routes, their pools and failed apps. */
+function appRoutesView(control: ControlPlane, health: HealthRegistry, supervisor: Supervisor): AppRoutesView {
+  return {
+    appRoutes: () => (control.runtime?.config.routes ?? []).flatMap((r) => (r.app === null ? [] : [{ route: r.name, app: r.app }])),
+    hasWorker: (route, app) => supervisor.endpoints(app).some((e) => e.ready && health.stateOf(route, e.url) === 'up'),
+    failed: (app) => supervisor.status().some((a) => a.name === app && a.state === 'failed'),
+  };
+}
+
+/** RunOptions: StartOptions, plus `watch` (`portico run --watch`: reload when the config file changes). */
+export interface RunOptions extends StartOptions {
+  watch?: boolean;
+  watchTuning?: WatchOptions;
+}
+
+/** run starts portico from a config file and wires signals (and, with `watch`, the config watcher); resolves with the exit code. Handlers are
  * installed before start, so a signal during start-up is honoured afterwards instead of killing the process. */
-export async function run(opts: StartOptions): Promise<number> {
+export async function run(opts: RunOptions): Promise<number> {
   let portico: Portico | null = null;
   let signals = 0;
   let pendingStop: NodeJS.Signals | null = null;
   let finish!: (code: number) => void;
   const done = new Promise<number>((resolve) => (finish = resolve));
+  let watcher: ConfigWatcher | null = null;
   const stop = (p: Portico, signal: NodeJS.Signals) => {
     p.log.info({ signal }, 'signal received');
+    watcher?.close();
     // the last resort: whatever hangs, the process is gone shortly after shutdown_delay + shutdown_grace (DESIGN §8)
     const server = p.control.runtime?.config.server;
     const limit = (server?.shutdown_delay ?? 0) + (server?.shutdown_grace ?? 0) + SHUTDOWN_SLACK_MS;
@@ -570,14 +613,19 @@ export async function run(opts: StartOptions): Promise<number> {
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   process.on('SIGHUP', onHup);
+  // the watcher reads the file first, so a change made while portico starts is not missed
+  watcher = opts.watch ? await ConfigWatcher.create(opts.configPath, opts.watchTuning) : null;
   try {
-    portico = await Portico.start(opts);
+    portico = await Portico.open(opts);
   } catch (err) {
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
     process.off('SIGHUP', onHup);
     throw err;
   }
+  const p = portico;
+  if (pendingStop === null) watcher?.start(p.log.child({ component: 'reload' }), () => void p.reload());
   if (pendingStop !== null) stop(portico, pendingStop);
-  return done;
+  else void portico.becomeReady();
+  return done.finally(() => watcher?.close());
 }

@@ -54,6 +54,8 @@ export interface PebbleOptions {
   startStopped?: boolean;
   /** require external account binding with these kid → HMAC keys */
   eab?: Record<string, string>;
+  /** more names in the directory's TLS certificate (a container reaches the host's loopback as 10.0.2.2) */
+  tlsNames?: string[];
 }
 
 function get(url: string, agent: https.Agent): Promise<{ status: number; body: string }> {
@@ -102,7 +104,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
   const [mgmtPort, dnsPort, dnsMgmtPort] = [await freePort(), await freePort(), await freePort()];
   const httpPort = opts.httpPort ?? (await freePort());
   const tlsPort = opts.tlsPort ?? (await freePort());
-  const own = await makeCertificate({ commonName: 'localhost', names: ['localhost', '127.0.0.1'], days: 2 });
+  const own = await makeCertificate({ commonName: 'localhost', names: ['localhost', '127.0.0.1', ...(opts.tlsNames ?? [])], days: 2 });
   writeFileSync(join(dir, 'key.pem'), own.key);
   writeFileSync(join(dir, 'cert.pem'), own.cert);
   writeFileSync(join(dir, 'config.json'), JSON.stringify({

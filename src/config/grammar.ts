@@ -267,12 +267,23 @@ export interface EnvExpansion {
 }
 
 /**
- * expandEnv replaces each `${NAME}` (NAME = `[A-Za-z_][A-Za-z0-9_]*`) with `env[NAME]`. Unset
- * names are listed in `missing` (and replaced by ""); an empty but set variable is fine.
+ * WORKER_VARS are the references an `[[apps]]` command or env value keeps for each worker: they are
+ * the worker's own values (its port, its index), filled in by the supervisor when it starts the
+ * worker (supervisor/worker-vars.ts, which names the same two), not portico's environment at load.
  */
-export function expandEnv(s: string, env: NodeJS.ProcessEnv): EnvExpansion {
+export const WORKER_VARS: ReadonlySet<string> = new Set(['PORT', 'PORTICO_WORKER_INDEX']);
+
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/**
+ * expandEnv replaces each `${NAME}` (NAME = `[A-Za-z_][A-Za-z0-9_]*`) with `env[NAME]`. Unset
+ * names are listed in `missing` (and replaced by ""); an empty but set variable is fine. Names in
+ * `keep` stay as they are written (`${PORT}` in an app's command).
+ */
+export function expandEnv(s: string, env: NodeJS.ProcessEnv, keep: ReadonlySet<string> = NO_NAMES): EnvExpansion {
   const missing: string[] = [];
-  const value = s.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+  const value = s.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (ref: string, name: string) => {
+    if (keep.has(name)) return ref;
     const v = env[name];
     if (v === undefined) missing.push(name);
     return v ?? '';

@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { DEFAULTS } from './defaults.js';
 import {
   editDistance, expandEnv, parseAddress, parseCidr, parseDuration, parseHost, parseRange, parseRate, parseRenewBefore, parseSize,
-  parseStatusRange, parseUpstream,
+  parseStatusRange, parseUpstream, WORKER_VARS,
 } from './grammar.js';
 import type {
   AcmeChallenge, AcmeConfig, AcmeEabConfig, AdminConfig, Address, AppConfig, CertificateFileConfig, Config, ConfigProblem, HealthConfig,
@@ -157,13 +157,22 @@ function req<T>(t: Table, key: string, path: string, ctx: Ctx, read: Reader<T>, 
 
 // ─── readers ──────────────────────────────────────────────────────────────────
 
-/** A string with `${NAME}` replaced from the environment; each unset name is a problem. */
-const str: Reader<string> = (v, p, ctx) => {
-  if (typeof v !== 'string') return wrongType(ctx, p, 'a string', v);
-  const { value, missing } = expandEnv(v, ctx.env);
-  for (const name of missing) ctx.report(p, `environment variable ${name} is not set`);
-  return missing.length > 0 ? undefined : value;
-};
+/**
+ * A string with `${NAME}` replaced from the environment; each unset name is a problem. `keep`: names
+ * left as written (an app's WORKER_VARS, filled in per worker).
+ */
+function envString(keep?: ReadonlySet<string>): Reader<string> {
+  return (v, p, ctx) => {
+    if (typeof v !== 'string') return wrongType(ctx, p, 'a string', v);
+    const { value, missing } = expandEnv(v, ctx.env, keep);
+    for (const name of missing) ctx.report(p, `environment variable ${name} is not set`);
+    return missing.length > 0 ? undefined : value;
+  };
+}
+
+const str = envString();
+/** An [[apps]] command argument or env value: `${PORT}` and `${PORTICO_WORKER_INDEX}` are the worker's. */
+const workerStr = envString(WORKER_VARS);
 
 /**
  * A string turned into T by a grammar function; null from it is reported as `"x" is not <what>`,
@@ -251,10 +260,14 @@ const filePath: Reader<string> = (v, p, ctx) => {
   return s === '' ? ctx.report(p, 'must not be empty') : resolve(ctx.baseDir, s);
 };
 
-const nonEmptyString: Reader<string> = (v, p, ctx) => {
-  const s = str(v, p, ctx);
-  return s === '' ? ctx.report(p, 'must not be empty') : s;
-};
+function nonEmpty(read: Reader<string>): Reader<string> {
+  return (v, p, ctx) => {
+    const s = read(v, p, ctx);
+    return s === '' ? ctx.report(p, 'must not be empty') : s;
+  };
+}
+
+const nonEmptyString = nonEmpty(str);
 
 /** An array of `item`s, keeping the valid ones with their indexes; `unique` reports repeats. */
 function indexedList<T>(item: Reader<T>, opts: { nonEmpty?: boolean; unique?: boolean } = {}): Reader<Indexed<T>[]> {
@@ -377,6 +390,18 @@ function readHttp2(v: unknown, p: string, ctx: Ctx): Http2Config {
   };
 }
 
+/** PUBLIC_PORT_ENV names the variable that, when set, is the default of server.public_https_port (the image sets 443). */
+export const PUBLIC_PORT_ENV = 'PORTICO_PUBLIC_HTTPS_PORT';
+
+/** envPublicPort reads PUBLIC_PORT_ENV (unset or "" → undefined; anything but a port is a problem). */
+function envPublicPort(ctx: Ctx): number | undefined {
+  const v = ctx.env[PUBLIC_PORT_ENV];
+  if (v === undefined || v === '') return undefined;
+  const n = /^\d{1,5}$/.test(v) ? Number(v) : 0;
+  if (n >= 1 && n <= 65535) return n;
+  return ctx.report('server.public_https_port', `environment variable ${PUBLIC_PORT_ENV} (its default) is ${q(v)}, not a port number 1..65535`);
+}
+
 function readServer(v: unknown, ctx: Ctx): ServerConfig {
   const p = 'server';
   const t = table(v, p, KEYS.server, ctx);
@@ -385,7 +410,7 @@ function readServer(v: unknown, ctx: Ctx): ServerConfig {
   return {
     https,
     http: opt(t, 'http', p, ctx, optionalAddress, d.http),
-    public_https_port: orElse(t, 'public_https_port', p, ctx, port, https.port),
+    public_https_port: orElse(t, 'public_https_port', p, ctx, port, (get(t, 'public_https_port') === undefined ? envPublicPort(ctx) : undefined) ?? https.port),
     workers: opt(t, 'workers', p, ctx, dataPlaneWorkers, d.workers),
     trusted_proxies: opt(t, 'trusted_proxies', p, ctx, list(cidr), d.trusted_proxies),
     shutdown_grace: opt(t, 'shutdown_grace', p, ctx, grace, d.shutdown_grace),
@@ -519,11 +544,14 @@ const appName: Reader<string> = (v, p, ctx) => {
 };
 
 /** An argv: a non-empty array of non-empty strings (`nonEmpty: false` allows [] for "none"). */
-function argv(nonEmpty: boolean): Reader<string[]> {
-  return list(nonEmptyString, { nonEmpty });
+function argv(atLeastOne: boolean, item = nonEmptyString): Reader<string[]> {
+  return list(item, { nonEmpty: atLeastOne });
 }
 
-/** A table of environment variables: names without "=" (or NUL), string values with `${NAME}` expanded. */
+/**
+ * A table of environment variables: names without "=" (or NUL), string values with `${NAME}` expanded
+ * (except WORKER_VARS, which each worker fills in).
+ */
 const envTable: Reader<Record<string, string>> = (v, p, ctx) => {
   if (!isTable(v)) return wrongType(ctx, p, 'a table of strings (like { NODE_ENV = "production" })', v);
   const entries: [string, string][] = [];
@@ -531,7 +559,7 @@ const envTable: Reader<Record<string, string>> = (v, p, ctx) => {
     const kp = join(p, k);
     // eslint-disable-next-line no-control-regex
     if (k === '' || /[=\x00]/.test(k)) ctx.report(kp, 'is not an environment variable name (empty or containing "=")');
-    const value = str(x, kp, ctx);
+    const value = workerStr(x, kp, ctx);
     if (value !== undefined) entries.push([k, value]);
   }
   // fromEntries defines own properties, so even a key named __proto__ stays plain data
@@ -565,7 +593,7 @@ function readApp(t: Table, p: string, ctx: Ctx, index: number): AppDraft {
   const appPort = req<number | undefined>(t, 'port', p, ctx, port, undefined);
   const app: AppConfig = {
     name: req(t, 'name', p, ctx, appName, ''),
-    command: req(t, 'command', p, ctx, argv(true), []),
+    command: req(t, 'command', p, ctx, argv(true, nonEmpty(workerStr)), []),
     cwd: opt(t, 'cwd', p, ctx, filePath, d.cwd),
     env: opt(t, 'env', p, ctx, envTable, d.env),
     workers: opt(t, 'workers', p, ctx, integer(1, 64), d.workers),

@@ -1,12 +1,13 @@
 /**
  * One app worker process (or a pre-start step): spawned without a shell in its own process group,
- * its stdout/stderr turned into log lines (whole lines, bounded), stopped with SIGTERM to the group
- * and SIGKILL after a grace period. The watchdog (watchdog.ts) learns every group so none survives
+ * its stdout/stderr turned into log lines (whole lines, bounded; at the level a line starts with, else
+ * info: app-log.ts), stopped with SIGTERM to the group and SIGKILL after a grace period. The watchdog (watchdog.ts) learns every group so none survives
  * portico.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
+import { appLineLevel } from './app-log.js';
 
 /** Longest log line kept from a child; longer ones are cut and marked. */
 export const MAX_LINE = 16 * 1024;
@@ -45,8 +46,9 @@ export class ChildRun {
     this.child = spawn(cmd!, args, { cwd: spec.cwd, env: spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const pid = this.child.pid;
     if (pid !== undefined) watcher?.add(pid);
-    lines(this.child.stdout!, (line) => log.info({ stream: 'stdout' }, line));
-    lines(this.child.stderr!, (line) => log.warn({ stream: 'stderr' }, line));
+    // at the level the line names (uvicorn and gunicorn write INFO lines to stderr), else info
+    lines(this.child.stdout!, (line) => log[appLineLevel(line)]({ stream: 'stdout' }, line));
+    lines(this.child.stderr!, (line) => log[appLineLevel(line)]({ stream: 'stderr' }, line));
     this.exited = new Promise((resolve) => {
       const done = (e: Exit) => {
         if (this.exitInfo !== null) return;

@@ -15,6 +15,7 @@
  */
 import net from 'node:net';
 import type { AppSpec } from './spec.js';
+import { expandWorkerVars, usesWorkerVars } from './worker-vars.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Storage } from '../storage/storage.js';
@@ -24,6 +25,8 @@ import { ChildRun, describeExit, type Exit, type GroupWatcher } from './app-work
 
 /** A worker that stayed up this long gets its backoff reset. */
 export const RESET_AFTER_MS = 60_000;
+/** How long a new worker may take to become ready unless told otherwise (SupervisorOptions.readyTimeoutMs). */
+export const DEFAULT_READY_TIMEOUT_MS = 60_000;
 /** RSS above the app's memory for this many samples in a row recycles the worker. */
 export const OVER_BUDGET_SAMPLES = 3;
 
@@ -286,7 +289,7 @@ export class Supervisor {
     this.o.metrics.appFailed.labels(c.name).set(0);
     app.preStart = { hash: definitionHash(c), state: c.pre_start.length === 0 ? 'none' : 'running', at: null };
     try {
-      const r = await runPreStart(c, { storage: this.o.storage, log: this.log, env: this.baseEnv(c), watcher: this.o.watcher, signal: app.abort.signal, killGrace: this.o.grace() });
+      const r = await runPreStart(c, { storage: this.o.storage, log: this.log, env: this.preStartEnv(c), watcher: this.o.watcher, signal: app.abort.signal, killGrace: this.o.grace() });
       app.preStart = { hash: r.hash, state: c.pre_start.length === 0 ? 'none' : 'done', at: r.at };
     } catch (err) {
       if (app.abort.signal.aborted) return;
@@ -498,14 +501,20 @@ export class Supervisor {
 
   // ─── helpers ──────────────────────────────────────────────────────────────
 
-  private baseEnv(c: AppSpec): NodeJS.ProcessEnv {
-    return { ...(this.o.env ?? process.env), ...c.env, HOST: '127.0.0.1' };
+  /** preStartEnv is a pre-start step's environment: env values that name a worker's `${PORT}`/`${PORTICO_WORKER_INDEX}` are left out (it is no worker). */
+  private preStartEnv(c: AppSpec): NodeJS.ProcessEnv {
+    const own = Object.entries(c.env).filter(([, v]) => !usesWorkerVars(v));
+    return { ...(this.o.env ?? process.env), ...Object.fromEntries(own), HOST: '127.0.0.1' };
   }
 
+  /** spawn starts one worker: `${PORT}` and `${PORTICO_WORKER_INDEX}` in its command and env are its own. */
   private spawn(app: App, index: number, port: number): ChildRun {
     const c = app.config;
-    const env = { ...this.baseEnv(c), PORT: String(port), PORTICO_WORKER_INDEX: String(index) };
-    const run = new ChildRun({ argv: c.command, cwd: c.cwd, env }, app.log.child({ worker: index }), this.o.watcher);
+    const vars = { PORT: String(port), PORTICO_WORKER_INDEX: String(index) };
+    const own = Object.entries(c.env).map(([k, v]) => [k, expandWorkerVars(v, vars)]);
+    const env = { ...(this.o.env ?? process.env), ...Object.fromEntries(own), HOST: '127.0.0.1', ...vars };
+    const argv = c.command.map((a) => expandWorkerVars(a, vars));
+    const run = new ChildRun({ argv, cwd: c.cwd, env }, app.log.child({ worker: index }), this.o.watcher);
     app.log.info({ worker: index, worker_pid: run.pid, port }, 'worker started');
     return run;
   }
@@ -513,7 +522,7 @@ export class Supervisor {
   /** whenReady waits until the worker is ready, has exited, or the ready timeout passed. */
   private async whenReady(app: App, run: ChildRun, port: number): Promise<boolean> {
     const abort = new AbortController();
-    const timeout = this.o.readyTimeoutMs ?? 60_000;
+    const timeout = this.o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
     const onStop = () => abort.abort();
     app.abort.signal.addEventListener('abort', onStop, { once: true });
     const timer = setTimeout(() => abort.abort(), timeout);

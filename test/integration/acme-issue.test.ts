@@ -5,7 +5,8 @@
  * storage orders nothing; storage modes; a truncated certificate file is replaced with a clear log
  * line; /status.json, metrics and `portico check` show the ACME state per host.
  */
-import { stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
@@ -111,9 +112,15 @@ t.test('a truncated certificate file is reported with its path and replaced', as
 });
 
 t.test('tls-alpn-01 on the https port (challenges = ["tls-alpn-01"])', async (t) => {
-  const alpnDir = t.testdir();
+  // a directory removed only after portico stopped: a testdir's removal is a teardown registered before
+  // p.close(), so it ran first and raced portico's last storage writes (ENOTEMPTY, then the next tests
+  // found the https port still bound; seen once with the container tests loading both cores)
+  const alpnDir = await mkdtemp(join(tmpdir(), 'portico-alpn-'));
   const p = await startProxy(alpnDir, acmeConfig(pebble, [{ hosts: ['alpn.test'], upstreams: [backend.origin] }], { challenges: ['tls-alpn-01'] }), { acmeTuning: TEST_TUNING });
-  t.teardown(() => p.close());
+  t.teardown(async () => {
+    await p.close();
+    await rm(alpnDir, { recursive: true, force: true });
+  });
   const line = await waitForLog(p.logs, obtained('alpn.test'));
   t.equal(line.challenge, 'tls-alpn-01');
   t.ok(p.logs.some((l) => l.msg === 'acme tls-alpn-01 challenge answered'), 'answered on the https listener');

@@ -4,7 +4,8 @@ import t from 'tap';
 import {
   parseAddress, parseCidr, parseDuration, parseHost, parseSize, parseUpstream,
 } from '../../../src/config/index.js';
-import { editDistance, expandEnv, parseRange, parseRate, parseRenewBefore } from '../../../src/config/grammar.js';
+import { editDistance, expandEnv, parseRange, parseRate, parseRenewBefore, WORKER_VARS } from '../../../src/config/grammar.js';
+import { expandWorkerVars, usesWorkerVars, WORKER_VARS as SUPERVISOR_WORKER_VARS } from '../../../src/supervisor/worker-vars.js';
 
 t.test('parseDuration', async (t) => {
   const valid: [string, number][] = [
@@ -145,4 +146,13 @@ t.test('parseRate (apps.crash_loop)', async (t) => {
   for (const s of ['', '5', '5 in', 'in 60s', '0 in 60s', '-1 in 60s', '5 in 0s', '5 in 60', '5in60s', '5  in 60s', ' 5 in 60s', '5 IN 60s', '1.5 in 60s', '5 in 60s ']) {
     t.equal(parseRate(s), null, JSON.stringify(s));
   }
+});
+
+t.test('expandEnv keeps the names it is told to; expandWorkerVars fills in only PORT and PORTICO_WORKER_INDEX', async (t) => {
+  t.strictSame(expandEnv('${PORT}:${A}', { A: 'x' }, WORKER_VARS), { value: '${PORT}:x', missing: [] });
+  t.equal(expandWorkerVars('--port=${PORT} #${PORTICO_WORKER_INDEX} ${HOME} ${PORT}', { PORT: '8001', PORTICO_WORKER_INDEX: '0' }), '--port=8001 #0 ${HOME} 8001');
+  t.ok(usesWorkerVars('x${PORT}'));
+  t.ok(usesWorkerVars('${PORTICO_WORKER_INDEX}'));
+  t.notOk(usesWorkerVars('$PORT ${PORTS}'));
+  t.same([...WORKER_VARS].sort(), [...SUPERVISOR_WORKER_VARS].sort(), 'the loader keeps exactly the names the supervisor fills in');
 });

@@ -154,3 +154,43 @@ t.test('an app port range may sit next to a listener port, and listeners on othe
   const ok = `[admin]\nlisten = "[::1]:3001"\n${APP.replace('3001', '8441')}[[apps]]\nname = "b"\ncommand = ["b"]\nport = 3001\n`;
   t.equal(parseConfig(ok, INLINE).apps.length, 2);
 });
+
+t.test("[[apps]] command and env keep ${PORT} and ${PORTICO_WORKER_INDEX}: they are each worker's (issue 24)", async (t) => {
+  const app = '[[apps]]\nname = "web"\nport = 8001\ncommand = ["uvicorn", "main:app", "--port", "${PORT}", "--log-config", "${LOGCONF}"]\n' +
+    'env = { UVICORN_PORT = "${PORT}", SLOT = "w${PORTICO_WORKER_INDEX}", HOME_DIR = "${HOME_DIR}" }\npre_start = ["migrate", "${HOME_DIR}"]\n';
+  // portico's own PORT does not leak in: the references stay for the supervisor to fill in
+  const config = parseConfig(app, { ...INLINE, env: { PORT: '9999', LOGCONF: 'log.ini', HOME_DIR: '/srv' } });
+  t.strictSame(config.apps[0]!.command, ['uvicorn', 'main:app', '--port', '${PORT}', '--log-config', 'log.ini']);
+  t.strictSame(config.apps[0]!.env, { UVICORN_PORT: '${PORT}', SLOT: 'w${PORTICO_WORKER_INDEX}', HOME_DIR: '/srv' });
+  t.strictSame(config.apps[0]!.pre_start, ['migrate', '/srv']);
+  // and they need no variable of that name in portico's environment (this used to be a problem)
+  t.doesNotThrow(() => parseConfig(app, { ...INLINE, env: { LOGCONF: 'x', HOME_DIR: '/srv' } }));
+  // elsewhere (pre_start is no worker; routes) ${PORT} is portico's environment as before
+  try {
+    parseConfig(app.replace('"${HOME_DIR}"]', '"${PORT}"]'), { ...INLINE, env: { LOGCONF: 'x', HOME_DIR: '/srv' } });
+    t.fail('expected a problem');
+  } catch (err) {
+    t.strictSame((err as ConfigInvalidError).problems, [{ path: 'apps[0].pre_start[1]', message: 'environment variable PORT is not set' }]);
+  }
+});
+
+t.test('PORTICO_PUBLIC_HTTPS_PORT is the default of server.public_https_port (the image sets 443)', async (t) => {
+  const https = '[server]\nhttps = "0.0.0.0:8443"\n';
+  t.equal(parseConfig(https, INLINE).server.public_https_port, 8443, 'unset: the https listener port');
+  t.equal(parseConfig(https, { ...INLINE, env: { PORTICO_PUBLIC_HTTPS_PORT: '' } }).server.public_https_port, 8443, 'empty: unset');
+  t.equal(parseConfig(https, { ...INLINE, env: { PORTICO_PUBLIC_HTTPS_PORT: '443' } }).server.public_https_port, 443);
+  const explicit = `${https}public_https_port = 9443\n`;
+  t.equal(parseConfig(explicit, { ...INLINE, env: { PORTICO_PUBLIC_HTTPS_PORT: '443' } }).server.public_https_port, 9443, 'the file wins');
+  t.equal(parseConfig(explicit, { ...INLINE, env: { PORTICO_PUBLIC_HTTPS_PORT: 'nope' } }).server.public_https_port, 9443, 'a bad variable the file overrides is no problem');
+  const bad = (v: string) => {
+    try {
+      parseConfig(https, { ...INLINE, env: { PORTICO_PUBLIC_HTTPS_PORT: v } });
+    } catch (err) {
+      return (err as ConfigInvalidError).problems;
+    }
+    return [];
+  };
+  for (const v of ['0', '65536', 'https', '44 3']) {
+    t.match(bad(v), [{ path: 'server.public_https_port', message: /PORTICO_PUBLIC_HTTPS_PORT .* not a port number/ }], v);
+  }
+});
