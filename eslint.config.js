@@ -61,9 +61,11 @@ export default tseslint.config(
   ...layerRules,
   ...leafRules,
   {
-    // main.ts wires the process together; it may not read config/ directly
+    // main.ts only wires signals to the process (lifecycle/); cli.ts is above it
     files: ['src/main.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['./cli.js'], message: 'main.ts is below cli.ts' }] }] },
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: PARTS.filter((p) => p !== 'lifecycle' && p !== 'log').map((p) => (p in LAYERS ? `./${p}/*` : `./${p}.js`)), message: 'main.ts imports only lifecycle/ and log (DESIGN §2)' }] }],
+    },
   },
   {
     files: ['examples/**/*.js', 'test-support/**/*.mjs', 'eslint.config.js'],

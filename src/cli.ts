@@ -8,7 +8,7 @@ import { relative } from 'node:path';
 import { loadConfig } from './config/index.js';
 import type { Address, AppConfig, Config, RouteConfig } from './config/types.js';
 import { AdminRequestError, ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
-import { plan, type MemoryPlan, type Plan } from './lifecycle/build.js';
+import { allProblems, plan, type MemoryPlan, type Plan } from './lifecycle/build.js';
 import type { CertPlan } from './lifecycle/cert-plan.js';
 import { formatBytes, totalText } from './supervisor/memory.js';
 import { inspectAcme, type AcmeInspection } from './acme/inspect.js';
@@ -18,7 +18,7 @@ import { reusePortSupported } from './cluster/pool.js';
 import { rangeText } from './upstream/health-state.js';
 import { VERSION } from './version.js';
 
-/** HELP is the manual page `portico --help` prints (keep it true: README repeats it). */
+/** HELP is the manual page `portico --help` prints (keep it true: README's CLI section repeats it). */
 export const HELP = `portico ${VERSION}: TLS-terminating reverse proxy
 
 Usage:
@@ -222,7 +222,7 @@ export function planWarnings(config: Config, certs: CertPlan): string[] {
   const w: string[] = [];
   if (config.routes.length === 0) w.push('no [[routes]]: every request gets 404');
   if (certs.hosts.some((h) => h.source === 'acme') && config.acme.directory.includes('acme-staging')) {
-    w.push('acme.directory is Let\'s Encrypt staging: browsers do not trust its certificates (see README, "From staging to production")');
+    w.push('acme.directory is Let\'s Encrypt staging: browsers do not trust its certificates (see docs/operations.md, "From staging to production")');
   }
   for (const h of certs.hosts) {
     if (h.source === 'none') w.push(`${h.host} has no certificate and tls.self_signed = false: its handshakes fail`);
@@ -253,8 +253,10 @@ function reportConfigError(err: unknown): number {
     return 2;
   }
   if (err instanceof ConfigInvalidError) {
-    process.stderr.write(`portico: ${err.file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}:\n`);
-    for (const p of err.problems) process.stderr.write(`  - ${formatProblem(p)}\n`);
+    // every problem at once: the memory budget too, not only after the schema problems are fixed
+    const problems = allProblems(err);
+    process.stderr.write(`portico: ${err.file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n`);
+    for (const p of problems) process.stderr.write(`  - ${formatProblem(p)}\n`);
     return 1;
   }
   throw err;

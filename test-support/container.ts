@@ -123,13 +123,13 @@ export async function inspect(name: string, format: string): Promise<string> {
 }
 
 /**
- * readmeCommands returns the shell commands of the README's `sh` blocks under a `## heading` (comments
- * and continuation lines joined), so tests run what the README says.
+ * readmeCommands returns the shell commands of the `sh` blocks under a `## heading` of docs/deploy.md
+ * (comments and continuation lines joined), so tests run what the deployment guide says.
  */
 export function readmeCommands(heading: string): string[] {
-  const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const text = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
   const start = text.indexOf(`\n## ${heading}\n`);
-  if (start === -1) throw new Error(`README has no "## ${heading}" section`);
+  if (start === -1) throw new Error(`docs/deploy.md has no "## ${heading}" section`);
   const end = text.indexOf('\n## ', start + 4);
   const section = text.slice(start, end === -1 ? undefined : end);
   const out: string[] = [];

@@ -15,6 +15,7 @@ import { Metrics } from '../metrics.js';
 import { DataPlane } from '../proxy/data-plane.js';
 import { Engine } from '../proxy/engine.js';
 import type { Snapshot } from '../proxy/snapshot.js';
+import { drainDataPlane } from '../server/drain.js';
 import { applyListenerSettings, bind, closeServer, createHttpsListener, listenerSettings } from '../server/listeners.js';
 import { WORKER_ENV, type FromWorker, type ToWorker, type WorkerInit, type WorkerStats } from './messages.js';
 
@@ -106,12 +107,7 @@ async function unlisten(gen: number, grace: number): Promise<void> {
 async function drain(grace: number): Promise<void> {
   if (draining) return;
   draining = true;
-  dataPlane.startDraining();
-  dataPlane.goingAway();
-  const cut = setTimeout(() => dataPlane.closeUpgraded(), grace);
-  await Promise.all([...servers.keys()].map((gen) => unlisten(gen, grace)));
-  clearTimeout(cut);
-  await dataPlane.close(true, 200);
+  await drainDataPlane(dataPlane, (g) => Promise.all([...servers.keys()].map((gen) => unlisten(gen, g))), grace);
   log.info({ connections }, 'data-plane worker stopped');
   flushLogger(root);
   process.exit(0);

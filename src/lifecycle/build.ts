@@ -97,6 +97,20 @@ export async function plan(config: Config, opts: PlanOptions = {}): Promise<Plan
   return { ...certPlan, memory };
 }
 
+/**
+ * allProblems is every problem of a file that failed validation, so a user fixes it once: the
+ * validator's, plus the memory budget's (Σ workers × memory against memory_total − memory_reserve),
+ * computed on the config as far as it validated — when neither `[[apps]]` nor `[supervisor]` had
+ * problems of their own (a default standing in for an invalid value would make the budget wrong).
+ */
+export function allProblems(err: ConfigInvalidError, opts: PlanOptions = {}): ConfigProblem[] {
+  const partial = err.partial as Config | undefined;
+  const own = err.problems;
+  if (partial === undefined || partial.apps.length === 0) return [...own];
+  if (own.some((p) => p.path.startsWith('apps') || p.path.startsWith('supervisor'))) return [...own];
+  return [...own, ...budgetProblems(partial, (opts.detectMemory ?? detectMemory)())];
+}
+
 /** build provisions a complete Runtime for a config. */
 export async function build(config: Config, deps: BuildDeps): Promise<Runtime> {
   const certPlan = await plan(config);

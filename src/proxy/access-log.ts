@@ -1,5 +1,5 @@
 /**
- * The access log line (`"msg":"request"`, README "Admin, logs, metrics"), serialised by hand: the same
+ * The access log line (`"msg":"request"`, docs/operations.md "Admin, logs, metrics"), serialised by hand: the same
  * JSON a pino `log.info(record, 'request')` writes (level, time, pid, component, the fields in this
  * order, msg), without pino's generic per-key loop (issue 14: ~1.8 µs → ~0.5 µs per line). The record
  * holds no header values, so no redaction path can match it.

@@ -36,6 +36,18 @@ t.test('4 workers × 1GiB with memory_total = "3GiB" is refused, naming what the
   t.equal(r.stdout, '', 'no plan for an invalid config');
 });
 
+t.test('issue 28: the budget problem is listed with the schema problems, so the file is fixed once', async (t) => {
+  const r = await check(t, appConfig('memory_total = "3GiB"', 'workers = 4\nmemory = "1GiB"').replace('[[routes]]', '[log]\nlevel = "loud"\n\n[[routes]]'));
+  t.equal(r.code, 1, r.stdout);
+  t.match(r.stderr, /2 problems/);
+  t.match(r.stderr, /^\s+- log\.level: /m, 'the schema problem');
+  t.match(r.stderr, /^\s+- apps: app "web" needs 4 workers × 1GiB = 4GiB/m, 'and the budget problem, at once');
+  // an invalid app value: its default would make the budget wrong, so only the schema problem is listed
+  const own = await check(t, appConfig('memory_total = "3GiB"', 'workers = 4\nmemory = "lots"'));
+  t.match(own.stderr, /1 problem/);
+  t.match(own.stderr, /apps\[0\]\.memory/);
+});
+
 t.test('memory_total = "auto" prints the detected figure, and a small app passes', async (t) => {
   const d = detectMemory();
   const r = await check(t, appConfig('memory_total = "auto"\nmemory_reserve = "1MiB"', 'workers = 2\nmemory = "1MiB"'));

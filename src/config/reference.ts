@@ -1,0 +1,259 @@
+/**
+ * The config key reference: one line of meaning per key, in the order of the file. docs/configuration.md
+ * is rendered from it (`renderReference`, `npm run docs`), with each default taken from DEFAULTS itself,
+ * and a unit test checks that every key the validator accepts is here (and nothing else), and that the
+ * committed document is what this renders: the reference cannot drift from the code.
+ */
+import { DEFAULTS } from './defaults.js';
+import { KEYS } from './keys.js';
+
+/** KeyDoc is one key: its path, what it means, and, where DEFAULTS has none, the default in words. */
+export interface KeyDoc {
+  /** the key in the file: `server.timeouts.send`, `routes.health.path`, `apps.port` */
+  readonly key: string;
+  readonly meaning: string;
+  /** the default in words, for keys DEFAULTS cannot show (required, derived, none) */
+  readonly default?: string;
+}
+
+/** SectionDoc is one table of the file. */
+export interface SectionDoc {
+  readonly title: string;
+  /** the table as written in the file */
+  readonly table: string;
+  readonly intro?: string;
+  readonly keys: readonly KeyDoc[];
+}
+
+/** REFERENCE: every key, by section, in the order of config/config.toml. */
+export const REFERENCE: readonly SectionDoc[] = [
+  {
+    title: 'Listeners and limits',
+    table: '[server]',
+    keys: [
+      { key: 'server.https', meaning: 'the public TLS listener (SNI; ALPN `h2`, `http/1.1`, and `acme-tls/1` for TLS-ALPN-01)' },
+      { key: 'server.http', meaning: 'plain HTTP: 308 to https (same host, path, query) for the hosts portico routes, 404 for any other; `/.well-known/acme-challenge/<token>` answers ACME HTTP-01; `""` disables' },
+      { key: 'server.public_https_port', default: '`$PORTICO_PUBLIC_HTTPS_PORT`, else the https port', meaning: 'the port written into redirects (omitted when 443); set it when a port mapping sits in front (the container image sets the variable to 443)' },
+      { key: 'server.workers', meaning: 'data-plane processes serving the https listener; `"auto"` = one per core; needs a restart to change' },
+      { key: 'server.trusted_proxies', meaning: 'CIDRs whose `X-Forwarded-*`, `Forwarded`, `X-Real-IP` are kept and appended to (and whose `CF-Connecting-IP`, `True-Client-IP`, `X-Forwarded-Port`… pass; from anyone else those are dropped)' },
+      { key: 'server.shutdown_grace', meaning: 'in-flight requests and WebSockets get this long after SIGTERM (and WebSockets on a route a reload changed)' },
+      { key: 'server.shutdown_delay', meaning: 'keep serving (readiness 503) this long after SIGTERM before closing' },
+      { key: 'server.timeouts.header', meaning: 'the whole request head must arrive within this → 408 and close (slowloris)' },
+      { key: 'server.timeouts.body', meaning: 'a request body with no progress this long → 408 and close' },
+      { key: 'server.timeouts.idle', meaning: 'client keep-alive idle (h1 connections, h2 sessions without an open stream)' },
+      { key: 'server.timeouts.send', meaning: 'a response the client reads nothing of for this long is cut: its upstream request is aborted, logged 499 (slow-read attacks)' },
+      { key: 'server.timeouts.upstream_connect', meaning: 'connecting to an upstream → else 504' },
+      { key: 'server.timeouts.upstream_response', meaning: 'until upstream response headers, and between body chunks → else 504' },
+      { key: 'server.timeouts.upstream_idle', meaning: 'kept-alive upstream connections close after this (keep it below the app\'s own keep-alive)' },
+      { key: 'server.limits.max_header_bytes', meaning: 'the request head, on both protocols → 431' },
+      { key: 'server.limits.max_body_bytes', meaning: '→ 413, without reading the body when its length is declared' },
+      { key: 'server.http2.enabled', meaning: 'offer HTTP/2 (ALPN `h2`) on `server.https`; `false`: HTTP/1.1 only' },
+      { key: 'server.http2.max_concurrent_streams', meaning: 'streams one client connection may have open at once; more are refused (`REFUSED_STREAM`)' },
+      { key: 'server.http2.max_resets', meaning: 'more streams reset by the client than this within the window close its connection (`GOAWAY ENHANCE_YOUR_CALM`: rapid reset, CVE-2023-44487); count ≤ 10000' },
+    ],
+  },
+  {
+    title: 'Certificates',
+    table: '[tls]',
+    keys: [
+      { key: 'tls.min_version', meaning: 'or `"TLSv1.3"`; TLS 1.2 offers only ECDHE with AES-GCM or ChaCha20-Poly1305 (no CBC suites)' },
+      { key: 'tls.dir', meaning: '`<host>.crt` (full chain) + `<host>.key`; `*.example.com` → `_wildcard.example.com.crt`' },
+      { key: 'tls.self_signed', meaning: 'routed hosts without a certificate get a generated one; `false`: their handshakes fail' },
+      { key: 'tls.ticket_key_rotation', meaning: 'how long one TLS session-ticket key is used; every data-plane worker gets the same key, so a session resumes on any of them' },
+      { key: 'tls.certificates', default: 'none', meaning: '`[[tls.certificates]]` tables of `cert` + `key` files; the names are taken from the certificate\'s SANs' },
+      { key: 'tls.certificates.cert', default: 'required', meaning: 'PEM chain, leaf first' },
+      { key: 'tls.certificates.key', default: 'required', meaning: 'its private key (PEM)' },
+    ],
+  },
+  {
+    title: 'Managed state',
+    table: '[storage]',
+    keys: [
+      { key: 'storage.dir', meaning: 'state portico manages: ACME account, certificates, failure ledger, challenge answers, locks, pre-start markers (files 0600, directories 0700); put it on a volume; replicas may share it; needs a restart to change' },
+    ],
+  },
+  {
+    title: 'Automatic certificates',
+    table: '[acme]',
+    keys: [
+      { key: 'acme.enabled', meaning: 'obtain and renew certificates for routed hosts (see docs/operations.md, "Automatic certificates")' },
+      { key: 'acme.directory', meaning: 'the CA\'s directory URL (the default is Let\'s Encrypt **staging**); production: `"https://acme-v02.api.letsencrypt.org/directory"`' },
+      { key: 'acme.email', meaning: 'contact for the CA account' },
+      { key: 'acme.ca_bundle', meaning: 'extra PEM roots trusted for the directory\'s TLS (a private CA)' },
+      { key: 'acme.challenges', meaning: 'tried in this order; a failed challenge falls back to the next type. http-01 needs `server.http`' },
+      { key: 'acme.renew_before', meaning: 'renew when this fraction of the lifetime is left, or a duration before expiry (`"30d"`); ±2 % jitter; the CA\'s renewal window (ARI) wins when offered' },
+      { key: 'acme.backoff', meaning: 'failed attempts back off from MIN doubling to MAX, persisted across restarts; a 429 `Retry-After` is honoured' },
+      { key: 'acme.eab', default: 'none', meaning: '`[acme.eab]`: external account binding (ZeroSSL, Google…)' },
+      { key: 'acme.eab.kid', default: 'required', meaning: 'the key id your CA gave you' },
+      { key: 'acme.eab.hmac_key', default: 'required', meaning: 'its HMAC key (base64url); use `"${ENV}"`' },
+    ],
+  },
+  {
+    title: 'Admin',
+    table: '[admin]',
+    keys: [
+      { key: 'admin.listen', meaning: 'GET /healthz /readyz /metrics /status /status.json; POST /reload /apps/NAME/restart; `""` disables' },
+      { key: 'admin.write_from', meaning: 'peers allowed to POST (others: 403; cross-site browser requests too)' },
+    ],
+  },
+  {
+    title: 'Logs',
+    table: '[log]',
+    keys: [
+      { key: 'log.level', meaning: '`trace` `debug` `info` `warn` `error`' },
+      { key: 'log.format', meaning: '`json`, `pretty`, or `auto` (pretty on a TTY); needs a restart to change' },
+      { key: 'log.access', meaning: 'one `request` line per request' },
+    ],
+  },
+  {
+    title: 'Memory budget of the app workers',
+    table: '[supervisor]',
+    keys: [
+      { key: 'supervisor.memory_total', meaning: 'memory for all app workers: a size, or `auto` = the smallest of the cgroup limit (v2 `memory.max`, else v1 `memory.limit_in_bytes`), `process.constrainedMemory()` and the machine\'s RAM' },
+      { key: 'supervisor.memory_reserve', meaning: 'kept back for portico itself: Σ `workers` × `memory` over all apps must fit in `memory_total − memory_reserve`, or `check` and start-up refuse the config, naming the numbers' },
+    ],
+  },
+  {
+    title: 'App workers',
+    table: '[[apps]]',
+    keys: [
+      { key: 'apps.name', default: 'required', meaning: 'unique; 1..64 letters, digits, `_`, `-`; a route uses it with `app = "NAME"`' },
+      { key: 'apps.command', default: 'required', meaning: 'argv, no shell (`["uvicorn", "main:app", "--port", "${PORT}"]`); each worker gets `PORT`, `HOST=127.0.0.1`, `PORTICO_WORKER_INDEX`; `${PORT}` and `${PORTICO_WORKER_INDEX}` here are the worker\'s own' },
+      { key: 'apps.cwd', meaning: 'working directory, relative to the config file' },
+      { key: 'apps.env', meaning: 'added to portico\'s own environment; values may use `"${ENV}"`, and `${PORT}` / `${PORTICO_WORKER_INDEX}` (the worker\'s)' },
+      { key: 'apps.workers', meaning: 'worker processes, 1..64' },
+      { key: 'apps.port', default: 'required', meaning: 'workers bind 127.0.0.1 on ports `[port, port + 2×workers)` (room for replacements); ranges must not overlap each other or a listener\'s port' },
+      { key: 'apps.memory', meaning: 'per worker: counted in the budget; RSS above it (3 samples, every 5s) recycles the worker gracefully' },
+      { key: 'apps.pre_start', meaning: 'argv run to success before the first worker (migrations), once per definition' },
+      { key: 'apps.pre_start_timeout', meaning: 'a pre-start step still running after this fails' },
+      { key: 'apps.restart_backoff', meaning: 'a worker that exits restarts after this backoff (doubling; reset after 60s healthy)' },
+      { key: 'apps.crash_loop', meaning: 'more exits than this within the window: stop restarting, mark the app failed' },
+    ],
+  },
+  {
+    title: 'Routes',
+    table: '[[routes]]',
+    keys: [
+      { key: 'routes.name', default: 'first host + path_prefix', meaning: 'metric/log label; unique' },
+      { key: 'routes.hosts', default: 'required', meaning: 'DNS names, `*.example.com` (one label), IP literals' },
+      { key: 'routes.path_prefix', meaning: 'longest prefix wins within a host (plain string prefix)' },
+      { key: 'routes.upstreams', default: 'required (or `app`)', meaning: '`http://host:port` origins, balanced round-robin' },
+      { key: 'routes.app', default: 'none', meaning: 'instead of `upstreams`: the name of an `[[apps]]` entry whose live workers are the upstreams (probed with the route\'s `health`); several routes may share one app' },
+      { key: 'routes.tls', meaning: '`auto` (file if present, else ACME when `acme.enabled` and the host is a DNS name, else self-signed), `file` (a file is required: `check` fails without), `acme` (needs `acme.enabled`; no wildcards or IPs), `self-signed`' },
+      { key: 'routes.max_body_bytes', default: '`server.limits.max_body_bytes`', meaning: 'per-route body limit' },
+      { key: 'routes.retries', meaning: 'extra attempts on another upstream, under the retry rule (docs/operations.md)' },
+      { key: 'routes.health.enabled', meaning: 'active checks of every upstream of the route' },
+      { key: 'routes.health.path', meaning: 'probed with `GET` on its own connection (`User-Agent: portico-health/…`)' },
+      { key: 'routes.health.interval', meaning: 'probe period (start to start, never overlapping)' },
+      { key: 'routes.health.timeout', meaning: 'no response headers within this = a failed probe' },
+      { key: 'routes.health.healthy_threshold', meaning: 'consecutive passing probes that bring a dropped upstream back' },
+      { key: 'routes.health.unhealthy_threshold', meaning: 'consecutive failed probes that drop an upstream' },
+      { key: 'routes.health.expect_status', meaning: '`"2xx"`, `"200"` or `"200-399"`' },
+      { key: 'routes.passive.max_fails', meaning: 'failures in real traffic within `fail_window` that drop an upstream (`0` = off)' },
+      { key: 'routes.passive.fail_window', meaning: 'the window `max_fails` counts in' },
+      { key: 'routes.passive.eject_for', meaning: 'only with checks off: how long a dropped upstream waits for its one trial request' },
+      { key: 'routes.passive.fail_statuses', meaning: 'upstream statuses counted as failures (e.g. `[502, 503, 504]`): passed on to the client, not retried' },
+    ],
+  },
+];
+
+/** PREFIXES maps a key's leading segments to the DEFAULTS object that holds its default (null: none). */
+const PREFIXES: ReadonlyArray<[prefix: string, defaults: Record<string, unknown> | null]> = [
+  ['server.timeouts.', DEFAULTS.server.timeouts],
+  ['server.limits.', DEFAULTS.server.limits],
+  ['server.http2.', DEFAULTS.server.http2],
+  ['server.', DEFAULTS.server],
+  ['tls.certificates.', null],
+  ['tls.', DEFAULTS.tls],
+  ['storage.', DEFAULTS.storage],
+  ['acme.eab.', null],
+  ['acme.', DEFAULTS.acme],
+  ['admin.', DEFAULTS.admin],
+  ['log.', DEFAULTS.log],
+  ['supervisor.', DEFAULTS.supervisor],
+  ['apps.', DEFAULTS.app],
+  ['routes.health.', DEFAULTS.route.health],
+  ['routes.passive.', DEFAULTS.route.passive],
+  ['routes.', DEFAULTS.route],
+];
+
+/** The root tables and the KEYS list of their entries (`[[apps]]` entries are `app`, `[[routes]]` entries `route`). */
+const ROOTS: ReadonlyArray<[string, keyof typeof KEYS]> = [
+  ['server', 'server'], ['tls', 'tls'], ['storage', 'storage'], ['acme', 'acme'], ['admin', 'admin'], ['log', 'log'],
+  ['supervisor', 'supervisor'], ['apps', 'app'], ['routes', 'route'],
+];
+/** Keys that are tables of their own, and the KEYS list of their entries. */
+const CHILDREN: Readonly<Record<string, keyof typeof KEYS>> = {
+  'server.timeouts': 'timeouts', 'server.limits': 'limits', 'server.http2': 'http2', 'tls.certificates': 'certificate',
+  'acme.eab': 'eab', 'routes.health': 'health', 'routes.passive': 'passive',
+};
+/** Tables documented as a whole too (optional ones: whether they are there at all is a setting). */
+const DOCUMENTED_TABLES: ReadonlySet<string> = new Set(['tls.certificates', 'acme.eab']);
+
+/** acceptedKeys lists every key the validator accepts, as dotted paths, walking KEYS from the root. */
+export function acceptedKeys(): string[] {
+  const out: string[] = [];
+  const walk = (path: string, list: readonly string[]): void => {
+    for (const k of list) {
+      const p = `${path}.${k}`;
+      const child = CHILDREN[p];
+      if (child === undefined) out.push(p);
+      else {
+        if (DOCUMENTED_TABLES.has(p)) out.push(p);
+        walk(p, KEYS[child]);
+      }
+    }
+  };
+  for (const [root, list] of ROOTS) walk(root, KEYS[list]);
+  return out;
+}
+
+/** rootTables are the root tables the reference walks (a test checks they are KEYS.root). */
+export function rootTables(): string[] {
+  return ROOTS.map(([r]) => r);
+}
+
+/** defaultOf is a key's default as written in the file (`"60s"`, `1`, `["h2"]`), or its words. */
+export function defaultOf(doc: KeyDoc): string {
+  if (doc.default !== undefined) return doc.default;
+  for (const [prefix, defaults] of PREFIXES) {
+    if (!doc.key.startsWith(prefix) || defaults === null) continue;
+    const v = defaults[doc.key.slice(prefix.length)];
+    if (v === undefined) break;
+    return `\`${tomlValue(v)}\``;
+  }
+  throw new Error(`portico bug: no default known for ${doc.key}`);
+}
+
+/** tomlValue renders a default as it would be written in config.toml. */
+function tomlValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
+  if (typeof v === 'object' && v !== null) return Object.keys(v).length === 0 ? '{}' : `{ ${Object.entries(v).map(([k, x]) => `${k} = ${tomlValue(x)}`).join(', ')} }`;
+  return String(v);
+}
+
+/** renderReference is docs/configuration.md. */
+export function renderReference(): string {
+  const out = [
+    '# Configuration reference',
+    '',
+    '<!-- Generated from src/config/reference.ts and src/config/defaults.ts by `npm run docs`; a unit test keeps it in step. Do not edit by hand. -->',
+    '',
+    '`config/config.toml` is the embedded default and a commented example of every key. Grammar:',
+    'durations `"500ms" "10s" "5m" "1h" "2d"` (intervals and timeouts ≥ 10ms); sizes `"16KiB" "10MiB" "1GiB"` or bytes;',
+    'addresses `"host:port"` / `"[::]:443"`; ranges `"MIN..MAX"` (backoff doubling from MIN to MAX); rates `"N in D"`.',
+    'Relative paths resolve against the config file\'s directory. `"${NAME}"` inside any string is replaced by',
+    'environment variable `NAME` (unset → config error), so secrets stay out of the file. Unknown keys are',
+    'errors, and `portico check` lists every problem with its key path.',
+    '',
+  ];
+  for (const s of REFERENCE) {
+    out.push(`## ${s.title} (\`${s.table}\`)`, '');
+    if (s.intro) out.push(s.intro, '');
+    out.push('| key | default | meaning |', '|---|---|---|');
+    for (const k of s.keys) out.push(`| \`${k.key}\` | ${defaultOf(k)} | ${k.meaning} |`);
+    out.push('');
+  }
+  return out.join('\n');
+}
