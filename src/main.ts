@@ -32,7 +32,7 @@ export async function run(opts: RunOptions): Promise<number> {
     p.log.info({ signal }, 'signal received');
     watcher?.close();
     // the last resort: whatever hangs, the process is gone shortly after shutdown_delay + shutdown_grace (DESIGN §8)
-    const server = p.control.runtime?.config.server;
+    const server = p.publisher.runtime?.config.server;
     const limit = (server?.shutdown_delay ?? 0) + (server?.shutdown_grace ?? 0) + SHUTDOWN_SLACK_MS;
     setTimeout(() => {
       p.log.error({ in_flight: p.inFlight, limit_ms: limit }, 'shutdown did not finish in time: exiting now');

@@ -14,7 +14,7 @@ import { ChallengeStore } from '../acme/challenges.js';
 import type { Issuer } from '../acme/issuer.js';
 import { OrderLimiter } from '../acme/limiter.js';
 import { build, type AcmeDeps, type BuildDeps } from './build.js';
-import { ControlPlane } from './control.js';
+import { SnapshotPublisher } from './publisher.js';
 import { waitForAppRoutes, type AppRoutesView } from './readiness.js';
 import { snapshotServer, type Runtime } from './runtime.js';
 import { statusDocument } from './status-document.js';
@@ -81,7 +81,7 @@ export class Portico {
     readonly configPath: string,
     readonly log: Logger,
     readonly metrics: Metrics,
-    readonly control: ControlPlane,
+    readonly publisher: SnapshotPublisher,
     /** the in-process data plane (server.workers = 1); null when data-plane workers serve */
     readonly dataPlane: DataPlane | null,
     /** the data-plane workers (server.workers > 1); null when this process serves */
@@ -109,8 +109,8 @@ export class Portico {
     const config = await loadConfig(opts.configPath, { env });
     const log = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination });
     const metrics = new Metrics();
-    const control = new ControlPlane(log.child({ component: 'lifecycle' }));
-    const health = new HealthRegistry({ log, metrics, onChange: (u) => control.health(u) });
+    const publisher = new SnapshotPublisher(log.child({ component: 'lifecycle' }));
+    const health = new HealthRegistry({ log, metrics, onChange: (u) => publisher.health(u) });
     const storage = new FileStorage(config.storage.dir, {
       staleRemoved: (path, ageMs) => log.warn({ component: 'storage', path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),
     });
@@ -124,18 +124,18 @@ export class Portico {
         size: config.server.workers,
         log: log.child({ component: 'cluster' }),
         logOptions: { level: config.log.level, format: config.log.format },
-        current: () => control.currentSnapshot(),
+        current: () => publisher.currentSnapshot(),
         report: (r) => health.report(r),
         challenge: (kind, key) => (kind === 'http' ? challenges.httpToken(key) : challenges.alpnCertificate(key)),
       });
       const workers = pool;
       metrics.setPeers(() => workers.metrics());
-      control.attach(pool);
+      publisher.attach(pool);
     } else {
       dataPlane = new DataPlane({ engine: new Engine(), log: log.child({ component: 'proxy' }), metrics, report: (r) => health.report(r), challenges });
-      control.attach(dataPlane);
+      publisher.attach(dataPlane);
     }
-    acme.challenges.setOnChange(() => control.publish());
+    acme.challenges.setOnChange(() => publisher.publish());
     const watchdog = new LazyWatchdog();
     const supervisor = new Supervisor({
       log,
@@ -143,15 +143,15 @@ export class Portico {
       storage,
       watcher: watchdog,
       env,
-      ready: (app, url, signal) => workerReady(control, health, app, url, signal),
+      ready: (app, url, signal) => workerReady(publisher, health, app, url, signal),
       // with workers: first every worker has the snapshot that took the upstream out of its routes, then count
-      inFlight: async (url) => (pool !== null ? (await pool.synced(control.snapshotVersion, 2000), await pool.inFlightTo(url)) : dataPlane!.inFlightTo(url)),
-      onChange: () => control.runtime?.syncApps(),
-      grace: () => control.runtime?.config.server.shutdown_grace ?? 30_000,
+      inFlight: async (url) => (pool !== null ? (await pool.synced(publisher.snapshotVersion, 2000), await pool.inFlightTo(url)) : dataPlane!.inFlightTo(url)),
+      onChange: () => publisher.runtime?.syncApps(),
+      grace: () => publisher.runtime?.config.server.shutdown_grace ?? 30_000,
       ...opts.supervisorTuning,
     });
     const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health, acme, apps: supervisor };
-    const p = new Portico(opts.configPath, log, metrics, control, dataPlane, pool, health, deps, env, supervisor, watchdog);
+    const p = new Portico(opts.configPath, log, metrics, publisher, dataPlane, pool, health, deps, env, supervisor, watchdog);
     try {
       await pool?.start();
       p.swap(await build(config, deps));
@@ -178,10 +178,10 @@ export class Portico {
    * after shutdown began.
    */
   async becomeReady(): Promise<void> {
-    const config = this.control.runtime!.config;
+    const config = this.publisher.runtime!.config;
     const startMs = Date.now();
     const timeoutMs = Math.max(0, ...config.apps.map((a) => (a.pre_start.length > 0 ? a.pre_start_timeout : 0) + this.readyTimeoutMs));
-    const missing = await waitForAppRoutes(appRoutesView(this.control, this.health, this.supervisor), { timeoutMs, cancelled: () => this.shuttingDown !== null });
+    const missing = await waitForAppRoutes(appRoutesView(this.publisher, this.health, this.supervisor), { timeoutMs, cancelled: () => this.shuttingDown !== null });
     if (this.shuttingDown !== null) return;
     if (missing.length > 0) this.log.warn({ routes: missing, waited_ms: Date.now() - startMs }, 'ready, but these routes have no app worker in their pool yet (start timeout or failed app)');
     this.ready = true;
@@ -207,7 +207,7 @@ export class Portico {
           if (this.pool !== null) return workersListener(this.pool, ++this.httpsGen);
           const server = createHttpsListener(
             this.dataPlane!,
-            { settings, minVersion: config.tls.min_version, defaultCertificate: this.control.runtime!.defaultCertificate },
+            { settings, minVersion: config.tls.min_version, defaultCertificate: this.publisher.runtime!.defaultCertificate },
             component,
             this.metrics,
           );
@@ -221,7 +221,7 @@ export class Portico {
           localListener(
             createRedirectListener(
               {
-                httpsPort: () => this.control.runtime?.config.server.public_https_port || this.listeners.address('https')!.port,
+                httpsPort: () => this.publisher.runtime?.config.server.public_https_port || this.listeners.address('https')!.port,
                 routed: (host) => this.routedHosts().match(host, '/') !== null,
                 headerTimeout: t.header,
                 idleTimeout: t.idle,
@@ -243,7 +243,7 @@ export class Portico {
             log: this.log.child({ component: 'admin' }),
             status: () => this.status(),
             ready: () => this.ready,
-            writeFrom: () => blockListOf(this.control.runtime?.config.admin.write_from ?? []),
+            writeFrom: () => blockListOf(this.publisher.runtime?.config.admin.write_from ?? []),
             post: new Map([
               ['/reload', async () => this.reloadResponse()],
               ['/apps/', async (req: http.IncomingMessage) => this.restartAppResponse(req.url ?? '')],
@@ -255,7 +255,7 @@ export class Portico {
 
   /** routedHosts matches the current config's route hosts (the redirect listener serves only those); rebuilt when the runtime changes. */
   private routedHosts(): Router<Routable> {
-    const runtime = this.control.runtime;
+    const runtime = this.publisher.runtime;
     if (this.hostsOf?.runtime !== runtime) {
       this.hostsOf = { runtime, router: new Router((runtime?.config.routes ?? []).map((r) => ({ hosts: r.hosts, prefix: '' }))) };
     }
@@ -288,7 +288,7 @@ export class Portico {
 
   /** swap makes a built runtime current (DESIGN §1); in-flight requests finish on the old state. */
   swap(runtime: Runtime): void {
-    this.control.swap(runtime);
+    this.publisher.swap(runtime);
     this.certMetrics(runtime);
   }
 
@@ -315,7 +315,7 @@ export class Portico {
   private reloadSteps(): ReloadSteps<Runtime> {
     return {
       load: () => loadConfig(this.configPath, { env: this.env }),
-      current: () => this.control.runtime!.config,
+      current: () => this.publisher.runtime!.config,
       build: (config) => this.buildRuntime(config),
       prepareListeners: (config) => this.listeners.prepare(this.listenerSpecs(config)),
       apply: async (runtime, config) => {
@@ -324,9 +324,9 @@ export class Portico {
         this.reconfigureListeners(config);
         setLogLevel(this.log, config.log.level);
         // every data-plane worker applies the new snapshot (listener settings and log level come with it)
-        return (await this.pool?.synced(this.control.snapshotVersion, undefined, true)) ?? [];
+        return (await this.pool?.synced(this.publisher.snapshotVersion, undefined, true)) ?? [];
       },
-      version: () => this.control.snapshotVersion,
+      version: () => this.publisher.snapshotVersion,
       stopping: () => this.shuttingDown !== null,
       address: (name) => {
         const a = this.listeners.address(name as 'https' | 'http' | 'admin');
@@ -341,7 +341,7 @@ export class Portico {
     const m = /^\/apps\/([^/?]+)\/restart(?:\?.*)?$/.exec(path);
     if (m === null) return { status: 404, body: { error: 'use POST /apps/NAME/restart' } };
     const name = decodeURIComponent(m[1]!);
-    if (!this.control.runtime?.config.apps.some((a) => a.name === name)) return { status: 404, body: { error: `no app named ${JSON.stringify(name)}` } };
+    if (!this.publisher.runtime?.config.apps.some((a) => a.name === name)) return { status: 404, body: { error: `no app named ${JSON.stringify(name)}` } };
     this.log.info({ component: 'admin', app: name }, 'app restart requested');
     const r = await this.supervisor.restart(name);
     return { status: r.ok ? 200 : 500, body: { app: name, result: r.ok ? 'restarted' : 'failed', error: r.error, status: this.supervisor.status().find((a) => a.name === name) ?? null } };
@@ -358,8 +358,8 @@ export class Portico {
       version: VERSION,
       startedAt: this.startedAt,
       ready: this.ready,
-      runtime: this.control.runtime,
-      snapshotVersion: this.control.snapshotVersion,
+      runtime: this.publisher.runtime,
+      snapshotVersion: this.publisher.snapshotVersion,
       addresses: this.addresses,
       inFlight: this.inFlight,
       websockets: this.websockets,
@@ -367,7 +367,7 @@ export class Portico {
       lastReload: this.reloader.last,
       upstream: (route, url) => this.health.status(route, url),
       apps: this.supervisor.status(),
-      appsMemory: this.control.runtime !== null && this.control.runtime.config.apps.length > 0 ? this.appsMemory(this.control.runtime.config) : null,
+      appsMemory: this.publisher.runtime !== null && this.publisher.runtime.config.apps.length > 0 ? this.appsMemory(this.publisher.runtime.config) : null,
       upstreamsOf: (r) => (r.app === null ? r.upstreams : this.supervisor.endpoints(r.app).map((e) => e.url)),
     });
   }
@@ -402,7 +402,7 @@ export class Portico {
   }
 
   private async stop(): Promise<void> {
-    const config = this.control.runtime?.config;
+    const config = this.publisher.runtime?.config;
     await shutdown(this.shutdownSteps(), { delay: config?.server.shutdown_delay ?? 0, grace: config?.server.shutdown_grace ?? 0, log: this.log, inFlight: () => this.inFlight });
     flushLogger(this.log);
   }
@@ -413,7 +413,7 @@ export class Portico {
       notReady: () => void (this.ready = false),
       drainTraffic: (grace) => this.drainTraffic(grace),
       stopBackground: () => {
-        this.control.stop();
+        this.publisher.stop();
         this.stopping.abort();
       },
       closeEngine: async () => undefined, // drainDataPlane closed the in-process pools; workers close their own
@@ -436,7 +436,7 @@ export class Portico {
   /** closeAll cuts everything at once (start-up failed). */
   private async closeAll(): Promise<void> {
     await Promise.all([this.pool?.kill(), this.listeners.close(0, ['https', 'http'])]);
-    this.control.stop();
+    this.publisher.stop();
     this.stopping.abort();
     await this.dataPlane?.close(false);
     await this.supervisor.stop(1000);
@@ -490,8 +490,8 @@ class LazyWatchdog implements GroupWatcher {
  * workerReady: a new worker is ready when it joined the pool of a route that probes it (its first
  * passing probe); when no route using the app probes, once it accepts connections.
  */
-async function workerReady(control: ControlPlane, health: HealthRegistry, app: string, url: string, signal: AbortSignal): Promise<void> {
-  const routes = (control.runtime?.config.routes ?? []).filter((r) => r.app === app);
+async function workerReady(publisher: SnapshotPublisher, health: HealthRegistry, app: string, url: string, signal: AbortSignal): Promise<void> {
+  const routes = (publisher.runtime?.config.routes ?? []).filter((r) => r.app === app);
   if (routes.some((r) => r.health.enabled)) await health.waitUp(url, signal);
   else await waitAccepting(Number(new URL(url).port), signal);
   // routes that run no probes take it in now
@@ -499,9 +499,9 @@ async function workerReady(control: ControlPlane, health: HealthRegistry, app: s
 }
 
 /** appRoutesView shows the readiness wait the app routes, their pools and failed apps. */
-function appRoutesView(control: ControlPlane, health: HealthRegistry, supervisor: Supervisor): AppRoutesView {
+function appRoutesView(publisher: SnapshotPublisher, health: HealthRegistry, supervisor: Supervisor): AppRoutesView {
   return {
-    appRoutes: () => (control.runtime?.config.routes ?? []).flatMap((r) => (r.app === null ? [] : [{ route: r.name, app: r.app }])),
+    appRoutes: () => (publisher.runtime?.config.routes ?? []).flatMap((r) => (r.app === null ? [] : [{ route: r.name, app: r.app }])),
     hasWorker: (route, app) => supervisor.endpoints(app).some((e) => e.ready && health.stateOf(route, e.url) === 'up'),
     failed: (app) => supervisor.status().some((a) => a.name === app && a.state === 'failed'),
   };

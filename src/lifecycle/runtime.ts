@@ -1,6 +1,6 @@
 /**
  * Runtime: everything built from one Config (DESIGN §1). It is provisioned completely by
- * `build()`, becomes current with `ControlPlane.swap()`, and is stopped with `retire()`. State that
+ * `build()`, becomes current with `SnapshotPublisher.swap()`, and is stopped with `retire()`. State that
  * outlives a config (listeners, upstream pools, self-signed certificates, metrics) is owned by the
  * process and shared by key, never by a runtime.
  */
@@ -103,7 +103,7 @@ export class Runtime {
       no_sni_certificate: this.noSniCertificate(),
       refused_names: [...this.refusedNames],
       acme_challenges: this.acme.challenges?.snapshot() ?? { http: {}, alpn: [] },
-      ticket_key: '', // the control plane's (process-wide, rotated): ControlPlane fills it in
+      ticket_key: '', // the control plane's (process-wide, rotated): SnapshotPublisher fills it in
     };
   }
 

@@ -13,7 +13,6 @@
  * Background work cannot crash the process: every loop catches, logs and continues; everything
  * stops through `stop()`.
  */
-import net from 'node:net';
 import type { AppSpec } from './spec.js';
 import { expandWorkerVars, usesWorkerVars } from './worker-vars.js';
 import type { Logger } from '../log.js';
@@ -22,6 +21,11 @@ import type { Storage } from '../storage/storage.js';
 import { definitionHash, runPreStart } from './pre-start.js';
 import { groupUsage } from './proc.js';
 import { ChildRun, describeExit, type Exit, type GroupWatcher } from './app-worker.js';
+import { App, newSlot, type AppStatus, type Slot } from './app-state.js';
+import { canBind, sleep, urlOf } from './ports.js';
+
+export type { AppStatus, WorkerStatus } from './app-state.js';
+export { waitAccepting } from './ports.js';
 
 /** A worker that stayed up this long gets its backoff reset. */
 export const RESET_AFTER_MS = 60_000;
@@ -58,83 +62,6 @@ export interface SupervisorOptions {
   /** how long a new worker may take to become ready (default 60s) */
   readyTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
-}
-
-type SlotState = 'starting' | 'running' | 'draining' | 'backoff' | 'stopped';
-
-/** Slot is one worker position of an app (PORTICO_WORKER_INDEX). */
-interface Slot {
-  index: number;
-  run: ChildRun | null;
-  port: number;
-  state: SlotState;
-  /** consecutive unexpected exits (backoff exponent); reset after RESET_AFTER_MS up */
-  crashes: number;
-  restarts: number;
-  overBudget: number;
-  rss: number;
-  cpuSeconds: number;
-  cpuPercent: number;
-  lastExit: string | null;
-  timer: NodeJS.Timeout | null;
-  /** when the current worker became ready (joined the pool), or null */
-  readyAt: number | null;
-}
-
-/** WorkerStatus is one worker on /status.json. */
-export interface WorkerStatus {
-  index: number;
-  pid: number | null;
-  port: number;
-  state: SlotState;
-  uptime_s: number | null;
-  restarts: number;
-  rss_bytes: number;
-  cpu_percent: number;
-  last_exit: string | null;
-}
-
-/** AppStatus is one app on /status.json. */
-export interface AppStatus {
-  name: string;
-  state: 'pre-start' | 'running' | 'failed' | 'stopped';
-  error: string | null;
-  command: string[];
-  pre_start: { hash: string; state: 'none' | 'running' | 'done' | 'failed'; at: string | null };
-  workers: WorkerStatus[];
-  memory: { per_worker: number; rss_total: number };
-}
-
-/** App is one supervised app. */
-class App {
-  config: AppSpec;
-  state: AppStatus['state'] = 'pre-start';
-  error: string | null = null;
-  preStart: AppStatus['pre_start'];
-  slots: Slot[] = [];
-  exits: number[] = [];
-  /** draining or replaced workers still running (stopped in the background) */
-  readonly retiring = new Set<ChildRun>();
-  readonly log: Logger;
-  readonly abort = new AbortController();
-  /**
-   * Every change to the app's workers (boot, reconcile after a reload, restart, scale, crash restart,
-   * memory recycle) runs through this queue, one at a time, each with the config it was queued with.
-   */
-  queue: Promise<unknown> = Promise.resolve();
-  /** a memory recycle is queued or running */
-  recycling = false;
-
-  constructor(config: AppSpec, log: Logger) {
-    this.config = config;
-    this.log = log.child({ app: config.name });
-    this.preStart = { hash: definitionHash(config), state: config.pre_start.length === 0 ? 'none' : 'running', at: null };
-  }
-
-  /** restartKey: a change to any of these replaces the workers. */
-  static restartKey(c: AppSpec): string {
-    return JSON.stringify([c.command, c.env, c.cwd, c.port]);
-  }
 }
 
 /** Supervisor owns every app of the process. */
@@ -589,39 +516,3 @@ export class Supervisor {
   }
 }
 
-function newSlot(index: number): Slot {
-  return { index, run: null, port: 0, state: 'starting', crashes: 0, restarts: 0, overBudget: 0, rss: 0, cpuSeconds: 0, cpuPercent: 0, lastExit: null, timer: null, readyAt: null };
-}
-
-function urlOf(port: number): string {
-  return `http://127.0.0.1:${port}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
-}
-
-/** canBind tells whether 127.0.0.1:port is free right now. */
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-/** waitAccepting resolves once 127.0.0.1:port accepts a TCP connection (polling; rejects on abort). */
-export async function waitAccepting(port: number, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw signal.reason as Error;
-}

@@ -73,7 +73,7 @@ t.test('retire stops the old runtime; upstream connections survive the swap', as
   t.teardown(() => p.close());
   await request({ port: p.port });
   const acceptedBefore = a.accepted;
-  const old = p.portico.control.runtime!;
+  const old = p.portico.publisher.runtime!;
   const next = await p.portico.buildRuntime(await loadConfig(p.configPath));
   t.equal(old.running, true);
   p.portico.swap(next);
@@ -89,9 +89,9 @@ t.test('a failed build leaves the running runtime in place', async (t) => {
   t.teardown(() => a.close());
   const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
   t.teardown(() => p.close());
-  const current = p.portico.control.runtime;
+  const current = p.portico.publisher.runtime;
   await p.writeConfig(proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], tls: 'file' }]));
   await t.rejects(p.portico.buildRuntime(await loadConfig(p.configPath)), { code: 'PORTICO_ERR_CONFIG_INVALID' });
-  t.equal(p.portico.control.runtime, current, 'nothing swapped');
+  t.equal(p.portico.publisher.runtime, current, 'nothing swapped');
   t.equal((await request({ port: p.port })).status, 200);
 });

@@ -1,12 +1,11 @@
 /**
- * ControlPlane: owns the current Runtime and feeds the data plane(s) snapshots (DESIGN §1).
+ * SnapshotPublisher: owns the current Runtime and feeds the data plane(s) snapshots (DESIGN §1).
  * `swap(runtime)` makes a built runtime current in one step: start the new runtime's background work,
  * next version, `apply(snapshot)` on every data plane, retire the old one. Requests already in
  * flight finish on the state they started with; listeners are not touched.
  */
 import type { Logger } from '../log.js';
-import type { Snapshot } from '../proxy/snapshot.js';
-import type { HealthUpdate } from '../proxy/snapshot.js';
+import type { HealthUpdate, Snapshot } from '../proxy/snapshot.js';
 import { newTicketKey } from '../tls/ticket-keys.js';
 import type { Runtime } from './runtime.js';
 
@@ -17,8 +16,8 @@ export interface SnapshotSink {
   applyHealth(update: HealthUpdate): void;
 }
 
-/** ControlPlane holds the current runtime and the data planes it feeds. */
-export class ControlPlane {
+/** SnapshotPublisher holds the current runtime and the data planes it feeds. */
+export class SnapshotPublisher {
   private current: Runtime | null = null;
   private version = 0;
   private readonly sinks: SnapshotSink[] = [];
