@@ -3,6 +3,7 @@
  * upstreams (`/status.json` states, `portico_upstream_ejections_total` from `/metrics` on the admin
  * port), its access-log lines, and that a fresh, ordinary request is still served.
  */
+import type { AccessRecord } from '../src/proxy/access-log.js';
 import type { Test } from 'tap';
 import { request } from './client.js';
 import { httpRequest } from './http.js';
@@ -47,22 +48,7 @@ export function ejections(adminPort: number): Promise<number> {
 }
 
 /** AccessLine is one access-log line (msg "request"). */
-export interface AccessLine {
-  route: string | null;
-  host: string;
-  method: string;
-  path: string;
-  status: number;
-  upstream: string | null;
-  attempts: number;
-  duration_ms: number;
-  bytes: number;
-  client_ip: string;
-  tls_version: string | null;
-  proto: string;
-  error?: string;
-  [k: string]: unknown;
-}
+export type AccessLine = Omit<AccessRecord, 'method' | 'error'> & { method: string; error?: string; [k: string]: unknown };
 
 /** accessLines returns the access-log lines among `logs`, optionally those for one path. */
 export function accessLines(logs: Array<Record<string, unknown>>, path?: string): AccessLine[] {

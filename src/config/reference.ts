@@ -157,72 +157,62 @@ export const REFERENCE: readonly SectionDoc[] = [
   },
 ];
 
-/** PREFIXES maps a key's leading segments to the DEFAULTS object that holds its default (null: none). */
-const PREFIXES: ReadonlyArray<[prefix: string, defaults: Record<string, unknown> | null]> = [
-  ['server.timeouts.', DEFAULTS.server.timeouts],
-  ['server.limits.', DEFAULTS.server.limits],
-  ['server.http2.', DEFAULTS.server.http2],
-  ['server.', DEFAULTS.server],
-  ['tls.certificates.', null],
-  ['tls.', DEFAULTS.tls],
-  ['storage.', DEFAULTS.storage],
-  ['acme.eab.', null],
-  ['acme.', DEFAULTS.acme],
-  ['admin.', DEFAULTS.admin],
-  ['log.', DEFAULTS.log],
-  ['supervisor.', DEFAULTS.supervisor],
-  ['apps.', DEFAULTS.app],
-  ['routes.health.', DEFAULTS.route.health],
-  ['routes.passive.', DEFAULTS.route.passive],
-  ['routes.', DEFAULTS.route],
+/**
+ * TABLES: every table of the file as a dotted path, the KEYS list of its keys, and the DEFAULTS object
+ * holding their defaults (null: none). `[[apps]]` entries read KEYS.app, `[[routes]]` entries KEYS.route.
+ */
+const TABLES: ReadonlyArray<[path: string, keys: keyof typeof KEYS, defaults: Record<string, unknown> | null]> = [
+  ['server', 'server', DEFAULTS.server],
+  ['server.timeouts', 'timeouts', DEFAULTS.server.timeouts],
+  ['server.limits', 'limits', DEFAULTS.server.limits],
+  ['server.http2', 'http2', DEFAULTS.server.http2],
+  ['tls', 'tls', DEFAULTS.tls],
+  ['tls.certificates', 'certificate', null],
+  ['storage', 'storage', DEFAULTS.storage],
+  ['acme', 'acme', DEFAULTS.acme],
+  ['acme.eab', 'eab', null],
+  ['admin', 'admin', DEFAULTS.admin],
+  ['log', 'log', DEFAULTS.log],
+  ['supervisor', 'supervisor', DEFAULTS.supervisor],
+  ['apps', 'app', DEFAULTS.app],
+  ['routes', 'route', DEFAULTS.route],
+  ['routes.health', 'health', DEFAULTS.route.health],
+  ['routes.passive', 'passive', DEFAULTS.route.passive],
 ];
+const TABLE_OF = new Map(TABLES.map(([path, keys, defaults]) => [path, { keys, defaults }]));
 
-/** The root tables and the KEYS list of their entries (`[[apps]]` entries are `app`, `[[routes]]` entries `route`). */
-const ROOTS: ReadonlyArray<[string, keyof typeof KEYS]> = [
-  ['server', 'server'], ['tls', 'tls'], ['storage', 'storage'], ['acme', 'acme'], ['admin', 'admin'], ['log', 'log'],
-  ['supervisor', 'supervisor'], ['apps', 'app'], ['routes', 'route'],
-];
-/** Keys that are tables of their own, and the KEYS list of their entries. */
-const CHILDREN: Readonly<Record<string, keyof typeof KEYS>> = {
-  'server.timeouts': 'timeouts', 'server.limits': 'limits', 'server.http2': 'http2', 'tls.certificates': 'certificate',
-  'acme.eab': 'eab', 'routes.health': 'health', 'routes.passive': 'passive',
-};
 /** Tables documented as a whole too (optional ones: whether they are there at all is a setting). */
 const DOCUMENTED_TABLES: ReadonlySet<string> = new Set(['tls.certificates', 'acme.eab']);
 
 /** acceptedKeys lists every key the validator accepts, as dotted paths, walking KEYS from the root. */
 export function acceptedKeys(): string[] {
   const out: string[] = [];
-  const walk = (path: string, list: readonly string[]): void => {
-    for (const k of list) {
+  const walk = (path: string): void => {
+    for (const k of KEYS[TABLE_OF.get(path)!.keys]) {
       const p = `${path}.${k}`;
-      const child = CHILDREN[p];
-      if (child === undefined) out.push(p);
+      if (!TABLE_OF.has(p)) out.push(p);
       else {
         if (DOCUMENTED_TABLES.has(p)) out.push(p);
-        walk(p, KEYS[child]);
+        walk(p);
       }
     }
   };
-  for (const [root, list] of ROOTS) walk(root, KEYS[list]);
+  for (const root of rootTables()) walk(root);
   return out;
 }
 
 /** rootTables are the root tables the reference walks (a test checks they are KEYS.root). */
 export function rootTables(): string[] {
-  return ROOTS.map(([r]) => r);
+  return TABLES.map(([path]) => path).filter((p) => !p.includes('.'));
 }
 
 /** defaultOf is a key's default as written in the file (`"60s"`, `1`, `["h2"]`), or its words. */
 export function defaultOf(doc: KeyDoc): string {
   if (doc.default !== undefined) return doc.default;
-  for (const [prefix, defaults] of PREFIXES) {
-    if (!doc.key.startsWith(prefix) || defaults === null) continue;
-    const v = defaults[doc.key.slice(prefix.length)];
-    if (v === undefined) break;
-    return `\`${tomlValue(v)}\``;
-  }
-  throw new Error(`portico bug: no default known for ${doc.key}`);
+  const dot = doc.key.lastIndexOf('.');
+  const v = TABLE_OF.get(doc.key.slice(0, dot))?.defaults?.[doc.key.slice(dot + 1)];
+  if (v === undefined) throw new Error(`portico bug: no default known for ${doc.key}`);
+  return `\`${tomlValue(v)}\``;
 }
 
 /** tomlValue renders a default as it would be written in config.toml. */
