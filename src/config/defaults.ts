@@ -24,6 +24,7 @@ export const DEFAULTS = deepFreeze({
     public_https_port: null, // = the https listener's port
     workers: 1, // "auto" = one per core
     trusted_proxies: [] as string[],
+    proxy_protocol: [] as string[], // none: no listener expects a PROXY header
     shutdown_grace: '30s',
     shutdown_delay: '0s',
     timeouts: {
@@ -54,6 +55,7 @@ export const DEFAULTS = deepFreeze({
   },
   storage: {
     dir: 'certs/managed', // relative to the config file
+    redis: '', // none: state lives in dir only
   },
   acme: {
     enabled: false,

@@ -6,13 +6,13 @@
 /** The keys each table accepts in this version. Anything else (including keys of later versions) is unknown. */
 export const KEYS = {
   root: ['server', 'tls', 'storage', 'acme', 'admin', 'log', 'supervisor', 'apps', 'routes'],
-  server: ['https', 'http', 'public_https_port', 'workers', 'trusted_proxies', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits', 'http2'],
+  server: ['https', 'http', 'public_https_port', 'workers', 'trusted_proxies', 'proxy_protocol', 'shutdown_grace', 'shutdown_delay', 'timeouts', 'limits', 'http2'],
   timeouts: ['header', 'body', 'idle', 'send', 'upstream_connect', 'upstream_response', 'upstream_idle'],
   limits: ['max_header_bytes', 'max_body_bytes'],
   http2: ['enabled', 'max_concurrent_streams', 'max_resets'],
   tls: ['min_version', 'dir', 'self_signed', 'ticket_key_rotation', 'certificates'],
   certificate: ['cert', 'key'],
-  storage: ['dir'],
+  storage: ['dir', 'redis'],
   acme: ['enabled', 'directory', 'email', 'ca_bundle', 'challenges', 'renew_before', 'backoff', 'eab'],
   eab: ['kid', 'hmac_key'],
   admin: ['listen', 'write_from'],

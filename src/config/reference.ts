@@ -36,6 +36,7 @@ export const REFERENCE: readonly SectionDoc[] = [
       { key: 'server.public_https_port', default: '`$PORTICO_PUBLIC_HTTPS_PORT`, else the https port', meaning: 'the port written into redirects (omitted when 443); set it when a port mapping sits in front (the container image sets the variable to 443)' },
       { key: 'server.workers', meaning: 'data-plane processes serving the https listener; `"auto"` = one per core; needs a restart to change' },
       { key: 'server.trusted_proxies', meaning: 'CIDRs whose `X-Forwarded-*`, `Forwarded`, `X-Real-IP` are kept and appended to (and whose `CF-Connecting-IP`, `True-Client-IP`, `X-Forwarded-Port`… pass; from anyone else those are dropped)' },
+      { key: 'server.proxy_protocol', meaning: 'CIDRs of L4 load balancers (HAProxy `send-proxy-v2`, a cloud NLB) that put a PROXY protocol v1/v2 header in front of every connection to the https, http and admin listeners: from them the header is required (within `server.timeouts.header`) and its source address is the client address everywhere (forwarding headers, access log, `trusted_proxies`, `admin.write_from`); a header from any other peer closes the connection; `[]`: no listener reads one (nothing is checked per connection)' },
       { key: 'server.shutdown_grace', meaning: 'in-flight requests and WebSockets get this long after SIGTERM (and WebSockets on a route a reload changed)' },
       { key: 'server.shutdown_delay', meaning: 'keep serving (readiness 503) this long after SIGTERM before closing' },
       { key: 'server.timeouts.header', meaning: 'the whole request head must arrive within this → 408 and close (slowloris)' },
@@ -69,7 +70,8 @@ export const REFERENCE: readonly SectionDoc[] = [
     title: 'Managed state',
     table: '[storage]',
     keys: [
-      { key: 'storage.dir', meaning: 'state portico manages: ACME account, certificates, failure ledger, challenge answers, locks, pre-start markers (files 0600, directories 0700); put it on a volume; replicas may share it; needs a restart to change' },
+      { key: 'storage.dir', meaning: 'state portico manages: ACME account, certificates, failure ledger, challenge answers, locks, pre-start markers (files 0600, directories 0700); put it on a volume; replicas may share it; needs a restart to change. With `storage.redis` it is a local cache: a replica serves from it while Redis is away' },
+      { key: 'storage.redis', meaning: '`"redis://[user]:${REDIS_PASSWORD}@host:6379/0"` or `"rediss://…"` (TLS): replicas on many machines share the ACME account, certificates, failure ledger, challenge answers, locks (leases), pre-start markers and TLS session-ticket keys through this Redis (see docs/deploy.md, "Running several replicas"); `""`: only `dir`; needs a restart to change' },
     ],
   },
   {

@@ -78,6 +78,12 @@ export interface ServerConfig {
   workers: number;
   /** Normalised CIDRs (`"10.0.0.0/8"`, `"::1/128"`); a bare address becomes /32 or /128 (default []). */
   trusted_proxies: string[];
+  /**
+   * Normalised CIDRs of L4 load balancers that prefix every connection with a PROXY protocol v1/v2
+   * header (https, http and admin listeners): from them the header is required and its source is the
+   * client address; from anyone else a header closes the connection (default []: no header expected).
+   */
+  proxy_protocol: string[];
   /** Milliseconds in-flight requests get on shutdown/reload (default 30s). */
   shutdown_grace: number;
   /** Milliseconds to keep serving (readiness 503) after SIGTERM before closing (default 0s). */
@@ -111,6 +117,11 @@ export interface TlsConfig {
 export interface StorageConfig {
   /** Absolute directory for state portico manages (default `certs/managed` next to the config file). */
   dir: string;
+  /**
+   * `redis://` or `rediss://` URL of the Redis that replicas share their state through (DESIGN §7);
+   * `dir` is then a local cache. "" (default): the state lives in `dir` only.
+   */
+  redis: string;
 }
 
 /** ACME challenge types portico answers (DNS-01 is not supported). */

@@ -93,6 +93,7 @@ function readServer(v: unknown, ctx: Ctx): ServerConfig {
     public_https_port: orElse(t, 'public_https_port', p, ctx, port, (get(t, 'public_https_port') === undefined ? envPublicPort(ctx) : undefined) ?? https.port),
     workers: opt(t, 'workers', p, ctx, dataPlaneWorkers, d.workers),
     trusted_proxies: opt(t, 'trusted_proxies', p, ctx, list(cidr), d.trusted_proxies),
+    proxy_protocol: opt(t, 'proxy_protocol', p, ctx, list(cidr, { unique: true }), d.proxy_protocol),
     shutdown_grace: opt(t, 'shutdown_grace', p, ctx, grace, d.shutdown_grace),
     shutdown_delay: opt(t, 'shutdown_delay', p, ctx, grace, d.shutdown_delay),
     timeouts: readTimeouts(get(t, 'timeouts'), join(p, 'timeouts'), ctx),
@@ -129,6 +130,22 @@ const httpsUrl: Reader<string> = (v, p, ctx) => {
     return ctx.report(p, `${q(s)} is not a URL`);
   }
   return url.protocol === 'https:' ? s : ctx.report(p, `${q(s)} must be an https:// URL`);
+};
+
+/** "" (none) or a `redis://` / `rediss://` URL (credentials usually from `${ENV}`; the database as its path). */
+const redisUrl: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined || s === '') return s;
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return ctx.report(p, 'is not a URL (like "redis://:${REDIS_PASSWORD}@10.0.0.5:6379/0" or "rediss://…")');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return ctx.report(p, `must be a redis:// or rediss:// URL, not ${url.protocol}//…`);
+  if (url.hostname === '') return ctx.report(p, 'names no host');
+  if (!/^\/?(\d{1,2})?$/.test(url.pathname)) return ctx.report(p, `the path must be a database number (like "/0"), not ${q(url.pathname)}`);
+  return s;
 };
 
 /** "" or something shaped like an e-mail address. */
@@ -243,7 +260,10 @@ export function validateConfig(raw: Table, opts: ValidateOptions): { config: Con
   const server = readServer(get(root, 'server'), ctx);
   const tls = readTls(get(root, 'tls'), ctx);
   const storageTable = table(get(root, 'storage'), 'storage', KEYS.storage, ctx);
-  const storage = { dir: opt(storageTable, 'dir', 'storage', ctx, filePath, DEFAULTS.storage.dir) };
+  const storage = {
+    dir: opt(storageTable, 'dir', 'storage', ctx, filePath, DEFAULTS.storage.dir),
+    redis: opt(storageTable, 'redis', 'storage', ctx, redisUrl, DEFAULTS.storage.redis),
+  };
   const acme = readAcme(get(root, 'acme'), ctx);
   const admin = readAdmin(get(root, 'admin'), ctx);
   const log = readLog(get(root, 'log'), ctx);

@@ -29,6 +29,7 @@ export interface ReloadResult {
 export const RESTART_KEYS: ReadonlyArray<[string, (c: Config) => unknown]> = [
   ['server.workers', (c) => c.server.workers],
   ['storage.dir', (c) => c.storage.dir],
+  ['storage.redis', (c) => c.storage.redis],
   ['log.format', (c) => c.log.format],
 ];
 
