@@ -32,6 +32,7 @@ import { WorkerPool } from '../cluster/pool.js';
 import { ListenerSet, localListener, type Bindable, type ListenerSpec } from '../server/listener-set.js';
 import { drainDataPlane } from '../server/drain.js';
 import { applyListenerSettings, createHttpsListener, formatAddress, listenerSettings } from '../server/listeners.js';
+import { setProxyProtocol } from '../server/proxy-protocol.js';
 import { HealthRegistry } from '../health/registry.js';
 import { FileStorage } from '../storage/file.js';
 import { DEFAULT_READY_TIMEOUT_MS, Supervisor, waitAccepting, type SupervisorOptions } from '../supervisor/apps.js';
@@ -227,6 +228,7 @@ export class Portico {
                 idleTimeout: t.idle,
                 maxHeaderBytes: config.server.limits.max_header_bytes,
                 acmeAnswer: (token) => this.acmeHttpAnswer(token),
+                proxyProtocol: settings.proxyProtocol,
               },
               component,
               this.metrics,
@@ -248,6 +250,7 @@ export class Portico {
               ['/reload', async () => this.reloadResponse()],
               ['/apps/', async (req: http.IncomingMessage) => this.restartAppResponse(req.url ?? '')],
             ]),
+            proxyProtocol: settings.proxyProtocol,
           }), 'admin'),
       },
     ];
@@ -278,6 +281,7 @@ export class Portico {
     const settings = listenerSettings(snapshotServer(config));
     this.listeners.each((name, server) => {
       if (name !== 'admin') applyListenerSettings(server, settings);
+      else setProxyProtocol(server, settings.proxyProtocol);
     });
   }
 

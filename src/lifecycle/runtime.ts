@@ -33,6 +33,7 @@ const NO_ACME: RuntimeAcme = { manager: null, certificates: new Map(), challenge
 export function snapshotServer(c: Config): SnapshotServer {
   return {
     trusted_proxies: [...c.server.trusted_proxies],
+    proxy_protocol: [...c.server.proxy_protocol],
     timeouts: { ...c.server.timeouts },
     max_header_bytes: c.server.limits.max_header_bytes,
     public_https_port: c.server.public_https_port,

@@ -46,6 +46,8 @@ export interface SnapshotRoute {
 /** SnapshotServer holds the serving settings that can change on reload (ms / bytes). */
 export interface SnapshotServer {
   trusted_proxies: string[];
+  /** `server.proxy_protocol`: CIDRs whose connections start with a PROXY header ([] = none) */
+  proxy_protocol: string[];
   timeouts: {
     header: number;
     body: number;

@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { sendAnswer } from '../proxy/answers.js';
 import { hostOf, unwrapIp } from '../proxy/passes.js';
+import { setProxyProtocol, watchProxyProtocol, type ProxyProtocolSettings } from './proxy-protocol.js';
 
 /** PostHandler answers one POST route; it returns status and a JSON body. */
 export type PostHandler = (req: http.IncomingMessage) => Promise<{ status: number; body: unknown }>;
@@ -26,6 +27,8 @@ export interface AdminOptions {
   writeFrom: () => BlockList | null;
   /** POST path → handler */
   post?: Map<string, PostHandler>;
+  /** `server.proxy_protocol`: a balancer in front of admin too (then write_from sees the real client); reloads use setProxyProtocol */
+  proxyProtocol?: ProxyProtocolSettings;
 }
 
 const NO_STORE = { 'cache-control': 'no-store' };
@@ -56,6 +59,8 @@ export function createAdminListener(o: AdminOptions): http.Server {
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
+  watchProxyProtocol(server, o.log);
+  if (o.proxyProtocol !== undefined) setProxyProtocol(server, o.proxyProtocol);
   return server;
 }
 

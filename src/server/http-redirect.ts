@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.js';
 import { sendAnswer } from '../proxy/answers.js';
 import { hostOf } from '../proxy/passes.js';
 import { applyTimeouts, clientErrorHandler } from './listeners.js';
+import { setProxyProtocol, watchProxyProtocol, type ProxyProtocolSettings } from './proxy-protocol.js';
 
 /** ACME_PREFIX is the HTTP-01 challenge path prefix (RFC 8555 §8.3). */
 export const ACME_PREFIX = '/.well-known/acme-challenge/';
@@ -41,6 +42,8 @@ export interface RedirectOptions {
   routed(host: string): boolean;
   /** the key authorization for an HTTP-01 token, or null (absent: every token is unknown) */
   acmeAnswer?(token: string): Promise<{ body: string; source: string } | null>;
+  /** `server.proxy_protocol` (reloads apply it with applyListenerSettings) */
+  proxyProtocol?: ProxyProtocolSettings;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
@@ -89,6 +92,8 @@ export function createRedirectListener(o: RedirectOptions, log: Logger, metrics:
     res.writeHead(308, { location, 'content-length': 0 }).end();
   });
   applyTimeouts(server, o.headerTimeout, o.idleTimeout);
+  watchProxyProtocol(server, log);
+  if (o.proxyProtocol !== undefined) setProxyProtocol(server, o.proxyProtocol);
   server.on('clientError', clientErrorHandler(log, metrics));
   return server;
 }

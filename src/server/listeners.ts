@@ -21,6 +21,8 @@ import { rawAnswer, sendAnswer } from '../proxy/answers.js';
 import { markMalformed } from '../proxy/handler.js';
 import { tlsOptions } from '../tls/cert-store.js';
 import { H2Sessions, type H2Settings } from './h2-sessions.js';
+import { looksLikeProxyHeader } from './proxy-header.js';
+import { setProxyProtocol, watchProxyProtocol, type ProxyProtocolSettings } from './proxy-protocol.js';
 
 /** ListenAddress is a host and port to bind. */
 export interface ListenAddress {
@@ -38,6 +40,8 @@ export interface ListenerSettings {
   /** client timeouts: `header` whole request head, `idle` keep-alive; `body`, `send` and `upstream_response` bound an h2 session with open streams */
   timeouts: { header: number; idle: number; body: number; send: number; upstream_response: number };
   http2: HttpsH2Options;
+  /** `server.proxy_protocol` (the https and http listeners; admin takes it too) */
+  proxyProtocol: ProxyProtocolSettings;
 }
 
 /** listenerSettings reads the listener settings out of a snapshot's server part. */
@@ -45,9 +49,15 @@ export function listenerSettings(s: {
   max_header_bytes: number;
   timeouts: ListenerSettings['timeouts'];
   http2: { enabled: boolean; max_concurrent_streams: number; max_resets: { count: number; window: number } };
+  proxy_protocol: readonly string[];
 }): ListenerSettings {
   const t = s.timeouts;
-  return { maxHeaderBytes: s.max_header_bytes, timeouts: { header: t.header, idle: t.idle, body: t.body, send: t.send, upstream_response: t.upstream_response }, http2: h2Options(s.http2) };
+  return {
+    maxHeaderBytes: s.max_header_bytes,
+    timeouts: { header: t.header, idle: t.idle, body: t.body, send: t.send, upstream_response: t.upstream_response },
+    http2: h2Options(s.http2),
+    proxyProtocol: { from: [...s.proxy_protocol], timeoutMs: t.header },
+  };
 }
 
 /**
@@ -58,6 +68,7 @@ export function listenerSettings(s: {
 export function applyListenerSettings(server: http.Server, s: ListenerSettings): void {
   setMaxHeaderSize(server, s.maxHeaderBytes);
   applyTimeouts(server, s.timeouts.header, s.timeouts.idle);
+  setProxyProtocol(server, s.proxyProtocol);
   h2SessionsOf(server)?.configure(h2Settings(s));
 }
 
@@ -126,6 +137,13 @@ export function clientErrorHandler(log: Logger, metrics: Metrics) {
     }
     if (socket[kRefused]) return; // Node reports a broken connection again when more bytes arrive
     socket[kRefused] = true;
+    const raw = (err as { rawPacket?: unknown }).rawPacket;
+    if (!socket._httpMessage && Buffer.isBuffer(raw) && looksLikeProxyHeader(raw)) {
+      // a PROXY header from a peer not in server.proxy_protocol: closed, never answered
+      log.info({ client_ip: socket.remoteAddress }, 'connection refused: PROXY protocol header from a peer not in server.proxy_protocol');
+      socket.destroy();
+      return;
+    }
     if (code === 'HPE_CLOSED_CONNECTION') {
       log.debug({ code, client_ip: socket.remoteAddress }, 'bytes after Connection: close ignored');
       if (!socket._httpMessage) socket.destroy();
@@ -233,6 +251,8 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
     noDelay: true,
   } as https.ServerOptions);
   applyTimeouts(server, s.timeouts.header, s.timeouts.idle);
+  watchProxyProtocol(server, log);
+  setProxyProtocol(server, s.proxyProtocol);
   dp.attachTlsServer(server);
   server.once('close', () => dp.detachTlsServer(server));
   H2_OF.set(server, h2);
