@@ -24,6 +24,8 @@ export interface RequestOptions {
   ca?: string;
   agent?: https.Agent | false;
   timeout?: number;
+  /** the client's source address (a loopback alias such as 127.0.0.5) */
+  localAddress?: string;
 }
 
 /** bufferReply collects a response into a Reply (shared by the HTTPS and plain-HTTP helpers). */
@@ -50,6 +52,7 @@ export function request(o: RequestOptions): Promise<Reply> {
         rejectUnauthorized: o.ca !== undefined,
         agent: o.agent ?? false,
         timeout: o.timeout ?? 10_000,
+        localAddress: o.localAddress,
       },
       (res) => bufferReply(res, resolve, reject),
     );

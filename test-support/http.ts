@@ -18,13 +18,15 @@ export interface HttpOptions {
   /** sent as given; `host` defaults to Node's (127.0.0.1:PORT) unless set here */
   headers?: Record<string, string>;
   body?: string;
+  /** the client's source address (a loopback alias such as 127.0.0.5) */
+  localAddress?: string;
 }
 
 /** httpRequest sends one plain HTTP request (no keep-alive) and buffers the reply. */
 export function httpRequest(o: HttpOptions): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: o.host ?? '127.0.0.1', port: o.port, path: o.path ?? '/', method: o.method ?? 'GET', headers: o.headers, agent: false, timeout: 10_000 },
+      { host: o.host ?? '127.0.0.1', port: o.port, path: o.path ?? '/', method: o.method ?? 'GET', headers: o.headers, agent: false, timeout: 10_000, localAddress: o.localAddress },
       (res) => bufferReply(res, resolve, reject),
     );
     req.on('timeout', () => req.destroy(new Error('client timeout')));

@@ -15,3 +15,4 @@ export * from './h2.js';
 export * from './recorder.js';
 export * from './raw-http.js';
 export * from './hostile.js';
+export * from './haproxy.js';

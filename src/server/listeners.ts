@@ -251,12 +251,13 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
     noDelay: true,
   } as https.ServerOptions);
   applyTimeouts(server, s.timeouts.header, s.timeouts.idle);
-  watchProxyProtocol(server, log);
-  setProxyProtocol(server, s.proxyProtocol);
   dp.attachTlsServer(server);
   server.once('close', () => dp.detachTlsServer(server));
   H2_OF.set(server, h2);
   routeByAlpn(server, h2);
+  // after routeByAlpn: the header's client is put on the TLS socket before it is routed
+  watchProxyProtocol(server, log);
+  setProxyProtocol(server, s.proxyProtocol);
   server.on('request', dp.handleRequest);
   server.on('upgrade', dp.handleUpgrade);
   server.on('clientError', clientErrorHandler(log, metrics));
