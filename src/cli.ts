@@ -12,7 +12,7 @@ import { allProblems, plan, type MemoryPlan, type Plan } from './lifecycle/build
 import type { CertPlan } from './lifecycle/cert-plan.js';
 import { formatBytes, totalText } from './supervisor/memory.js';
 import { inspectAcme, type AcmeInspection } from './acme/inspect.js';
-import { FileStorage } from './storage/file.js';
+import { checkStorage } from './lifecycle/fleet.js';
 import { inspectPreStart, type PreStartState } from './supervisor/pre-start.js';
 import { reusePortSupported } from './cluster/pool.js';
 import { rangeText } from './upstream/health-state.js';
@@ -175,6 +175,7 @@ export function renderPlan(
   certs: CertPlan & Partial<Pick<Plan, 'memory'>>,
   acme: readonly AcmeInspection[] = [],
   preStart: ReadonlyMap<string, PreStartState> = new Map(),
+  storage?: { line: string; ok: boolean },
 ): string {
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   const out: string[] = [`${rel(config.source)}: valid`, '', 'listeners:'];
@@ -209,7 +210,9 @@ export function renderPlan(
     for (const a of config.apps) out.push(...appLines(a, rel, preStart.get(a.name)));
     if (certs.memory) out.push(`  ${memoryLine(config, certs.memory)}`);
   }
+  out.push('', `storage: ${storage?.line ?? `directory ${rel(config.storage.dir)}`}`);
   const warnings = planWarnings(config, certs);
+  if (storage !== undefined && !storage.ok) warnings.push('storage.redis does not answer: see the storage line');
   for (const a of acme) {
     if (a.ledger.consecutive_failures > 0) warnings.push(`ACME for ${a.host} is failing (${a.ledger.consecutive_failures} attempts): ${a.ledger.last_error}`);
   }
@@ -237,10 +240,15 @@ async function check(path: string): Promise<number> {
     config = await loadConfig(path);
     const certs = await plan(config);
     const acmeHosts = certs.hosts.filter((h) => h.source === 'acme').map((h) => h.host);
-    const storage = new FileStorage(config.storage.dir);
-    const preStart = new Map<string, PreStartState>();
-    for (const a of config.apps) preStart.set(a.name, await inspectPreStart(a, storage));
-    process.stdout.write(renderPlan(config, certs, acmeHosts.length > 0 ? await inspectAcme(config.storage.dir, config.acme, acmeHosts) : [], preStart));
+    const checked = await checkStorage(config);
+    try {
+      const preStart = new Map<string, PreStartState>();
+      for (const a of config.apps) preStart.set(a.name, await inspectPreStart(a, checked.storage));
+      const acme = acmeHosts.length > 0 ? await inspectAcme(checked.storage, config.acme, acmeHosts) : [];
+      process.stdout.write(renderPlan(config, certs, acme, preStart, checked));
+    } finally {
+      await checked.close();
+    }
     return 0;
   } catch (err) {
     return reportConfigError(err);

@@ -137,6 +137,18 @@ export class Metrics {
     labelNames: ['app', 'worker'] as const,
     registers: [this.registry],
   });
+  readonly redisUp = new client.Gauge({
+    name: 'portico_redis_up',
+    help: '1 while the Redis of storage.redis answers and this replica is in step with it, else 0 (serving from the local cache). Only with storage.redis.',
+    labelNames: ['url'] as const,
+    registers: [this.registry],
+  });
+  readonly redisLastSync = new client.Gauge({
+    name: 'portico_redis_last_sync_seconds',
+    help: 'When (unix seconds) this replica was last confirmed in step with the Redis of storage.redis.',
+    labelNames: ['url'] as const,
+    registers: [this.registry],
+  });
   readonly appFailed = new client.Gauge({
     name: 'portico_app_failed',
     help: '1 while an app is failed (crash loop or failed pre-start step): portico no longer restarts it.',

@@ -16,3 +16,4 @@ export * from './recorder.js';
 export * from './raw-http.js';
 export * from './hostile.js';
 export * from './haproxy.js';
+export * from './redis.js';

@@ -3,7 +3,7 @@
  * storage: the stored certificate (issuer, expiry, planned renewal), whether it is unreadable, and the
  * failure ledger (attempts, last error, next attempt).
  */
-import { FileStorage } from '../storage/file.js';
+import type { Storage } from '../storage/storage.js';
 import { emptyEntry, Ledger, type LedgerEntry } from './ledger.js';
 import { renewalTime, storagePrefix, type AcmeSettings } from './manager.js';
 import { CertFiles } from './stored.js';
@@ -18,8 +18,7 @@ export interface AcmeInspection {
 }
 
 /** inspectAcme reads the storage for each host. */
-export async function inspectAcme(storageDir: string, acme: AcmeSettings, hosts: readonly string[]): Promise<AcmeInspection[]> {
-  const storage = new FileStorage(storageDir);
+export async function inspectAcme(storage: Storage, acme: AcmeSettings, hosts: readonly string[]): Promise<AcmeInspection[]> {
   const prefix = storagePrefix(acme.directory);
   const ledger = new Ledger(storage, prefix, acme.backoff);
   return Promise.all(hosts.map(async (host) => {

@@ -180,9 +180,32 @@ export class AcmeManager {
     return out;
   }
 
-  /** start runs one maintenance loop per host until the signal aborts. */
+  /**
+   * start runs one maintenance loop per host until the signal aborts, and (storage shared across
+   * machines) serves a certificate another replica stored as soon as storage says it changed.
+   */
   start(signal: AbortSignal): void {
     for (const s of this.states.values()) void this.maintain(s, signal);
+    const unwatch = this.o.storage.watch?.((key) => {
+      if (signal.aborted) return;
+      for (const s of this.states.values()) if (key === null || key === this.files.certKey(s.host)) void this.adoptStored(s);
+    });
+    if (unwatch !== undefined) signal.addEventListener('abort', unwatch, { once: true });
+  }
+
+  /** adoptStored serves the stored certificate of a host when it is valid and newer than the one served (another replica's order). */
+  private async adoptStored(s: HostState): Promise<void> {
+    try {
+      const stored = await this.files.load(s.host);
+      if (stored === null || stored.serial === s.cert?.serial || stored.notAfter.getTime() <= this.now()) return;
+      if (s.cert !== null && stored.notAfter.getTime() < s.cert.notAfter.getTime()) return;
+      this.adopt(s, stored);
+      s.ledger = await this.readLedger(s.host);
+      this.o.install(s.host, stored);
+      this.log.info({ host: s.host, serial: stored.serial, not_after: stored.notAfter.toISOString() }, 'certificate obtained by another process; using it');
+    } catch (err) {
+      this.log.warn({ host: s.host, err: errorText(err) }, 'reading a certificate changed in storage failed; the next check tries again');
+    }
   }
 
   /** status describes every host (for /status.json). */

@@ -31,6 +31,11 @@ export class CertFiles {
     return { cert: `${this.prefix}/certs/${host}.crt`, key: `${this.prefix}/certs/${host}.key` };
   }
 
+  /** certKey is the storage key of a host's certificate (written after its key: a change of it means a new pair). */
+  certKey(host: string): string {
+    return this.keys(host).cert;
+  }
+
   /** certPath is where a host's certificate is (for messages). */
   certPath(host: string): string {
     return this.storage.describe(this.keys(host).cert);

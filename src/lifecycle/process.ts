@@ -34,7 +34,8 @@ import { drainDataPlane } from '../server/drain.js';
 import { applyListenerSettings, createHttpsListener, formatAddress, listenerSettings } from '../server/listeners.js';
 import { setProxyProtocol } from '../server/proxy-protocol.js';
 import { HealthRegistry } from '../health/registry.js';
-import { FileStorage } from '../storage/file.js';
+import type { Storage } from '../storage/storage.js';
+import { openStorage, type Fleet, type FleetTuning } from './fleet.js';
 import { DEFAULT_READY_TIMEOUT_MS, Supervisor, waitAccepting, type SupervisorOptions } from '../supervisor/apps.js';
 import { detectMemory, memoryBudget, type DetectedMemory } from '../supervisor/memory.js';
 import { Watchdog } from '../supervisor/watchdog.js';
@@ -52,6 +53,8 @@ export interface StartOptions {
   acmeTuning?: AcmeDeps['tuning'];
   /** tests: faster RSS sampling, shorter ready timeout */
   supervisorTuning?: Pick<SupervisorOptions, 'sampleMs' | 'readyTimeoutMs'>;
+  /** tests: shorter Redis timings (storage.redis) */
+  fleetTuning?: FleetTuning;
 }
 
 /** Addresses are the bound listeners (port 0 in the config → the port the OS chose). */
@@ -92,6 +95,8 @@ export class Portico {
     private readonly env: NodeJS.ProcessEnv,
     readonly supervisor: Supervisor,
     private readonly watchdog: LazyWatchdog,
+    /** Redis shared with other replicas (storage.redis); null: storage.dir alone */
+    private readonly fleet: Fleet | null,
   ) {
     this.stopping.signal.addEventListener('abort', () => health.close(), { once: true });
     this.reloader = new Reloader(this.reloadSteps(), log.child({ component: 'reload' }));
@@ -112,9 +117,7 @@ export class Portico {
     const metrics = new Metrics();
     const publisher = new SnapshotPublisher(log.child({ component: 'lifecycle' }));
     const health = new HealthRegistry({ log, metrics, onChange: (u) => publisher.health(u) });
-    const storage = new FileStorage(config.storage.dir, {
-      staleRemoved: (path, ageMs) => log.warn({ component: 'storage', path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),
-    });
+    const { storage, fleet } = openStorage(config, log, metrics, opts.fleetTuning);
     const acme = acmeDeps(storage, log, metrics, opts.acmeTuning);
     // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage)
     const challenges = { httpToken: (t: string) => acme.challenges.lookupHttp(t), alpnCertificate: (n: string) => acme.challenges.lookupAlpn(n) };
@@ -152,10 +155,13 @@ export class Portico {
       ...opts.supervisorTuning,
     });
     const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health, acme, apps: supervisor };
-    const p = new Portico(opts.configPath, log, metrics, publisher, dataPlane, pool, health, deps, env, supervisor, watchdog);
+    const p = new Portico(opts.configPath, log, metrics, publisher, dataPlane, pool, health, deps, env, supervisor, watchdog, fleet);
     try {
       await pool?.start();
+      // a replica starts from Redis when it answers soon, else from its cache (never waits long for it)
+      await fleet?.connect(opts.fleetTuning?.timeoutMs ?? 2000);
       p.swap(await build(config, deps));
+      fleet?.shareTicketKeys({ useTicketKey: (k) => publisher.useTicketKey(k), rotationMs: () => publisher.runtime?.config.tls.ticket_key_rotation ?? config.tls.ticket_key_rotation });
       // the workers take the first snapshot before anything binds
       await pool?.ready();
       supervisor.apply(config.apps);
@@ -373,6 +379,7 @@ export class Portico {
       apps: this.supervisor.status(),
       appsMemory: this.publisher.runtime !== null && this.publisher.runtime.config.apps.length > 0 ? this.appsMemory(this.publisher.runtime.config) : null,
       upstreamsOf: (r) => (r.app === null ? r.upstreams : this.supervisor.endpoints(r.app).map((e) => e.url)),
+      storage: this.fleet?.status() ?? { kind: 'file', dir: this.publisher.runtime?.config.storage.dir ?? null },
     });
   }
 
@@ -424,7 +431,7 @@ export class Portico {
       stopApps: (ms) => this.supervisor.stop(ms),
       closeRest: async () => {
         this.watchdog.close();
-        await this.listeners.close(0);
+        await Promise.all([this.listeners.close(0), this.fleet?.close()]);
       },
     };
   }
@@ -445,7 +452,7 @@ export class Portico {
     await this.dataPlane?.close(false);
     await this.supervisor.stop(1000);
     this.watchdog.close();
-    await this.listeners.close(0);
+    await Promise.all([this.listeners.close(0), this.fleet?.close()]);
   }
 }
 /**
@@ -453,7 +460,7 @@ export class Portico {
  * the challenge answers, the order limiter and the issuer cache. Nothing touches the disk or loads
  * acme-client until a host uses ACME.
  */
-function acmeDeps(storage: FileStorage, log: Logger, metrics: Metrics, tuning: AcmeDeps['tuning']): AcmeDeps {
+function acmeDeps(storage: Storage, log: Logger, metrics: Metrics, tuning: AcmeDeps['tuning']): AcmeDeps {
   const acmeLog = log.child({ component: 'acme' });
   return {
     storage,

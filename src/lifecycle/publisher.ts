@@ -25,6 +25,8 @@ export class SnapshotPublisher {
   private ticketKey = newTicketKey();
   private rotation: NodeJS.Timeout | null = null;
   private rotationMs = 0;
+  /** false while a fleet (storage.redis) supplies the key: useTicketKey, no timer of our own */
+  private ownRotation = true;
 
   constructor(private readonly log: Logger) {}
 
@@ -53,6 +55,7 @@ export class SnapshotPublisher {
 
   /** scheduleRotation (re)starts the ticket-key timer when the period changed (first swap, or a reload). */
   private scheduleRotation(ms: number): void {
+    if (!this.ownRotation) return;
     if (this.rotation !== null && this.rotationMs === ms) return;
     if (this.rotation !== null) clearInterval(this.rotation);
     this.rotationMs = ms;
@@ -67,6 +70,19 @@ export class SnapshotPublisher {
   rotateTicketKey(): void {
     this.ticketKey = newTicketKey();
     this.log.info({}, 'tls session-ticket key rotated');
+    this.publish();
+  }
+
+  /**
+   * useTicketKey installs a key the fleet shares (lifecycle/fleet.ts) and stops this publisher's own
+   * rotation: from now on the fleet rotates it. The same key again changes nothing.
+   */
+  useTicketKey(base64: string): void {
+    this.ownRotation = false;
+    if (this.rotation !== null) clearInterval(this.rotation);
+    this.rotation = null;
+    if (base64 === '' || base64 === this.ticketKey) return;
+    this.ticketKey = base64;
     this.publish();
   }
 

@@ -26,6 +26,8 @@ export interface StatusInput {
   appsMemory?: unknown;
   /** health of one upstream of a route */
   upstream(route: string, url: string): UpstreamStatus;
+  /** where managed state lives: `{kind: 'file', dir}`, or Redis with its connection, last sync and lock holders */
+  storage?: unknown;
 }
 
 const addr = (a: AddressInfo | null | undefined): string | null =>
@@ -80,6 +82,7 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
     certificates: certificates(s.runtime),
     apps: s.apps ?? [],
     apps_memory: s.appsMemory ?? null,
+    storage: s.storage ?? null,
     last_reload: s.lastReload,
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Storage: the one interface to state portico manages (DESIGN §6, §7): the ACME account, issued
- * certificates, the failure ledger, HTTP-01 tokens and TLS-ALPN-01 certificates, and locks. The file
- * system implementation is file.ts; a Redis one can follow for fleets, behind the same interface.
+ * certificates, the failure ledger, HTTP-01 tokens and TLS-ALPN-01 certificates, pre-start markers,
+ * TLS session-ticket keys (fleets), and locks. FileStorage (file.ts) keeps them in a directory;
+ * RedisStorage (redis-storage.ts) in Redis for replicas on many machines, with the directory as a
+ * local cache.
  *
  * Keys are relative, `/`-separated paths whose segments are `[A-Za-z0-9._-]+` (never `.` or `..`),
  * so a key taken from a request (an HTTP-01 token) cannot escape the storage. checkKey enforces it.
@@ -46,7 +48,16 @@ export interface Storage {
   list(prefix: string): Promise<string[]>;
   /** lock waits until it holds the named lock (or opts.signal aborts). */
   lock(name: string, opts?: LockOptions): Promise<Lock>;
+  /**
+   * watch (storages shared across machines only) calls `fn` with each key another process changed,
+   * or null when anything may have changed (a reconnection); returns the function that stops it.
+   * Listeners are called synchronously and must not throw.
+   */
+  watch?(fn: ChangeListener): () => void;
 }
+
+/** ChangeListener hears of a changed key (null: any key may have changed). */
+export type ChangeListener = (key: string | null) => void;
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 

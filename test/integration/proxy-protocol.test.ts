@@ -110,7 +110,7 @@ t.test('a listed peer without a valid header is refused', async (t) => {
     waitForLog(p.logs, (l) => l.msg === 'connection refused: no valid PROXY protocol header from a server.proxy_protocol peer' && reason.test(String(l.reason)), 5000, from);
   let from = p.logs.length;
   const direct = await new Promise<string>((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port: p.port, localAddress: LB, servername: 'localhost', rejectUnauthorized: false });
+    const s = tls.connect({ socket: net.connect({ host: '127.0.0.1', port: p.port, localAddress: LB }), servername: 'localhost', rejectUnauthorized: false });
     s.on('secureConnect', () => resolve('handshake completed'));
     s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     s.on('close', () => resolve('closed'));
