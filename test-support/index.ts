@@ -17,3 +17,4 @@ export * from './raw-http.js';
 export * from './hostile.js';
 export * from './haproxy.js';
 export * from './redis.js';
+export * from './fleet.js';

@@ -51,7 +51,7 @@ export function routeToml(r: RouteSpec): string {
  */
 export function proxyConfig(
   routes: RouteSpec[],
-  extra: { server?: string; timeouts?: string; limits?: string; tls?: string; admin?: string; log?: string; https?: string; http?: string; acme?: string; storage?: string } = {},
+  extra: { server?: string; timeouts?: string; limits?: string; tls?: string; admin?: string; log?: string; https?: string; http?: string; acme?: string; storage?: string; redis?: string } = {},
 ): string {
   return [
     '[server]',
@@ -67,6 +67,7 @@ export function proxyConfig(
     extra.tls ?? '',
     '[storage]',
     `dir = ${q(extra.storage ?? 'state')}`,
+    extra.redis !== undefined ? `redis = ${q(extra.redis)}` : '',
     ...(extra.acme !== undefined ? ['[acme]', extra.acme] : []),
     '[admin]',
     'listen = "127.0.0.1:0"',

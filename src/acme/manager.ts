@@ -289,14 +289,17 @@ export class AcmeManager {
       try {
         // Check again under the lock: another process (or the previous runtime) may have done it.
         const stored = await this.files.load(s.host);
-        if (stored !== null && stored.serial !== s.cert?.serial && stored.notAfter.getTime() > this.now()) {
+        const adopted = stored !== null && stored.serial !== s.cert?.serial && stored.notAfter.getTime() > this.now();
+        if (adopted) {
           this.adopt(s, stored);
           this.o.install(s.host, stored);
-          if (this.dueAt(s) > this.now()) {
-            this.log.info({ host: s.host, serial: stored.serial, not_after: stored.notAfter.toISOString() }, 'certificate obtained by another process; using it');
-            s.ledger = await this.readLedger(s.host);
-            return;
-          }
+        }
+        // …and whether it is still due: a certificate another replica stored may have been adopted
+        // meanwhile (a storage change notice, adoptStored) while this one waited for the lock
+        if (this.dueAt(s) > this.now()) {
+          if (adopted) this.log.info({ host: s.host, serial: stored.serial, not_after: stored.notAfter.toISOString() }, 'certificate obtained by another process; using it');
+          s.ledger = await this.readLedger(s.host);
+          return;
         }
         s.ledger = await this.readLedger(s.host);
         if (s.ledger.next_attempt_at !== null && Date.parse(s.ledger.next_attempt_at) > this.now()) return;
