@@ -167,3 +167,29 @@ t.test('an issued certificate that cannot be saved is served from memory, not or
   await until(() => lines.some((l) => l.msg === 'certificate saved to storage'));
   t.ok(await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).load('a.test'), 'saved once storage works again');
 });
+
+/**
+ * Regression (issue 25): a replica waiting for the order lock adopted, from a storage change notice,
+ * the certificate the lock holder had just stored; under the lock its re-check compared storage with
+ * the certificate it now had (the same) and ordered again. The re-check asks "still due?" instead.
+ */
+t.test('a certificate adopted from a storage change notice while waiting for the lock is not ordered again', async (t) => {
+  const storage = new FileStorage(t.testdir());
+  const listeners: Array<(k: string | null) => void> = [];
+  const watched = Object.assign(Object.create(storage) as FileStorage, { watch: (fn: (k: string | null) => void) => (listeners.push(fn), () => undefined) });
+  const ca = await makeCA();
+  const other = await storage.lock(`order-${storagePrefix(DIRECTORY)}-a.test`); // "another replica" holds the lock
+  const issuer = new FakeIssuer(async () => ca.issue(['a.test']));
+  const { m, lines } = manager(watched, issuer);
+  await m.load();
+  const ac = new AbortController();
+  t.teardown(() => ac.abort());
+  m.start(ac.signal);
+  await new Promise((r) => setTimeout(r, 100)); // the host has no certificate: its loop waits for the lock
+  await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).save('a.test', await ca.issue(['a.test']));
+  for (const fn of listeners) fn(`${storagePrefix(DIRECTORY)}/certs/a.test.crt`);
+  await until(() => lines.some((l) => l.msg === 'certificate obtained by another process; using it'), 2000);
+  await other.release();
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(issuer.calls.length, 0, 'nothing ordered');
+});
