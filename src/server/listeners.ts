@@ -20,6 +20,7 @@ import type { H2Message } from '../proxy/h2-message.js';
 import { rawAnswer, sendAnswer } from '../proxy/answers.js';
 import { markMalformed } from '../proxy/handler.js';
 import { tlsOptions } from '../tls/cert-store.js';
+import { SESSION_ID_CONTEXT } from '../tls/ticket-keys.js';
 import { H2Sessions, type H2Settings } from './h2-sessions.js';
 import { looksLikeProxyHeader } from './proxy-header.js';
 import { setProxyProtocol, watchProxyProtocol, type ProxyProtocolSettings } from './proxy-protocol.js';
@@ -249,6 +250,8 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
     keepAliveTimeout: s.timeouts.idle,
     connectionsCheckingInterval: 1000,
     noDelay: true,
+    sessionIdContext: SESSION_ID_CONTEXT, // a session resumes on any process and replica
+
   } as https.ServerOptions);
   applyTimeouts(server, s.timeouts.header, s.timeouts.idle);
   dp.attachTlsServer(server);

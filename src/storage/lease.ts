@@ -26,6 +26,8 @@ export interface LeaseOptions {
   /** pause between attempts while someone holds it (default 500 ms, ±50 %) */
   pollMs?: number;
   signal?: AbortSignal;
+  /** whether to try now (false: wait as if Redis were away) */
+  ready?: () => Promise<boolean>;
   onLost?: () => void;
   onWaiting?: (reason: string) => void;
 }
@@ -52,6 +54,7 @@ export async function acquireLease(link: RedisLink, key: string, o: LeaseOptions
     o.signal?.throwIfAborted();
     let wait = pollMs * (0.5 + Math.random());
     try {
+      if (o.ready !== undefined && !(await o.ready())) throw new RedisUnavailableError('redis not in step yet');
       if ((await link.call(['SET', key, owner, 'NX', 'PX', String(o.leaseMs)])) === 'OK') return held(link, key, owner, o);
       down = 0;
     } catch (err) {

@@ -145,9 +145,15 @@ export class RedisStorage implements Storage {
     return `${this.url.replace(/\/$/, '')} ${KEY_PREFIX}${checkKey(key)}`;
   }
 
+  /** inStep: Redis may be trusted now; a sync under way (a reconnection) is waited for first. */
+  private async inStep(): Promise<boolean> {
+    if (!this.connected && this.syncing !== null) await this.syncing;
+    return this.connected;
+  }
+
   async read(key: string): Promise<Buffer | null> {
     checkKey(key);
-    if (!this.connected) return isDurable(key) ? this.cache.read(key) : null;
+    if (!(await this.inStep())) return isDurable(key) ? this.cache.read(key) : null;
     let value: Buffer | null;
     try {
       value = (await this.link.call(['GET', KEY_PREFIX + key], true)) as Buffer | null;
@@ -200,6 +206,8 @@ export class RedisStorage implements Storage {
   async lock(name: string, opts: LockOptions = {}): Promise<Lock> {
     const key = `${KEY_PREFIX}lock:${safeSegment(name)}`;
     const lock = await acquireLease(this.link, key, {
+      // not before this replica is in step with Redis: what it reads under the lock must be the fleet's
+      ready: () => this.inStep(),
       leaseMs: opts.staleMs ?? this.leaseMs,
       renewMs: opts.heartbeatMs,
       pollMs: opts.pollMs,

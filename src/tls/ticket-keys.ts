@@ -10,6 +10,13 @@ import { randomBytes } from 'node:crypto';
 import type tls from 'node:tls';
 import { tlsOptions } from './cert-store.js';
 
+/**
+ * SESSION_ID_CONTEXT is the listeners' TLS session id context, the same in every process and replica:
+ * Node's default hashes the process's argv (another config path, another context), and OpenSSL
+ * refuses to resume a session made under another context, whatever the ticket key (issue 25).
+ */
+export const SESSION_ID_CONTEXT = 'portico';
+
 /** newTicketKey makes a session-ticket key (48 bytes: name, AES and HMAC keys), base64. */
 export function newTicketKey(): string {
   return randomBytes(48).toString('base64');
@@ -26,7 +33,7 @@ export class TicketKeys {
   /** attach installs the current settings on a listener and keeps it up to date. */
   attach(server: tls.Server): void {
     this.servers.push(server);
-    if (this.noSni !== null && this.noSniVersion !== null) server.setSecureContext({ ...this.noSni, ...tlsOptions(this.noSniVersion) });
+    if (this.noSni !== null && this.noSniVersion !== null) server.setSecureContext({ ...this.noSni, ...tlsOptions(this.noSniVersion), sessionIdContext: SESSION_ID_CONTEXT });
     if (this.key !== null) server.setTicketKeys(this.key);
   }
 
@@ -50,7 +57,7 @@ export class TicketKeys {
     this.noSni = pems;
     this.noSniVersion = minVersion;
     for (const server of this.servers) {
-      server.setSecureContext({ ...pems, ...tlsOptions(minVersion) });
+      server.setSecureContext({ ...pems, ...tlsOptions(minVersion), sessionIdContext: SESSION_ID_CONTEXT });
       if (this.key !== null) server.setTicketKeys(this.key);
     }
   }
