@@ -192,6 +192,17 @@ export class AcmeRateLimitedError extends AcmeError {
   }
 }
 
+/**
+ * RedisUnavailableError: the Redis of `storage.redis` did not answer a call within its deadline (down,
+ * hung, refused the command). Reads then come from the local cache; writes are kept in memory and
+ * retried; locks wait.
+ */
+export class RedisUnavailableError extends PorticoError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('PORTICO_ERR_REDIS', message, options);
+    this.name = 'RedisUnavailableError';
+  }
+}
 
 /**
  * ERROR_CODES lists every code above, and the codes only logged (`PORTICO_ERR_STORAGE`: a corrupt or
@@ -214,4 +225,5 @@ export const ERROR_CODES = [
   'PORTICO_ERR_ACME',
   'PORTICO_ERR_ACME_RATE_LIMITED',
   'PORTICO_ERR_STORAGE',
+  'PORTICO_ERR_REDIS',
 ] as const;

@@ -9,7 +9,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { FileStorage } from '../storage/file.js';
-import { RedisStorage, type RedisStatus } from '../storage/redis-storage.js';
+import type { RedisStatus, RedisStorage, RedisStorageEvents } from '../storage/redis-storage.js';
 import { safeSegment, type Storage } from '../storage/storage.js';
 import { newTicketKey } from '../tls/ticket-keys.js';
 
@@ -30,8 +30,11 @@ export interface OpenedStorage {
   fleet: Fleet | null;
 }
 
-/** openStorage creates the storage a config names (Redis connects in the background: nothing waits for it). */
-export function openStorage(config: Config, log: Logger, metrics: Metrics, tuning: FleetTuning = {}): OpenedStorage {
+/**
+ * openStorage creates the storage a config names (Redis connects in the background: nothing waits for
+ * it). The Redis client is loaded only for a fleet: one machine does not pay for it.
+ */
+export async function openStorage(config: Config, log: Logger, metrics: Metrics, tuning: FleetTuning = {}): Promise<OpenedStorage> {
   const slog = log.child({ component: 'storage' });
   if (config.storage.redis === '') {
     const storage = new FileStorage(config.storage.dir, {
@@ -39,7 +42,8 @@ export function openStorage(config: Config, log: Logger, metrics: Metrics, tunin
     });
     return { storage, fleet: null };
   }
-  const fleet = new Fleet(config, slog, metrics, tuning);
+  const { RedisStorage } = await import('../storage/redis-storage.js');
+  const fleet = new Fleet((events) => new RedisStorage({ url: config.storage.redis, cacheDir: config.storage.dir, ...tuning, events }), slog, metrics);
   return { storage: fleet.storage, fleet };
 }
 
@@ -56,26 +60,21 @@ export class Fleet {
   readonly storage: RedisStorage;
   private tickets: TicketKeySync | null = null;
 
-  constructor(config: Config, private readonly log: Logger, metrics: Metrics, tuning: FleetTuning) {
+  constructor(open: (events: RedisStorageEvents) => RedisStorage, private readonly log: Logger, metrics: Metrics) {
     let url = '';
-    this.storage = new RedisStorage({
-      url: config.storage.redis,
-      cacheDir: config.storage.dir,
-      ...tuning,
-      events: {
-        up: (info) => {
-          metrics.redisUp.labels(url).set(1);
-          metrics.redisLastSync.labels(url).set(Math.floor(Date.now() / 1000));
-          log.info({ redis: url, ...info }, info.republished > 0 ? 'redis in step (re-published the local cache into an empty redis)' : 'redis in step');
-        },
-        down: (reason) => {
-          metrics.redisUp.labels(url).set(0);
-          log.warn({ redis: url, err: reason }, 'redis unreachable: serving from the local cache, retrying');
-        },
-        syncFailed: (reason) => log.warn({ redis: url, err: reason }, 'redis sync failed; retrying'),
-        leaseLost: (name) => log.warn({ redis: url, lock: name }, 'storage lock lease lost (redis away longer than the lease)'),
-        waitingForRedis: (lock, reason) => log.warn({ redis: url, lock, err: reason }, 'waiting for redis to take a storage lock'),
+    this.storage = open({
+      up: (info) => {
+        metrics.redisUp.labels(url).set(1);
+        metrics.redisLastSync.labels(url).set(Math.floor(Date.now() / 1000));
+        log.info({ redis: url, ...info }, info.republished > 0 ? 'redis in step (re-published the local cache into an empty redis)' : 'redis in step');
       },
+      down: (reason) => {
+        metrics.redisUp.labels(url).set(0);
+        log.warn({ redis: url, err: reason }, 'redis unreachable: serving from the local cache, retrying');
+      },
+      syncFailed: (reason) => log.warn({ redis: url, err: reason }, 'redis sync failed; retrying'),
+      leaseLost: (name) => log.warn({ redis: url, lock: name }, 'storage lock lease lost (redis away longer than the lease)'),
+      waitingForRedis: (lock, reason) => log.warn({ redis: url, lock, err: reason }, 'waiting for redis to take a storage lock'),
     });
     url = this.storage.status().url;
     metrics.redisUp.labels(url).set(0);
@@ -217,6 +216,7 @@ export async function checkStorage(config: Config, waitMs = 2000): Promise<Check
   if (config.storage.redis === '') {
     return { storage: new FileStorage(config.storage.dir), line: `directory ${config.storage.dir}`, ok: true, close: async () => undefined };
   }
+  const { RedisStorage } = await import('../storage/redis-storage.js');
   const storage = new RedisStorage({ url: config.storage.redis, cacheDir: config.storage.dir, readOnly: true, timeoutMs: waitMs, backoff: { min: 100, max: 500 } });
   storage.link.connect();
   const end = Date.now() + waitMs;

@@ -117,7 +117,7 @@ export class Portico {
     const metrics = new Metrics();
     const publisher = new SnapshotPublisher(log.child({ component: 'lifecycle' }));
     const health = new HealthRegistry({ log, metrics, onChange: (u) => publisher.health(u) });
-    const { storage, fleet } = openStorage(config, log, metrics, opts.fleetTuning);
+    const { storage, fleet } = await openStorage(config, log, metrics, opts.fleetTuning);
     const acme = acmeDeps(storage, log, metrics, opts.acmeTuning);
     // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage)
     const challenges = { httpToken: (t: string) => acme.challenges.lookupHttp(t), alpnCertificate: (n: string) => acme.challenges.lookupAlpn(n) };

@@ -8,6 +8,9 @@
  * fall back to the local cache.
  */
 import { createClient, RESP_TYPES } from '@redis/client';
+import { RedisUnavailableError } from '../errors.js';
+
+export { RedisUnavailableError } from '../errors.js';
 
 /** RedisLinkOptions: the URL and the timings (tests use short ones). */
 export interface RedisLinkOptions {
@@ -22,15 +25,6 @@ export interface RedisLinkOptions {
   onDown?: (reason: string) => void;
   /** the pub/sub connection came back (messages may have been missed meanwhile) */
   onResubscribed?: () => void;
-}
-
-/** RedisUnavailableError: Redis did not answer (down, slow, refused the command). */
-export class RedisUnavailableError extends Error {
-  readonly code = 'PORTICO_ERR_REDIS';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'RedisUnavailableError';
-  }
 }
 
 type Reply = null | string | number | Buffer | Reply[];
