@@ -40,8 +40,10 @@ t.test('one order per host; the process that did not order answers the challenge
   });
 
   await Promise.all([a.waitFor(obtainedOrAdopted('shared.test'), 40_000), b.waitFor(obtainedOrAdopted('shared.test'), 40_000)]);
+  // one process orders (a first attempt of it may fail when B orders before A, where pebble validates, is
+  // listening: it is retried by the same process under the same lock, not ordered by the other)
   const orders = [...a.logs, ...b.logs].filter((l) => l.msg === 'ordering certificate' && l.host === 'shared.test');
-  t.equal(orders.length, 1, `shared.test ordered once (by ${a.logs.includes(orders[0]!) ? 'A' : 'B'})`);
+  t.equal(new Set(orders.map((l) => l.pid)).size, 1, `shared.test ordered by one process (${a.logs.includes(orders[0]!) ? 'A' : 'B'})`);
   const issued = [...a.logs, ...b.logs].filter((l) => l.msg === 'certificate obtained' && l.host === 'shared.test');
   t.equal(issued.length, 1, 'issued once');
 
