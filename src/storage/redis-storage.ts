@@ -32,6 +32,35 @@ const VERSION = `${KEY_PREFIX}meta:version`;
 const CHANNEL = `${KEY_PREFIX}changes`;
 /** the cache's own record of the epoch it mirrors (a dot file: FileStorage.list never shows it) */
 const CACHE_EPOCH = '.redis-epoch';
+
+/**
+ * SETTLE_MS: how long after an epoch began (a new or emptied Redis) a lock is held back before it is
+ * handed out. The replicas that hold the fleet's state re-publish their caches when they reconnect
+ * (backoff up to 5 s); until they have, a replica with an empty cache would find nothing under the
+ * lock and order certificates that still exist (issue 25: "restarted empty: re-publish, not
+ * re-order"). It costs a fleet's very first order this wait, nothing later.
+ */
+export const SETTLE_MS = 6000;
+
+/** sleepUnless waits `ms`, or less when `signal` aborts. */
+function sleepUnless(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal?.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+/** epochBorn reads when an epoch began from its value (`<hex>:<epoch ms>`; an older bare value: long ago). */
+function epochBorn(epoch: string | null): number {
+  const at = Number(epoch?.split(':')[1]);
+  return Number.isFinite(at) ? at : 0;
+}
 /** DURABLE: key prefixes kept in the cache and re-published to an empty Redis (challenge answers are not) */
 const DURABLE = ['acme/', 'apps/', 'tls/'];
 
@@ -215,6 +244,9 @@ export class RedisStorage implements Storage {
       onLost: () => this.o.events?.leaseLost?.(name),
       onWaiting: (reason) => this.o.events?.waitingForRedis?.(name, reason),
     });
+    // a fresh epoch: give the replicas that hold the fleet's state time to re-publish it first
+    const settle = epochBorn(this.epoch) + SETTLE_MS - Date.now();
+    if (settle > 0) await sleepUnless(settle, opts.signal);
     this.held.add(lock.owner);
     const release = lock.release.bind(lock);
     return { owner: lock.owner, release: async () => (this.held.delete(lock.owner), release()) };
@@ -269,7 +301,7 @@ export class RedisStorage implements Storage {
           this.synced = true;
           return;
         }
-        await this.link.call(['SET', EPOCH, randomBytes(8).toString('hex'), 'NX']);
+        await this.link.call(['SET', EPOCH, `${randomBytes(8).toString('hex')}:${Date.now()}`, 'NX']);
         const epoch = String(await this.link.call(['GET', EPOCH]));
         const mine = (await this.cache.read(CACHE_EPOCH))?.toString() ?? null;
         const republished = mine === epoch ? 0 : await this.republish();
