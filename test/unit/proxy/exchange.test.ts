@@ -107,10 +107,10 @@ function setup(opts: { retries?: number; sendTimeout?: number } = {}) {
   const log = createLogger({ level: 'info', format: 'json', destination: sink });
   const metrics = new Metrics();
   const engines = [new FakeEngine('http://u1'), new FakeEngine('http://u2')];
-  const upstreams: UpstreamTarget[] = engines.map((e) => ({ origin: e.origin, client: e, available: true, state: 'up' }));
+  const upstreams: UpstreamTarget[] = engines.map((e) => ({ origin: e.origin, client: e, available: true, state: 'up', load: { n: 0 } }));
   const route: ServedRoute = {
     name: 'app', hosts: ['app.test'], prefix: '/', upstreams, selector: new RoundRobin<UpstreamTarget>(), maxBody: 1 << 20,
-    metrics: metrics.forRoute('app'), retries: opts.retries ?? 2, failStatuses: null, retryAfter: '1',
+    metrics: metrics.forRoute('app'), retries: opts.retries ?? 2, failStatuses: null, retryAfter: '1', extras: null,
   };
   const reports: Array<{ upstream: string; ok: boolean; detail: string }> = [];
   let done = 0;
@@ -134,7 +134,7 @@ function setup(opts: { retries?: number; sendTimeout?: number } = {}) {
     await new Promise((r) => setImmediate(r));
     return lines.filter((l) => l.msg === 'request');
   };
-  return { engines, reports, run, access, done: () => done, lines, log };
+  return { engines, reports, run, access, done: () => done, lines, log, inFlight: () => upstreams.map((u) => u.load.n) };
 }
 
 const GET = () => new FakeReq('GET', '/x', { host: 'app.test' });
