@@ -301,3 +301,43 @@ t.test('early refusals: absolute-form Host, invalid Host, two Hosts, codings, mi
   for (const [req, status] of cases) t.equal(s.run(req).res.status, status, `${req.url} ${JSON.stringify(req.rawHeaders)}: ${status}`);
   t.equal(s.engines[0]!.calls.length + s.engines[1]!.calls.length, 1, 'none of them dispatched');
 });
+
+t.test('issue 29: each attempt counts once in its upstream\'s in-flight count, until its response ended or failed', async (t) => {
+  t.test('a retry moves the count to the next upstream; the response end releases it', async (t) => {
+    const s = setup();
+    s.run(GET());
+    t.same(s.inFlight(), [1, 0], 'dispatched: u1 busy');
+    const first = s.engines[0]!.calls[0]!;
+    first.handler.onResponseError!(first.ctrl, err('ECONNREFUSED', 'connect ECONNREFUSED'));
+    t.same(s.inFlight(), [0, 1], 'retried on u2: u1 released, u2 busy');
+    const second = s.engines[1]!.calls[0]!;
+    second.handler.onRequestStart!(second.ctrl, {});
+    second.handler.onResponseStart!(second.ctrl, 200, {}, 'OK');
+    second.handler.onResponseData!(second.ctrl, Buffer.from('x'));
+    t.same(s.inFlight(), [0, 1], 'still busy while the body streams');
+    second.handler.onResponseEnd!(second.ctrl, {});
+    t.same(s.inFlight(), [0, 0], 'released at the end');
+  });
+  for (const phase of ['connecting', 'streaming'] as const) {
+    t.test(`a client that leaves while ${phase} releases it`, async (t) => {
+      const s = setup();
+      const { res } = s.run(GET());
+      const c = s.engines[0]!.calls[0]!;
+      if (phase === 'streaming') {
+        c.handler.onRequestStart!(c.ctrl, {});
+        c.handler.onResponseStart!(c.ctrl, 200, {}, 'OK');
+      }
+      res.emit('close');
+      t.same(s.inFlight(), [0, 0]);
+      t.match(await s.access(), [{ status: 499 }]);
+    });
+  }
+  t.test('a failure that is not retried releases it', async (t) => {
+    const s = setup();
+    s.run(new FakeReq('POST', '/x', { host: 'app.test', 'content-length': '0' }));
+    const c = s.engines[0]!.calls[0]!;
+    c.handler.onRequestStart!(c.ctrl, {});
+    c.handler.onResponseError!(c.ctrl, err('UND_ERR_SOCKET', 'other side closed'));
+    t.same(s.inFlight(), [0, 0]);
+  });
+});
