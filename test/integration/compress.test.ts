@@ -5,7 +5,7 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { codingAvailable } from '../../src/proxy/compress.js';
 import { accessLines, h2Connect, h2Request, proxyConfig, request, startBackend, startProxy, waitUntil } from '../../test-support/index.js';
 
@@ -76,7 +76,7 @@ function upstream(req: IncomingMessage, res: ServerResponse): void {
   res.end(JSON_BODY);
 }
 
-async function setup(t: Tap.Test, compress = '["br", "gzip"]') {
+async function setup(t: Test, compress = '["br", "gzip"]') {
   const b = await startBackend('c', (req, res) => upstream(req, res));
   t.teardown(() => b.close());
   const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [b.origin], extra: `compress = ${compress}` }]));
