@@ -7,9 +7,11 @@
 //
 //   node bench/compress-levels.mjs [--quick] [--out FILE.tsv]
 //
-// Corpora (deterministic: files the repository and its pinned node_modules contain): an API answer
-// (package-lock.json, JSON), minified JS (axios.min.js), JS source (the first 512 KiB of
+// Corpora (deterministic: generated, or files the repository and its pinned node_modules contain): an
+// API answer (bench/lib/text-corpus.cjs, the first 256 KiB: JSON records with ids, tokens, dates), a
+// package manifest (package-lock.json), minified JS (axios.min.js), JS source (the first 512 KiB of
 // typescript.js), text (docs/*.md, markdown: prose and tables, like HTML text).
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +23,7 @@ const outIdx = process.argv.indexOf('--out');
 const OUT = outIdx > 0 ? process.argv[outIdx + 1] : null;
 const read = (p) => readFileSync(join(ROOT, p));
 const corpora = {
+  api: execFileSync(process.execPath, [join(ROOT, 'bench/lib/text-corpus.cjs')], { maxBuffer: 4 << 20 }).subarray(0, 256 * 1024),
   json: read('package-lock.json'),
   'js-min': read('node_modules/axios/dist/axios.min.js'),
   js: read('node_modules/typescript/lib/typescript.js').subarray(0, 512 * 1024),
