@@ -465,13 +465,13 @@ export class Exchange implements DispatchHandler, BodyEvents, CompressionSink {
     if (!this.finished) this.endAnswer();
   }
 
-  /** compressionFailed: zlib failed (never the upstream's or the client's fault): cut the response. */
+  /** compressionFailed: zlib failed (never the upstream's or the client's fault): cut the response, logged 502 as a portico bug. */
   compressionFailed(err: Error): void {
     if (this.finished) return;
     this.engineFault(err);
     this.error = err;
     this.res.destroy();
-    this.finish(500);
+    this.finish(502);
     this.ctrl?.abort(err);
   }
 
