@@ -92,3 +92,29 @@ t.test('the plain-HTTP listener sends a redirect route\'s host straight to the t
   t.equal(secure.headers.location, `https://secure.test:${p.port}/s`, 'hsts: https on the same host first (HSTS preload)');
   t.equal(secure.headers['strict-transport-security'], undefined, 'never HSTS over plain HTTP (RFC 6797 §7.2)');
 });
+
+t.test('a WebSocket upgrade to a redirect route gets the redirect; to a rate-limited route, 429 once over', async (t) => {
+  const a = await startBackend('a');
+  t.teardown(() => a.close());
+  const p = await startProxy(t.testdir(), proxyConfig([
+    { hosts: ['example.test'], upstreams: [], extra: 'redirect = "https://www.example.test"' },
+    { hosts: ['ws.test'], upstreams: [a.origin], extra: 'rate_limit = "1 in 1m"' },
+  ]));
+  t.teardown(() => p.close());
+  const upgrade = async (host: string) => {
+    const c = await rawH1(p.port, { servername: host });
+    c.write(`GET /socket?x=1 HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    await c.waitResponses(1, 5000);
+    c.destroy();
+    return c.finals()[0]!;
+  };
+  const r = await upgrade('example.test');
+  t.equal(r.status, 308);
+  t.equal(rawHeader(r, 'location'), 'https://www.example.test/socket?x=1');
+  t.equal((await upgrade('ws.test')).status, 200, 'the first upgrade goes upstream (which answers it without switching)');
+  t.equal(a.requests.length, 1);
+  const over = await upgrade('ws.test');
+  t.equal(over.status, 429, 'the second is over the limit');
+  t.equal(a.requests.length, 1, 'and never reached the upstream');
+  t.ok(Number(rawHeader(over, 'retry-after')) >= 1);
+});
