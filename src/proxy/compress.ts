@@ -133,8 +133,12 @@ export type ResponseFields = Record<string, string | string[] | undefined>;
  * non-null answer it has added `Vary: Accept-Encoding`; for a coding it has rewritten the fields
  * (Content-Encoding set; Content-Length, Accept-Ranges removed; ETag weak).
  */
-export function planCompression(method: string | undefined, status: number, h: ResponseFields, acceptEncoding: string | string[] | undefined, offered: readonly Coding[]): Coding | 'vary' | null {
-  if (status < 200 || status === 204 || status === 206 || status === 304) return null;
+export function planCompression(method: string | undefined, status: number, h: ResponseFields, acceptEncoding: string | string[] | undefined, offered: readonly Coding[], ifNoneMatch?: string | string[]): Coding | 'vary' | null {
+  if (status === 304) {
+    notModified(h, ifNoneMatch);
+    return null;
+  }
+  if (status < 200 || status === 204 || status === 206) return null;
   const ce = h['content-encoding'];
   if (ce !== undefined && !(typeof ce === 'string' && ce.trim().toLowerCase() === 'identity')) return null;
   if (h['content-range'] !== undefined || !compressibleType(h['content-type'])) return null;
@@ -152,6 +156,19 @@ export function planCompression(method: string | undefined, status: number, h: R
   const etag = h.etag;
   if (typeof etag === 'string' && etag.startsWith('"')) h.etag = `W/${etag}`;
   return coding;
+}
+
+/**
+ * notModified: a 304 answers a revalidation of what the client holds. When the client sent the weak
+ * form of the strong ETag the upstream confirms (`If-None-Match: W/"x"`, `ETag: "x"`), it holds a
+ * response portico compressed (and weakened): the 304 names it the same way, so the client's cache
+ * keeps matching. A 304 has no body: nothing else changes.
+ */
+function notModified(h: ResponseFields, ifNoneMatch: string | string[] | undefined): void {
+  const etag = h.etag;
+  if (typeof etag !== 'string' || !etag.startsWith('"') || ifNoneMatch === undefined) return;
+  const inm = typeof ifNoneMatch === 'string' ? ifNoneMatch : ifNoneMatch.join(',');
+  if (inm.includes(`W/${etag}`)) h.etag = `W/${etag}`;
 }
 
 /** addVary appends Accept-Encoding to Vary unless it is there already or Vary is `*`. */

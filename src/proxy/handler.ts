@@ -438,7 +438,8 @@ export class Exchange implements DispatchHandler, BodyEvents, CompressionSink {
     if (x.response !== null) setResponseFields(h, x.response);
     if (x.codings === null) return;
     const cl = h['content-length'];
-    const coding = planCompression(this.req.method, status, h, this.req.headers['accept-encoding'], x.codings);
+    const rh = this.req.headers;
+    const coding = planCompression(this.req.method, status, h, rh['accept-encoding'], x.codings, rh['if-none-match']);
     if (coding === null || coding === 'vary') return;
     this.encoding = coding;
     this.zip = new Compression(this, coding, typeof cl === 'string' ? Number(cl) : null);

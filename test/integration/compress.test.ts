@@ -22,6 +22,9 @@ let secondSentAt = 0;
 function upstream(req: IncomingMessage, res: ServerResponse): void {
   const path = req.url ?? '/';
   if (path === '/json') {
+    // If-None-Match compares weakly (RFC 9110 §13.1.2), as frameworks do: W/"v1" matches "v1"
+    const inm = req.headers['if-none-match'];
+    if (inm !== undefined && inm.replace(/W\//g, '').includes('"v1"')) return void res.writeHead(304, { etag: '"v1"' }).end();
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(JSON_BODY), etag: '"v1"', 'accept-ranges': 'bytes', vary: 'Origin' });
     return void res.end(req.method === 'HEAD' ? undefined : JSON_BODY);
   }
@@ -123,6 +126,18 @@ t.test('negotiation over real sockets: the coding the client prefers among the r
   const lines = accessLines(p.logs, '/json');
   t.same(lines.map((l) => l.encoding), ['br', 'gzip', 'gzip', undefined, 'br', undefined, undefined], 'the access line names the coding');
   t.ok((lines[0]!.bytes as number) < Buffer.byteLength(JSON_BODY) / 3, 'and counts the bytes sent (compressed)');
+});
+
+t.test('revalidation: the weak ETag of a compressed answer gets a 304 that names it weak too', async (t) => {
+  const { p } = await setup(t);
+  const first = await request({ port: p.port, path: '/json', headers: { 'accept-encoding': 'gzip' } });
+  t.equal(first.headers.etag, 'W/"v1"');
+  const again = await request({ port: p.port, path: '/json', headers: { 'accept-encoding': 'gzip', 'if-none-match': first.headers.etag as string } });
+  t.equal(again.status, 304);
+  t.equal(again.headers.etag, 'W/"v1"', 'the cache keeps matching its stored (compressed) copy');
+  const plain = await request({ port: p.port, path: '/json', headers: { 'if-none-match': '"v1"' } });
+  t.equal(plain.status, 304);
+  t.equal(plain.headers.etag, '"v1"', 'a client holding the uncompressed copy: the strong ETag');
 });
 
 t.test('left as they are: 206, already encoded, an image, a small body, no-transform, HEAD', async (t) => {

@@ -119,6 +119,21 @@ t.test('planCompression leaves alone what must not change', async (t) => {
   t.equal(planCompression('GET', 404, html({ 'content-length': '2000' }), 'gzip', BR_GZIP), 'gzip', 'an error page too');
 });
 
+t.test('planCompression: a 304 confirming the strong form of the weak ETag the client holds names it weak too', async (t) => {
+  const confirm = { etag: '"v1"' };
+  t.equal(planCompression('GET', 304, confirm, 'gzip', BR_GZIP, 'W/"v1"'), null);
+  t.same(confirm, { etag: 'W/"v1"' }, 'the client holds the compressed (weak) one');
+  const strong = { etag: '"v1"' };
+  planCompression('GET', 304, strong, 'gzip', BR_GZIP, '"v1"');
+  t.same(strong, { etag: '"v1"' }, 'the client holds the uncompressed (strong) one');
+  const list = { etag: '"b"' };
+  planCompression('GET', 304, list, 'gzip', BR_GZIP, ['"a"', 'W/"b"']);
+  t.same(list, { etag: 'W/"b"' });
+  const none = { etag: '"v1"' };
+  planCompression('GET', 304, none, 'gzip', BR_GZIP);
+  t.same(none, { etag: '"v1"' }, 'no If-None-Match: unchanged');
+});
+
 t.test('planCompression: HEAD and clients that accept nothing get Vary but an unchanged response', async (t) => {
   const head = html({ 'content-length': '5000', etag: '"a"' });
   t.equal(planCompression('HEAD', 200, head, 'gzip', BR_GZIP), 'vary');
