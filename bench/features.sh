@@ -64,7 +64,7 @@ for phase in $PHASES; do
           least="$(portico 'balance = "least_requests"')" \
           p2c="$(portico 'balance = "p2c"')" \
           headers="$(portico 'hsts = "max-age=31536000; includeSubDomains"\n[routes.headers]\nrequest = { set = { "X-Env" = "prod" }, remove = ["X-Debug"] }\nresponse = { remove = ["Server"] }')" \
-          ratelimit="$(portico 'rate_limit = "1000000 in 1s"')" | tee "$OUT/features-$v.txt"
+          ratelimit="$(portico 'rate_limit = "999999 in 1s"')" | tee "$OUT/features-$v.txt"
       done ;;
     compress)
       for n in $NODES; do
