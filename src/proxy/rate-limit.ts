@@ -110,9 +110,19 @@ export function retryAfterSeconds(ms: number): string {
  */
 export function clientKey(ip: string): string {
   if (!ip.includes(':')) return ip;
+  // fast path: the first four groups written out in canonical form (RFC 5952, as sockets give them)
+  let p = -1;
+  for (let k = 0; k < 4; k++) if ((p = ip.indexOf(':', p + 1)) < 0) break;
+  if (p > 0) {
+    const head = ip.slice(0, p);
+    if (CANONICAL_HEAD.test(head)) return `${head}::/64`;
+  }
   const groups = expandIpv6(ip);
   return groups === null ? ip : `${groups.slice(0, 4).join(':')}::/64`;
 }
+
+/** CANONICAL_HEAD: four groups, lower-case hex without leading zeros (no "::" among them). */
+const CANONICAL_HEAD = /^(?:(?:0|[1-9a-f][0-9a-f]{0,3}):){3}(?:0|[1-9a-f][0-9a-f]{0,3})$/;
 
 /** expandIpv6 returns the 8 groups of an IPv6 address (lower-case, no leading zeros), or null. */
 function expandIpv6(ip: string): string[] | null {
