@@ -5,7 +5,8 @@
 #   features  each feature's own cost per request against a plain route (ka): balance = least_requests, p2c;
 #             hsts + header rules; a rate limit that never refuses (the bucket's cost)
 #   compress  CPU per MiB of JSON (1 MiB answers, bench/lib/text-corpus.cjs) through portico with gzip, with br,
-#             without compression, and through nginx with `gzip on` at its default level (1)
+#             without compression, and through nginx with `gzip on` at its default level (1) and at portico's (5);
+#             then the bytes each sends per MiB
 #   levels    bench/compress-levels.mjs (codec CPU per MiB and ratio per level) on every Node line
 # The upstream and the test certificate are run-anchors.sh's (its functions, sourced; the upstream serves /,
 # /1m and /text.json). Raw output: bench/run/features/<stamp>/; the summary is written by hand to
@@ -70,18 +71,31 @@ for phase in $PHASES; do
       for n in $NODES; do
         v=$(node_label "$n")
         echo "=== compression, 1 MiB JSON answers, CPU per MiB, Node $v"
-        with_node "$n" env CYCLES="$CYCLES" SCENARIO=text AE='gzip, br' CONNS=10 OUT="$OUT/compress-$v" bash "$HERE/ab.sh" \
-          identity="$(portico '')" \
+        zstd=(); with_node "$n" node -e "process.exit(typeof require('zlib').createZstdCompress === 'function' ? 0 : 1)" && zstd=(zstd="$(portico 'compress = ["zstd"]')")
+        with_node "$n" env CYCLES="$CYCLES" SCENARIO=text AE='gzip, br, zstd' CONNS=10 OUT="$OUT/compress-$v" bash "$HERE/ab.sh" \
+          identity="$(portico '')" "${zstd[@]}" \
           gzip="$(portico 'compress = ["gzip"]')" \
           br="$(portico 'compress = ["br"]')" \
-          nginx-gzip="bash $HERE/engines/nginx-gzip.sh" | tee "$OUT/compress-$v.txt"
+          nginx-gzip="bash $HERE/engines/nginx-gzip.sh" nginx-gzip5="LEVEL=5 bash $HERE/engines/nginx-gzip.sh" | tee "$OUT/compress-$v.txt"
       done
-      # bytes on the wire per 1 MiB answer
-      for enc in gzip br; do
-        lvl=$(node -e "import('$ROOT/dist/proxy/compress.js').then((m) => console.log(m.LEVELS['$enc']))")
-        node -e "const z=require('zlib');const b=require('fs').readFileSync('$UPD/www/text.json');const c='$enc'==='gzip'?z.gzipSync(b,{level:$lvl}):z.brotliCompressSync(b,{params:{[z.constants.BROTLI_PARAM_QUALITY]:$lvl,[z.constants.BROTLI_PARAM_LGWIN]:19}});console.log('$enc level $lvl: ratio '+(c.length/b.length).toFixed(4))" | tee -a "$OUT/compress-ratio.txt"
-      done
-      node -e "const z=require('zlib');const b=require('fs').readFileSync('$UPD/www/text.json');console.log('gzip level 1 (nginx default): ratio '+(z.gzipSync(b,{level:1}).length/b.length).toFixed(4))" | tee -a "$OUT/compress-ratio.txt" ;;
+      # bytes on the wire per 1 MiB answer: portico's own Compression (dist/) in 64 KiB writes; nginx's level 1 by zlib
+      for n in $NODES; do
+        with_node "$n" node -e "
+          const fs = require('fs'); const zlib = require('zlib');
+          const buf = fs.readFileSync('$UPD/www/text.json');
+          import('$ROOT/dist/proxy/compress.js').then(async (m) => {
+            for (const coding of ['gzip', 'br', 'zstd'].filter(m.codingAvailable)) {
+              let out = 0;
+              await new Promise((resolve, reject) => {
+                const c = new m.Compression({ writeCompressed: (b) => ((out += b.length), true), compressorDrained() {}, compressedEnd: resolve, compressionFailed: reject }, coding, buf.length);
+                for (let i = 0; i < buf.length; i += 65536) c.write(buf.subarray(i, i + 65536));
+                c.end();
+              });
+              console.log(process.version + ' portico ' + coding + ' level ' + m.LEVELS[coding] + ': ratio ' + (out / buf.length).toFixed(4));
+            }
+            for (const level of [1, 5]) console.log(process.version + ' nginx gzip_comp_level ' + level + ' (zlib): ratio ' + (zlib.gzipSync(buf, { level }).length / buf.length).toFixed(4));
+          });" | tee -a "$OUT/compress-ratio.txt"
+      done ;;
     levels)
       for n in $NODES; do
         v=$(node_label "$n")
