@@ -15,7 +15,9 @@
 # Each COMMAND runs with PORT set (its own port), UP1/UP2 (the upstream), CERT/KEY (a test cert), and
 # CONF: a portico config.toml written for that port (PORTICO_EXTRA is appended to its [server] table).
 # Scenarios: ka (keep-alive GET /, 13 bytes), close (Connection: close: a TLS connection per request),
-# big (GET /1m, 1 MiB), h2 (h2load). Uses the upstream and certs of run-anchors.sh (started here).
+# big (GET /1m, 1 MiB), h2 (h2load), text (GET /text.json, 1 MiB of JSON, with `Accept-Encoding: $AE`, default
+# gzip: per MiB of uncompressed text; the upstream must serve it: bench/features.sh starts one that does).
+# Uses the upstream and certs of run-anchors.sh (started here).
 # Not a report: the figures are for the person running it; npm run bench writes the results.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -92,12 +94,13 @@ one_run() { # K SECONDS
     close) taskset -c "$LOAD_CPUS" wrk -t1 -c"$CONNS" -d"${s}s" -H 'Connection: close' "https://localhost:$port/" > "$f" 2>&1 || true ;;
     big)   taskset -c "$LOAD_CPUS" wrk -t1 -c"$CONNS" -d"${s}s" "https://localhost:$port/1m" > "$f" 2>&1 || true ;;
     h2)    taskset -c "$LOAD_CPUS" h2load -t1 -c10 -m5 -D "$s" --npn-list=h2 "https://localhost:$port/" > "$f" 2>&1 || true ;;
+    text)  taskset -c "$LOAD_CPUS" wrk -t1 -c"$CONNS" -d"${s}s" -H "Accept-Encoding: ${AE:-gzip}" "https://localhost:$port/text.json" > "$f" 2>&1 || true ;;
   esac
   t1=$(cpu_ticks "$pid"); kill "$mon" 2>/dev/null || true; wait "$mon" 2>/dev/null || true
   PEAK=$(sort -n "$f.rss" | tail -1); PEAK=${PEAK:-0}
   TICKS=$((t1 - t0))
   if [ "$SCENARIO" = h2 ]; then UNITS=$(awk '/^requests:/{print $8}' "$f")
-  elif [ "$SCENARIO" = big ]; then UNITS=$(awk '/requests in/{print $1}' "$f")   # 1 request = 1 MiB
+  elif [ "$SCENARIO" = big ] || [ "$SCENARIO" = text ]; then UNITS=$(awk '/requests in/{print $1}' "$f")   # 1 request = 1 MiB
   else UNITS=$(awk '/requests in/{print $1}' "$f"); fi
   UNITS=${UNITS:-0}
   if grep -q 'Non-2xx\|Socket errors' "$f"; then echo "  (${NAMES[$k]}: $(grep 'Non-2xx\|Socket errors' "$f" | tr '\n' ' '))"; fi
@@ -120,7 +123,7 @@ for c in $(seq "$CYCLES"); do
   echo "cycle $line"
   unset COST
 done
-echo "--- $SCENARIO: CPU µs per $( [ "$SCENARIO" = close ] && echo connection || ([ "$SCENARIO" = big ] && echo MiB || echo request)), median [min-max] over $CYCLES cycles; ratio to ${NAMES[0]} per cycle"
+echo "--- $SCENARIO: CPU µs per $( [ "$SCENARIO" = close ] && echo connection || ([ "$SCENARIO" = big ] || [ "$SCENARIO" = text ] && echo MiB || echo request)), median [min-max] over $CYCLES cycles; ratio to ${NAMES[0]} per cycle"
 node -e '
 const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => l.split("\t"));
 const names = [...new Set(rows.map((r) => r[1]))];

@@ -259,10 +259,11 @@ busy_pct() {  # BEFORE AFTER -> "c0/c1" busy percent per CPU
 }
 CLK=$(getconf CLK_TCK)
 
-# ---- upstream: one nginx, two ports, 13-byte body at /, 1 MiB at /1m --------------------------------
+# ---- upstream: one nginx, two ports, 13-byte body at /, 1 MiB at /1m, 1 MiB of JSON at /text.json --------
 start_upstream() {
   local d="$WORK/upstream"; mkdir -p "$d/www" "$d/tmp"
   [ -s "$d/www/1m.bin" ] || head -c 1048576 /dev/urandom > "$d/www/1m.bin"
+  [ -s "$d/www/text.json" ] || node "$HERE/lib/text-corpus.cjs" > "$d/www/text.json"
   local srv=""
   for i in 1 2; do
     local p; p=$([ $i = 1 ] && echo "$UP1_PORT" || echo "$UP2_PORT")
@@ -274,6 +275,7 @@ start_upstream() {
       client_max_body_size 64m;
       location = /   { add_header X-Upstream u$i; return 200 \"Hello, world\\n\"; }
       location = /1m { add_header X-Upstream u$i; alias $d/www/1m.bin; }
+      location = /text.json { add_header X-Upstream u$i; default_type application/json; alias $d/www/text.json; }
       location = /upload { client_body_buffer_size 4m; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass http://self$i/; }
     }"
   done
@@ -316,6 +318,7 @@ http {
   access_log off;
   client_body_temp_path $TDIR/tmp; proxy_temp_path $TDIR/tmp; fastcgi_temp_path $TDIR/tmp; uwsgi_temp_path $TDIR/tmp; scgi_temp_path $TDIR/tmp;
   keepalive_requests 1000000;          # default 1000 would force a TLS re-handshake every 1000 requests
+  ${NGINX_EXTRA:-}
   upstream up {                        # round robin is nginx's default
     server $UP1; server $UP2;
     keepalive 64; keepalive_requests 1000000;

@@ -10,6 +10,7 @@ import type { Address, AppConfig, Config, RouteConfig } from './config/types.js'
 import { AdminRequestError, ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
 import { allProblems, plan, type MemoryPlan, type Plan } from './lifecycle/build.js';
 import type { CertPlan } from './lifecycle/cert-plan.js';
+import { featureLines, featureWarnings, policyText, redirectText } from './lifecycle/feature-plan.js';
 import { formatBytes, totalText } from './supervisor/memory.js';
 import { inspectAcme, type AcmeInspection } from './acme/inspect.js';
 import { checkStorage } from './lifecycle/fleet.js';
@@ -135,7 +136,7 @@ const workersText = (n: number): string => `${n} worker${n === 1 ? '' : 's'}`;
 
 /** upstreamsLine is a route's upstreams: its URLs, or the app whose workers it balances to. */
 function upstreamsLine(config: Config, r: RouteConfig): string {
-  const policy = `round-robin, ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'}`;
+  const policy = `${policyText(r)}, ${r.retries} retr${r.retries === 1 ? 'y' : 'ies'}`;
   const app = config.apps.find((a) => a.name === r.app);
   if (app === undefined) return `${r.upstreams.join(', ')}  (${policy})`;
   return `app ${JSON.stringify(app.name)} (${workersText(app.workers)} on ports ${portRange(app)}; ${policy})`;
@@ -189,9 +190,13 @@ export function renderPlan(
     out.push(`  ${r.name}`);
     out.push(`    hosts      ${r.hosts.join(', ')}`);
     out.push(`    prefix     ${r.path_prefix}`);
-    out.push(`    upstreams  ${upstreamsLine(config, r)}`);
-    out.push(`    health     ${healthLine(r)}`);
-    out.push(`    passive    ${passiveLine(r)}`);
+    if (r.redirect !== null) out.push(`    redirect   ${redirectText(r)}`);
+    else {
+      out.push(`    upstreams  ${upstreamsLine(config, r)}`);
+      out.push(`    health     ${healthLine(r)}`);
+      out.push(`    passive    ${passiveLine(r)}`);
+    }
+    out.push(...featureLines(r));
   }
   out.push('', 'certificates:');
   for (const h of certs.hosts) {
@@ -224,6 +229,7 @@ export function renderPlan(
 export function planWarnings(config: Config, certs: CertPlan): string[] {
   const w: string[] = [];
   if (config.routes.length === 0) w.push('no [[routes]]: every request gets 404');
+  w.push(...featureWarnings(config));
   if (certs.hosts.some((h) => h.source === 'acme') && config.acme.directory.includes('acme-staging')) {
     w.push('acme.directory is Let\'s Encrypt staging: browsers do not trust its certificates (see docs/operations.md, "From staging to production")');
   }

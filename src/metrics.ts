@@ -27,6 +27,8 @@ export interface RouteMetrics {
   count: number;
   /** retries counter child (rare: a prom-client child is fine) */
   retries: { inc(): void };
+  /** requests refused by the route's rate limit (429), counter child */
+  rateLimited: { inc(): void };
 }
 
 type Value = { labels: Record<string, string | number>; value: number; metricName?: string };
@@ -119,6 +121,12 @@ export class Metrics {
     labelNames: ['route'] as const,
     registers: [this.registry],
   });
+  readonly rateLimited = new client.Counter({
+    name: 'portico_rate_limited_total',
+    help: 'Requests a route\'s rate_limit refused (429), by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
   readonly appRestarts = new client.Counter({
     name: 'portico_app_worker_restarts_total',
     help: 'App workers started again (after an exit, a rolling restart or a memory recycle), by app.',
@@ -183,7 +191,7 @@ export class Metrics {
   forRoute(route: string): RouteMetrics {
     let m = this.routeCache.get(route);
     if (m === undefined) {
-      m = { route, byStatus: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0, count: 0, retries: this.upstreamRetries.labels(route) };
+      m = { route, byStatus: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0, count: 0, retries: this.upstreamRetries.labels(route), rateLimited: this.rateLimited.labels(route) };
       this.routeCache.set(route, m);
     }
     return m;

@@ -8,6 +8,8 @@ export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  /** the body's bytes (a compressed body, for instance) */
+  raw?: Buffer;
 }
 
 /** RequestOptions for `get`/`request`. */
@@ -32,7 +34,10 @@ export interface RequestOptions {
 export function bufferReply(res: IncomingMessage, resolve: (r: Reply) => void, reject: (e: Error) => void): void {
   const chunks: Buffer[] = [];
   res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+  res.on('end', () => {
+    const raw = Buffer.concat(chunks);
+    resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.toString(), raw });
+  });
   res.on('error', reject);
 }
 

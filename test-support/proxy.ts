@@ -27,13 +27,16 @@ export interface RouteSpec {
   health?: string;
   /** inline-table body for [routes.passive], e.g. `max_fails = 1, fail_statuses = [503]` */
   passive?: string;
+  /** more lines for the route's table, written last (keys like `balance = "p2c"`, then sub-tables like `[routes.headers]`) */
+  extra?: string;
 }
 
 const q = (v: string): string => JSON.stringify(v);
 
 /** routeToml renders one [[routes]] table. */
 export function routeToml(r: RouteSpec): string {
-  const lines = ['[[routes]]', `hosts = [${r.hosts.map(q).join(', ')}]`, `upstreams = [${r.upstreams.map(q).join(', ')}]`];
+  const lines = ['[[routes]]', `hosts = [${r.hosts.map(q).join(', ')}]`];
+  if (r.upstreams.length > 0) lines.push(`upstreams = [${r.upstreams.map(q).join(', ')}]`);
   if (r.name) lines.push(`name = ${q(r.name)}`);
   if (r.path_prefix) lines.push(`path_prefix = ${q(r.path_prefix)}`);
   if (r.tls) lines.push(`tls = ${q(r.tls)}`);
@@ -41,6 +44,7 @@ export function routeToml(r: RouteSpec): string {
   if (r.retries !== undefined) lines.push(`retries = ${r.retries}`);
   lines.push(`health = { ${r.health ?? 'enabled = false'} }`);
   if (r.passive) lines.push(`passive = { ${r.passive} }`);
+  if (r.extra) lines.push(r.extra);
   return lines.join('\n') + '\n';
 }
 

@@ -96,6 +96,17 @@ export const DEFAULTS = deepFreeze({
     app: null, // none: the route has `upstreams`
     path_prefix: '/',
     tls: 'auto',
+    balance: 'round_robin',
+    compress: [] as string[], // none: responses pass through unchanged
+    hsts: '', // none
+    rate_limit: '', // none
+    redirect: '', // none: the route proxies to upstreams or app
+    redirect_status: 308,
+    redirect_keep_path: true,
+    headers: {
+      request: { set: {} as Record<string, string>, remove: [] as string[] },
+      response: { set: {} as Record<string, string>, remove: [] as string[] },
+    },
     max_body_bytes: null, // = server.limits.max_body_bytes
     retries: 2,
     health: {

@@ -19,7 +19,12 @@ export const KEYS = {
   log: ['level', 'format', 'access'],
   supervisor: ['memory_total', 'memory_reserve'],
   app: ['name', 'command', 'cwd', 'env', 'workers', 'port', 'memory', 'pre_start', 'pre_start_timeout', 'restart_backoff', 'crash_loop'],
-  route: ['name', 'hosts', 'path_prefix', 'upstreams', 'app', 'tls', 'max_body_bytes', 'retries', 'health', 'passive'],
+  route: [
+    'name', 'hosts', 'path_prefix', 'upstreams', 'app', 'tls', 'balance', 'compress', 'hsts', 'rate_limit', 'redirect', 'redirect_status',
+    'redirect_keep_path', 'headers', 'max_body_bytes', 'retries', 'health', 'passive',
+  ],
+  headers: ['request', 'response'],
+  header_rules: ['set', 'remove'],
   health: ['enabled', 'path', 'interval', 'timeout', 'healthy_threshold', 'unhealthy_threshold', 'expect_status'],
   passive: ['max_fails', 'fail_window', 'eject_for', 'fail_statuses'],
 } as const;

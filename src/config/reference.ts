@@ -139,9 +139,18 @@ export const REFERENCE: readonly SectionDoc[] = [
       { key: 'routes.name', default: 'first host + path_prefix', meaning: 'metric/log label; unique' },
       { key: 'routes.hosts', default: 'required', meaning: 'DNS names, `*.example.com` (one label), IP literals' },
       { key: 'routes.path_prefix', meaning: 'longest prefix wins within a host (plain string prefix)' },
-      { key: 'routes.upstreams', default: 'required (or `app`)', meaning: '`http://host:port` origins, balanced round-robin' },
+      { key: 'routes.upstreams', default: 'required (or `app`, or `redirect`)', meaning: '`http://host:port` origins, balanced by `balance`' },
       { key: 'routes.app', default: 'none', meaning: 'instead of `upstreams`: the name of an `[[apps]]` entry whose live workers are the upstreams (probed with the route\'s `health`); several routes may share one app' },
       { key: 'routes.tls', meaning: '`auto` (file if present, else ACME when `acme.enabled` and the host is a DNS name, else self-signed), `file` (a file is required: `check` fails without), `acme` (needs `acme.enabled`; no wildcards or IPs), `self-signed`' },
+      { key: 'routes.balance', meaning: '`round_robin`; `least_requests`: the upstream with the fewest requests in flight (ties in turn); `p2c`: the less busy of two picked at random. In-flight counts are per data-plane process (docs/operations.md, "Balancing")' },
+      { key: 'routes.compress', meaning: 'codings offered, in order of preference: `["br", "gzip"]`, `"zstd"` where the running Node has it (else skipped, `check` warns). Compresses text, JSON, JS, XML, SVG… responses of ≥ 1 KiB that the upstream sent unencoded, negotiated from `Accept-Encoding` (q-values), never a 206, a HEAD or a `no-transform`; adds `Vary: Accept-Encoding`, makes an ETag weak, streams with backpressure and flushes every chunk of an unsized body (SSE)' },
+      { key: 'routes.hsts', meaning: '`Strict-Transport-Security` on every response of the route (replacing the upstream\'s), e.g. `"max-age=31536000; includeSubDomains"`; never on the plain-HTTP listener' },
+      { key: 'routes.rate_limit', meaning: '`"N in D"`: a token bucket per client address (IPv6 per /64; behind `server.trusted_proxies` the address they forward), N requests of burst refilled at N per D; over it → 429 with `Retry-After`. Per data-plane process (docs/operations.md, "Rate limits")' },
+      { key: 'routes.redirect', meaning: 'a URL: the route answers every request with a redirect to it (no `upstreams`/`app`), e.g. `"https://www.example.com"`; the plain-HTTP listener sends such hosts there directly (unless `hsts` is set: then to https first)' },
+      { key: 'routes.redirect_status', meaning: '301, 302, 303, 307 or 308' },
+      { key: 'routes.redirect_keep_path', meaning: 'append the request\'s path and query to `redirect` (`false`: redirect to exactly that URL)' },
+      { key: 'routes.headers.request', meaning: '`{ set = { "X-Env" = "prod" }, remove = ["X-Debug"] }` on the request sent upstream (after the forwarding headers; names case-insensitive). Hop-by-hop, forwarding (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`), `Host` and `Content-Length` are refused' },
+      { key: 'routes.headers.response', meaning: 'the same on every response of the route, portico\'s own answers included (`remove = ["Server", "X-Powered-By"]`). Hop-by-hop, `Content-Length`, `Content-Encoding` and `Strict-Transport-Security` (use `hsts`) are refused' },
       { key: 'routes.max_body_bytes', default: '`server.limits.max_body_bytes`', meaning: 'per-route body limit' },
       { key: 'routes.retries', meaning: 'extra attempts on another upstream, under the retry rule (docs/operations.md)' },
       { key: 'routes.health.enabled', meaning: 'active checks of every upstream of the route' },
@@ -180,6 +189,7 @@ const TABLES: ReadonlyArray<[path: string, keys: keyof typeof KEYS, defaults: Re
   ['routes', 'route', DEFAULTS.route],
   ['routes.health', 'health', DEFAULTS.route.health],
   ['routes.passive', 'passive', DEFAULTS.route.passive],
+  ['routes.headers', 'headers', DEFAULTS.route.headers],
 ];
 const TABLE_OF = new Map(TABLES.map(([path, keys, defaults]) => [path, { keys, defaults }]));
 

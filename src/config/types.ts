@@ -205,6 +205,26 @@ export interface PassiveConfig {
   fail_statuses: number[];
 }
 
+/** How a route picks an upstream: in turn, the one with the fewest requests in flight, or the less busy of two at random. */
+export type Balance = 'round_robin' | 'least_requests' | 'p2c';
+
+/** Content codings portico can compress responses with (`zstd` only where the running Node has it). */
+export type Coding = 'br' | 'zstd' | 'gzip';
+
+/** One direction of `[routes.headers]`: lower-case field names. */
+export interface HeaderRules {
+  /** name → value, replacing whatever the message had (default {}). */
+  set: Record<string, string>;
+  /** names removed from the message (default []). */
+  remove: string[];
+}
+
+/** `[routes.headers]`: header rules for the request sent upstream and the response sent to the client. */
+export interface HeadersConfig {
+  request: HeaderRules;
+  response: HeaderRules;
+}
+
 /** One `[[routes]]` entry. */
 export interface RouteConfig {
   /** Metric/log label; default: first host + path_prefix. Unique. */
@@ -218,10 +238,25 @@ export interface RouteConfig {
    * `app` is set: then `[]` (the app's live workers are the upstreams).
    */
   upstreams: string[];
-  /** Name of the `[[apps]]` entry whose workers this route balances to, or null (exactly one of `upstreams`, `app`). */
+  /** Name of the `[[apps]]` entry whose workers this route balances to, or null (exactly one of `upstreams`, `app`, `redirect`). */
   app: string | null;
   /** Default auto. */
   tls: RouteTls;
+  /** Default round_robin. */
+  balance: Balance;
+  /** Codings offered to clients, in the order preferred (default []: responses pass through unchanged). */
+  compress: Coding[];
+  /** `Strict-Transport-Security` value on every response of the route, or null (default "": none). */
+  hsts: string | null;
+  /** Token bucket per client address: `count` requests, refilled at `count` per `window` ms; null = none (default ""). */
+  rate_limit: { count: number; window: number } | null;
+  /** Redirect target URL (the route has no upstreams then), or null (default ""). */
+  redirect: string | null;
+  /** Status of the redirect: 301, 302, 303, 307 or 308 (default 308). */
+  redirect_status: number;
+  /** Append the request's path and query to `redirect` (default true). */
+  redirect_keep_path: boolean;
+  headers: HeadersConfig;
   /** Bytes; default `server.limits.max_body_bytes`. */
   max_body_bytes: number;
   /** Extra attempts on another upstream under the retry rule (default 2). */

@@ -10,6 +10,7 @@ import {
   Ctx, join, q, table, get, orElse, opt, req, host, timeout, size, integer, bool, nonEmptyString, indexedList, list,
   tableList, upstream, pathPrefix, statusRange, probePath, failStatuses, routeTls, type Table, type Indexed,
 } from './readers.js';
+import { hasRedirect, readFeatures } from './validate-features.js';
 
 // ─── routes ───────────────────────────────────────────────────────────────────
 
@@ -36,6 +37,7 @@ export function readRoute(t: Table, p: string, ctx: Ctx, index: number, maxBody:
     path_prefix,
     ...readTarget(t, p, ctx),
     tls: opt(t, 'tls', p, ctx, routeTls, d.tls),
+    ...readFeatures(t, p, ctx),
     max_body_bytes: orElse(t, 'max_body_bytes', p, ctx, size, maxBody),
     retries: opt(t, 'retries', p, ctx, integer(0, 10), d.retries),
     health: readHealth(get(t, 'health'), join(p, 'health'), ctx),
@@ -45,17 +47,23 @@ export function readRoute(t: Table, p: string, ctx: Ctx, index: number, maxBody:
 }
 
 /**
- * A route's target: exactly one of `upstreams` (a list of origins) and `app` (an [[apps]] name,
- * whose workers are the upstreams: `upstreams` is then []). Whether the app exists is checked
- * once all apps are read (checkRouteApps).
+ * A route's target: exactly one of `upstreams` (a list of origins), `app` (an [[apps]] name,
+ * whose workers are the upstreams: `upstreams` is then []) and `redirect` (no upstreams at all).
+ * Whether the app exists is checked once all apps are read (checkRouteApps).
  */
 export function readTarget(t: Table, p: string, ctx: Ctx): Pick<RouteConfig, 'upstreams' | 'app'> {
   const hasUpstreams = get(t, 'upstreams') !== undefined;
   const hasApp = get(t, 'app') !== undefined;
+  if (hasRedirect(t)) {
+    for (const k of ['upstreams', 'app']) {
+      if (get(t, k) !== undefined) ctx.report(join(p, k), 'cannot be combined with redirect: a redirect route answers every request itself');
+    }
+    return { upstreams: [], app: null };
+  }
   if (hasUpstreams && hasApp) {
     ctx.report(join(p, 'app'), 'cannot be combined with upstreams: a route balances to either its upstreams or the workers of one [[apps]] entry');
   } else if (!hasUpstreams && !hasApp) {
-    ctx.report(join(p, 'upstreams'), 'is required (or app = "NAME" to balance to the workers of an [[apps]] entry)');
+    ctx.report(join(p, 'upstreams'), 'is required (or app = "NAME" to balance to the workers of an [[apps]] entry, or redirect = "https://…" to answer with a redirect)');
   }
   return {
     upstreams: orElse(t, 'upstreams', p, ctx, upstreamList, []),

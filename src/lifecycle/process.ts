@@ -18,6 +18,7 @@ import { SnapshotPublisher } from './publisher.js';
 import { waitForAppRoutes, type AppRoutesView } from './readiness.js';
 import { snapshotServer, type Runtime } from './runtime.js';
 import { statusDocument } from './status-document.js';
+import { PlainRedirects } from './plain-redirects.js';
 import { Reloader, type ReloadResult, type ReloadSteps } from './reload.js';
 import { shutdown, type ShutdownSteps } from './shutdown.js';
 import { createLogger, flushLogger, setLogLevel, type Logger } from '../log.js';
@@ -78,6 +79,7 @@ export class Portico {
   /** generation of the https listener in the data-plane workers (a moved listener gets a new one) */
   private httpsGen = 0;
   private hostsOf: { runtime: Runtime | null; router: Router<Routable> } | null = null;
+  private readonly plainRedirects = new PlainRedirects();
   /** how long a new app worker may take to become ready (the start timeout builds on it) */
   private readyTimeoutMs = DEFAULT_READY_TIMEOUT_MS;
 
@@ -230,6 +232,7 @@ export class Portico {
               {
                 httpsPort: () => this.publisher.runtime?.config.server.public_https_port || this.listeners.address('https')!.port,
                 routed: (host) => this.routedHosts().match(host, '/') !== null,
+                redirectRoute: (host, url) => this.plainRedirects.lookup(this.publisher.runtime?.config ?? null, host, url),
                 headerTimeout: t.header,
                 idleTimeout: t.idle,
                 maxHeaderBytes: config.server.limits.max_header_bytes,

@@ -6,9 +6,9 @@
  */
 import { isIP } from 'node:net';
 import type { AcmeHostStatus, AcmeManager } from '../acme/manager.js';
-import type { Config } from '../config/types.js';
+import type { Config, RouteConfig } from '../config/types.js';
 import type { CertPlan } from './cert-plan.js';
-import type { Snapshot, SnapshotChallenges, SnapshotServer } from '../proxy/snapshot.js';
+import type { Snapshot, SnapshotChallenges, SnapshotHeaderRules, SnapshotRoute, SnapshotServer } from '../proxy/snapshot.js';
 import type { CertPems } from '../tls/cert-store.js';
 import type { HealthRegistry } from '../health/registry.js';
 
@@ -42,6 +42,19 @@ export function snapshotServer(c: Config): SnapshotServer {
     log_level: c.log.level,
     http2: { enabled: c.server.http2.enabled, max_concurrent_streams: c.server.http2.max_concurrent_streams, max_resets: { ...c.server.http2.max_resets } },
     shutdown_grace: c.server.shutdown_grace,
+  };
+}
+
+/** snapshotFeatures is a route's proxy features (issue 29) as the data plane takes them. */
+export function snapshotFeatures(r: RouteConfig): Pick<SnapshotRoute, 'balance' | 'compress' | 'hsts' | 'headers' | 'rate_limit' | 'redirect'> {
+  const rules = (h: RouteConfig['headers']['request']): SnapshotHeaderRules => ({ set: Object.entries(h.set), remove: [...h.remove] });
+  return {
+    balance: r.balance,
+    compress: [...r.compress],
+    hsts: r.hsts,
+    headers: { request: rules(r.headers.request), response: rules(r.headers.response) },
+    rate_limit: r.rate_limit === null ? null : { ...r.rate_limit },
+    redirect: r.redirect === null ? null : { to: r.redirect, status: r.redirect_status, keep_path: r.redirect_keep_path },
   };
 }
 
@@ -98,6 +111,7 @@ export class Runtime {
         retries: r.retries,
         fail_statuses: [...r.passive.fail_statuses],
         retry_after: Math.max(1, Math.ceil((r.health.enabled ? r.health.interval : r.passive.eject_for) / 1000)),
+        ...snapshotFeatures(r),
       })),
       certificates: [...this.certificates, ...this.acme.certificates.values()].map((p) => ({ names: [...p.names], cert: p.cert, key: p.key })),
       default_certificate: { ...this.defaultCertificate },

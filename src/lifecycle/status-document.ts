@@ -76,6 +76,12 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
         healthy_upstreams: upstreams.filter((u) => u.healthy).length,
         max_body_bytes: r.max_body_bytes,
         retries: r.retries,
+        balance: r.balance,
+        compress: r.compress,
+        hsts: r.hsts,
+        rate_limit: r.rate_limit,
+        redirect: r.redirect === null ? null : { to: r.redirect, status: r.redirect_status, keep_path: r.redirect_keep_path },
+        headers: r.headers,
         health_checks: r.health.enabled ? { path: r.health.path, interval_ms: r.health.interval, timeout_ms: r.health.timeout } : null,
       };
     }),

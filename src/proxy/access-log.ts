@@ -24,6 +24,8 @@ export interface AccessRecord {
   error: string | undefined;
   /** a WebSocket (HTTP/1.1 Upgrade) request: its line is written when the tunnel ends */
   upgrade?: true;
+  /** the coding portico compressed the response with (`compress`); absent when it did not */
+  encoding?: string;
 }
 
 const str = (v: string | null): string => (v === null ? 'null' : jsonString(v));
@@ -60,7 +62,8 @@ export function accessFields(r: AccessRecord): string {
     ',"tls_version":' + str(r.tls_version) +
     ',"proto":' + jsonString(r.proto) +
     (r.error === undefined ? '' : ',"error":' + jsonString(r.error)) +
-    (r.upgrade === undefined ? '' : ',"upgrade":true')
+    (r.upgrade === undefined ? '' : ',"upgrade":true') +
+    (r.encoding === undefined ? '' : ',"encoding":' + jsonString(r.encoding))
   );
 }
 

@@ -8,6 +8,11 @@ import type { OutgoingHttpHeaders } from 'node:http';
 
 /** ANSWERS holds the reason phrase and default body of every status portico answers with. */
 const ANSWERS: Readonly<Record<number, readonly [reason: string, body: string]>> = {
+  301: ['Moved Permanently', 'moved permanently'],
+  302: ['Found', 'found'],
+  303: ['See Other', 'see other'],
+  307: ['Temporary Redirect', 'temporary redirect'],
+  308: ['Permanent Redirect', 'permanent redirect'],
   400: ['Bad Request', 'bad request'],
   403: ['Forbidden', 'forbidden'],
   404: ['Not Found', 'no route for this host'],
@@ -16,6 +21,7 @@ const ANSWERS: Readonly<Record<number, readonly [reason: string, body: string]>>
   413: ['Content Too Large', 'request body too large'],
   421: ['Misdirected Request', 'misdirected request: this connection is not for that host'],
   422: ['Unprocessable Content', 'unprocessable content'],
+  429: ['Too Many Requests', 'too many requests'],
   431: ['Request Header Fields Too Large', 'request header fields too large'],
   500: ['Internal Server Error', 'internal error'],
   501: ['Not Implemented', 'not implemented'],
@@ -58,8 +64,23 @@ export function sendAnswer(res: AnswerTarget, status: number, extra?: Record<str
   res.end(body);
 }
 
-/** rawAnswer is a whole HTTP/1.1 answer for a raw socket (the connection is closed after it). */
-export function rawAnswer(status: number, detail?: string): string {
+/**
+ * sendRedirect answers with a redirect (301 302 303 307 308) to `location`, with no body (the Location
+ * field says it all; RFC 9110 §15.4). A response already started is cut instead, as in sendAnswer.
+ */
+export function sendRedirect(res: AnswerTarget, status: number, location: string, extra?: Record<string, string>): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { location, 'content-length': 0, ...extra });
+  res.end();
+}
+
+/** rawAnswer is a whole HTTP/1.1 answer for a raw socket (the connection is closed after it); `extra` fields go before the body. */
+export function rawAnswer(status: number, detail?: string, extra?: Record<string, string>): string {
   const body = answerBody(status, detail);
-  return `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  let fields = '';
+  if (extra !== undefined) for (const [k, v] of Object.entries(extra)) fields += `${k}: ${v}\r\n`;
+  return `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nconnection: close\r\n${fields}content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import type { Metrics, RouteMetrics } from '../metrics.js';
 import { Sni, type ChallengeLookup } from '../tls/sni.js';
 import type { HealthUpdate, PassiveReport } from './snapshot.js';
-import { RoundRobin } from '../upstream/selector.js';
+import { selectorFor, type Load } from '../upstream/selector.js';
 import { sendAnswer } from './answers.js';
 import type { Engine } from './engine.js';
 import { Exchange, type ClientReply, type ExchangeHost, type ServedRoute, type UpstreamTarget } from './handler.js';
@@ -21,6 +21,8 @@ import type { H2Message } from './h2-message.js';
 import { Router } from './router.js';
 import type { Snapshot, SnapshotServer } from './snapshot.js';
 import { WebSockets } from './websocket.js';
+import { RateLimiter } from './rate-limit.js';
+import { buildExtras } from './route-extras.js';
 
 export type { ChallengeLookup } from '../tls/sni.js';
 
@@ -47,6 +49,8 @@ export interface DataPlaneOptions {
   metrics: Metrics;
   /** where passive health reports go (the control plane: a function call in-process, IPC with workers) */
   report?: (r: PassiveReport) => void;
+  /** ms clock of the rate limits (default performance.now; tests pass a fake) */
+  now?: () => number;
   /** asked on a challenge miss (absent: only the snapshot answers) */
   challenges?: ChallengeLookup;
 }
@@ -74,12 +78,18 @@ export class DataPlane implements ExchangeHost {
   private readonly engine: Engine;
   private readonly reporter: ((r: PassiveReport) => void) | null;
   private readonly challenges: ChallengeLookup | null;
+  private readonly now: (() => number) | undefined;
   private state: PlaneState | null = null;
+  /** in-flight requests per upstream origin (the load policies read them); cells outlive snapshots */
+  private loads = new Map<string, Load>();
+  /** rate-limit buckets per route and rate; kept across snapshots that keep both */
+  private limiters = new Map<string, RateLimiter>();
   private active = 0;
   private isDraining = false;
 
   constructor(opts: DataPlaneOptions) {
     this.challenges = opts.challenges ?? null;
+    this.now = opts.now;
     this.engine = opts.engine;
     this.reporter = opts.report ?? null;
     this.log = opts.log;
@@ -102,18 +112,23 @@ export class DataPlane implements ExchangeHost {
       ticketKey: snap.ticket_key,
     });
     const poolOpts = { connectTimeout: s.timeouts.upstream_connect, keepAliveTimeout: s.timeouts.upstream_idle, responseTimeout: s.timeouts.upstream_response };
+    const loads = new Map<string, Load>();
+    const limiters = new Map<string, RateLimiter>();
     const routes = snap.routes.map((r): ServedRoute => ({
       name: r.name,
       hosts: r.hosts,
       prefix: r.path_prefix,
       maxBody: r.max_body_bytes,
-      selector: new RoundRobin<UpstreamTarget>(),
+      selector: selectorFor<UpstreamTarget>(r.balance),
       metrics: this.metrics.forRoute(r.name),
       retries: r.retries,
       failStatuses: r.fail_statuses.length > 0 ? new Set(r.fail_statuses) : null,
       retryAfter: String(r.retry_after),
-      upstreams: r.upstreams.map((u) => ({ origin: u.url, client: this.engine.acquire(u.url, poolOpts), state: u.state, available: u.state !== 'down' })),
+      upstreams: r.upstreams.map((u) => ({ origin: u.url, client: this.engine.acquire(u.url, poolOpts), state: u.state, available: u.state !== 'down', load: this.loadOf(u.url, loads) })),
+      extras: buildExtras(r, this.limiterOf(r, limiters)),
     }));
+    this.loads = loads;
+    this.limiters = limiters;
     const old = this.state;
     const router = new Router(routes);
     this.state = {
@@ -129,6 +144,23 @@ export class DataPlane implements ExchangeHost {
     };
     if (old !== null) this.retireState(old);
     this.websockets.review(router, s.shutdown_grace);
+  }
+
+  /** loadOf is the in-flight cell of an origin: the current one (requests running on the old snapshot count on), or a new one. */
+  private loadOf(origin: string, next: Map<string, Load>): Load {
+    let l = next.get(origin) ?? this.loads.get(origin);
+    if (l === undefined) l = { n: 0 };
+    next.set(origin, l);
+    return l;
+  }
+
+  /** limiterOf is a route's rate limiter: the same one while the route's name and rate stay, else a new one. */
+  private limiterOf(r: Snapshot['routes'][number], next: Map<string, RateLimiter>): RateLimiter | null {
+    if (r.rate_limit === null) return null;
+    const key = `${r.name} ${r.rate_limit.count} ${r.rate_limit.window}`;
+    const l = this.limiters.get(key) ?? new RateLimiter({ count: r.rate_limit.count, window: r.rate_limit.window, now: this.now });
+    next.set(key, l);
+    return l;
   }
 
   /** applyHealth takes a health decision made between snapshots. */

@@ -21,46 +21,27 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { ClientGoneError, MalformedRequestError, NoUpstreamError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Metrics, RouteMetrics } from '../metrics.js';
-import type { UpstreamState } from '../upstream/health-state.js';
 import { writeAccess, type AccessRecord } from './access-log.js';
-import { sendAnswer } from './answers.js';
+import { sendAnswer, sendRedirect } from './answers.js';
 import { RequestBody, type BodyEvents } from './body.js';
-import type { DispatchController, DispatchHandler, DispatchOptions, UpstreamClient } from './engine.js';
+import type { DispatchController, DispatchHandler, DispatchOptions } from './engine.js';
 import type { H2Message } from './h2-message.js';
 import {
   h1RawHeaders, h2Authority, h2RequestProblem, hostOf, outgoingHeaders, requestProblem, responseHeaders, splitTarget, unwrapIp, validHost, type ForwardContext,
 } from './passes.js';
-import type { Routable } from './router.js';
 import { CLIENT_GONE, blameOf, catalogued, statusFor } from './failures.js';
-import type { RoundRobin } from '../upstream/selector.js';
+import type { Load } from '../upstream/selector.js';
+import { Compression, planCompression, type CompressionSink } from './compress.js';
+import { applyRequestRules, featureAnswer, setResponseFields, type RouteExtras } from './route-extras.js';
+import {
+  DrainKit, errorText, malformedOf, servernameOf, tlsVersionOf, type ClientReply, type ClientRequest, type Matcher, type ServedRoute, type UpstreamTarget,
+} from './exchange-parts.js';
+import type { Logger } from '../log.js';
+import type { Metrics, RouteMetrics } from '../metrics.js';
 
-/** UpstreamTarget is one upstream of a route, as the data plane holds it. */
-export interface UpstreamTarget {
-  readonly origin: string;
-  readonly client: UpstreamClient;
-  /** in the pool: up, or on trial with no trial request running */
-  available: boolean;
-  state: UpstreamState;
-}
-
-/** ServedRoute is a route ready to serve: matched hosts/prefix, pool, selector, limits, metrics. */
-export interface ServedRoute extends Routable {
-  readonly name: string;
-  readonly upstreams: readonly UpstreamTarget[];
-  readonly selector: RoundRobin<UpstreamTarget>;
-  readonly maxBody: number;
-  readonly metrics: RouteMetrics;
-  /** extra attempts allowed by the retry rule */
-  readonly retries: number;
-  /** upstream statuses that count as failures (passed on, not retried); null when none */
-  readonly failStatuses: ReadonlySet<number> | null;
-  /** Retry-After seconds on 503 when no upstream is available */
-  readonly retryAfter: string;
-}
+export { markMalformed } from './exchange-parts.js';
+export type { ClientReply, ClientRequest, Matcher, ServedRoute, UpstreamTarget } from './exchange-parts.js';
 
 /** ExchangeHost is what an exchange needs from its data plane (kept small so it is easy to fake). */
 export interface ExchangeHost {
@@ -94,33 +75,8 @@ const DELIVERED_SLACK = 16 * 1024;
 /** Methods that may be sent twice (RFC 9110 §9.2.2). */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-const kTlsVersion = Symbol('portico.tlsVersion');
-type TaggedSocket = TLSSocket & { [kTlsVersion]?: string | null };
-
-/** tlsVersionOf reads the negotiated protocol once per connection. */
-function tlsVersionOf(socket: IncomingMessage['socket']): string | null {
-  const s = socket as TaggedSocket;
-  let v = s[kTlsVersion];
-  if (v === undefined) {
-    v = typeof s.getProtocol === 'function' ? s.getProtocol() : null;
-    s[kTlsVersion] = v;
-  }
-  return v;
-}
-
-/** ClientRequest is the client's request as an exchange reads it: HTTP/1.1's IncomingMessage, or an h2 stream. */
-export type ClientRequest = IncomingMessage | H2Message;
-/** ClientReply is where an exchange writes its answer: HTTP/1.1's ServerResponse, or the same h2 stream. */
-export type ClientReply = ServerResponse | H2Message;
-
-/** servernameOf is the SNI name the client sent on an HTTP/1.1 connection ('' without one). */
-function servernameOf(req: IncomingMessage): string {
-  const sn = (req.socket as TLSSocket).servername;
-  return typeof sn === 'string' ? sn : '';
-}
-
 /** Exchange is one proxied request: the passes' state and the undici dispatch handler. */
-export class Exchange implements DispatchHandler, BodyEvents {
+export class Exchange implements DispatchHandler, BodyEvents, CompressionSink {
   readonly start = performance.now();
   route: ServedRoute | null = null;
   upstream: UpstreamTarget | null = null;
@@ -152,6 +108,11 @@ export class Exchange implements DispatchHandler, BodyEvents {
   /** the upstream is paused until the client drains its response (backpressure), and the send timer for it */
   private waitingDrain = false;
   private drainKit: DrainKit | null = null;
+  /** the in-flight count of the upstream the current attempt went to, until its response ended or failed */
+  private load: Load | null = null;
+  /** the response's compressor (compressed responses only) and its coding */
+  private zip: Compression | null = null;
+  private encoding: string | undefined = undefined;
   /** an HTTP/2 request (an h2 stream as request and response) */
   readonly h2: boolean;
   constructor(
@@ -210,6 +171,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     if (sni !== '' && sni !== this.host && this.owner.misdirected(sni, this.host)) return this.fail(421, 'certificate does not cover the host (SNI differs)', false);
     const cl = req.headers['content-length'];
     const te = req.headers['transfer-encoding'];
+    if (route.extras !== null && this.answered(route.extras, cl, te)) return;
     // HTTP/1.0 with Transfer-Encoding: framing is suspect; answer, then close (RFC 9112 §6.1)
     if (te !== undefined && !this.h2 && (req as IncomingMessage).httpVersionMinor === 0) this.closeConn = true;
     if (cl !== undefined) {
@@ -266,9 +228,13 @@ export class Exchange implements DispatchHandler, BodyEvents {
       const host = authority ?? (this.h2 ? h2Authority(req.headers) : req.headers.host) ?? '';
       const ctx: ForwardContext = { clientIp: ip, trusted: this.owner.isTrusted(ip), host, proto: 'https', authority };
       this.headers = outgoingHeaders(this.h2 ? h1RawHeaders(req.rawHeaders) : req.rawHeaders, ctx);
+      const rules = route.extras?.request;
+      if (rules) this.headers = applyRequestRules(this.headers, rules);
       this.deadline = performance.now() + this.owner.responseTimeout;
     }
     this.attempts++;
+    this.unload();
+    (this.load = upstream.load).n++;
     this.ctrl = null;
     this.sent = false;
     this.reported = false;
@@ -296,13 +262,20 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.reported = failing;
     const res = this.res;
     if (res.destroyed) return;
-    const h = responseHeaders(headers);
+    const x = route.extras;
+    const h = responseHeaders(headers, x === null || x.response === null ? null : x.response.drop);
+    if (x !== null) this.decorate(x, statusCode, h);
     if (this.h2) return (res as H2Message).writeHead(statusCode, h);
     if (this.owner.draining || this.closeConn) h.connection = 'close';
     (res as ServerResponse).writeHead(statusCode, statusMessage, h as Record<string, string | string[]>);
   }
 
   onResponseData(controller: DispatchController, chunk: Buffer): void {
+    if (this.zip !== null) {
+      // compressed: the compressor's input full pauses the upstream until compressorDrained
+      if (!this.zip.write(chunk)) controller.pause();
+      return;
+    }
     this.bytes += chunk.length;
     if (!this.res.write(chunk)) {
       controller.pause();
@@ -336,10 +309,12 @@ export class Exchange implements DispatchHandler, BodyEvents {
     else kit.timer.refresh();
   }
 
-  /** drained: the client took the buffered bytes; the upstream may send more. */
+  /** drained: the client took the buffered bytes; the upstream (or, compressing, the compressor) may send more. */
   drained(): void {
     this.waitingDrain = false;
-    if (!this.finished) this.ctrl?.resume();
+    if (this.finished) return;
+    if (this.zip !== null) this.zip.resume();
+    else this.ctrl?.resume();
   }
 
   /** sendTimedOut: the client read nothing of its response for `sendTimeout`: cut it (a client fault, 499). */
@@ -357,6 +332,13 @@ export class Exchange implements DispatchHandler, BodyEvents {
    * timeout. Otherwise (nearly always) it finishes now, as nginx logs an answer written to the socket.
    */
   onResponseEnd(): void {
+    this.unload();
+    if (this.zip !== null) return this.zip.end(); // compressedEnd follows
+    this.endAnswer();
+  }
+
+  /** endAnswer ends the client response once the upstream's (and the compressor's) bytes are all written. */
+  private endAnswer(): void {
     const res = this.res;
     res.end();
     if (res.writableLength <= DELIVERED_SLACK) return this.finish(this.status);
@@ -366,6 +348,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
 
   onResponseError(_c: DispatchController, err: Error): void {
     if (this.finished) return;
+    this.unload();
     const upstream = this.upstream!;
     const blame = this.gone ? 'client' : blameOf(err);
     const error = catalogued(err, blame, upstream.origin);
@@ -414,6 +397,7 @@ export class Exchange implements DispatchHandler, BodyEvents {
     } else {
       const extra: Record<string, string> = {};
       if (status === 503) extra['retry-after'] = this.route?.retryAfter ?? '1';
+      this.ownFields(extra);
       // an unread request body would stall the connection: close it after the answer
       if (status === 413 || this.closeConn || (this.body !== null && !this.req.complete)) this.closeAfter(extra);
       sendAnswer(this.res, status, extra);
@@ -421,10 +405,84 @@ export class Exchange implements DispatchHandler, BodyEvents {
     this.finish(status);
   }
 
-  private fail(status: number, reason: string, close: boolean): void {
+  /** fail answers by itself (`location`: a redirect), closing the connection after it when `close`. */
+  private fail(status: number, reason: string | null, close: boolean, extra: Record<string, string> = {}, location: string | null = null): void {
     this.error = reason;
-    sendAnswer(this.res, status, close || this.closeConn ? this.closeAfter({}) : undefined);
+    if (close || this.closeConn) this.closeAfter(extra);
+    this.ownFields(extra);
+    if (location === null) sendAnswer(this.res, status, extra);
+    else sendRedirect(this.res, status, location, extra);
     this.finish(status);
+  }
+
+  // ─── route features (issue 29) ───
+
+  /** answered: the route's features answered the request (rate limit, redirect: route-extras.ts); false: it goes upstream. */
+  private answered(x: RouteExtras, cl: string | string[] | undefined, te: string | string[] | undefined): boolean {
+    const a = featureAnswer(x, this.path, this.clientIp(), this.req.headers['x-forwarded-for'], this.owner);
+    if (a === null) return false;
+    if (a.status === 429) this.route!.metrics.rateLimited.inc();
+    // a request body is not read: close after the answer (h2: the stream is reset)
+    this.fail(a.status, a.reason, (cl !== undefined && cl !== '0') || te !== undefined, a.fields, a.location);
+    return true;
+  }
+
+  /** ownFields adds the route's response fields (`headers.response.set`, `hsts`) to one of portico's own answers. */
+  private ownFields(extra: Record<string, string>): void {
+    const rules = this.route?.extras?.response;
+    if (rules) setResponseFields(extra, rules);
+  }
+
+  /** decorate applies the route's response rules to an upstream response and starts compressing it when it should be. */
+  private decorate(x: RouteExtras, status: number, h: Record<string, string | string[] | undefined>): void {
+    if (x.response !== null) setResponseFields(h, x.response);
+    if (x.codings === null) return;
+    const cl = h['content-length'];
+    const rh = this.req.headers;
+    const coding = planCompression(this.req.method, status, h, rh['accept-encoding'], x.codings, rh['if-none-match']);
+    if (coding === null || coding === 'vary') return;
+    this.encoding = coding;
+    this.zip = new Compression(this, coding, typeof cl === 'string' ? Number(cl) : null);
+  }
+
+  /** writeCompressed writes compressed bytes to the client; false: its buffer is full (the compressor waits for drained). */
+  writeCompressed(chunk: Buffer): boolean {
+    this.bytes += chunk.length;
+    if (this.res.write(chunk)) return true;
+    this.awaitDrain();
+    return false;
+  }
+
+  /**
+   * compressorDrained: the compressor took what was queued; the upstream may send more (even while the
+   * client is full: the compressor's buffers then fill and pause the upstream again).
+   */
+  compressorDrained(): void {
+    if (!this.finished) this.ctrl?.resume();
+  }
+
+  /** compressedEnd: the compressor wrote its last bytes. */
+  compressedEnd(): void {
+    if (!this.finished) this.endAnswer();
+  }
+
+  /** compressionFailed: zlib failed (never the upstream's or the client's fault): cut the response, logged 502 as a portico bug. */
+  compressionFailed(err: Error): void {
+    if (this.finished) return;
+    this.engineFault(err);
+    this.error = err;
+    this.res.destroy();
+    this.finish(502);
+    this.ctrl?.abort(err);
+  }
+
+  /** unload ends the current attempt's share of its upstream's in-flight count (once). */
+  private unload(): void {
+    const l = this.load;
+    if (l !== null) {
+      l.n--;
+      this.load = null;
+    }
   }
 
   /** closeAfter: HTTP/1.1 closes the connection after this answer (`Connection: close`); h2 resets just this stream, as H2Message does for every answer that leaves the body unread. */
@@ -488,6 +546,8 @@ export class Exchange implements DispatchHandler, BodyEvents {
     const u = this.upstream;
     if (this.trial && u !== null && u.state === 'trial') u.available = true;
     this.body?.close();
+    this.unload();
+    if (this.zip !== null) this.zip.destroy();
     const kit = this.drainKit;
     if (kit !== null) kit.close(this.res);
     if (this.gone) status = CLIENT_GONE;
@@ -520,61 +580,8 @@ export class Exchange implements DispatchHandler, BodyEvents {
       tls_version: this.h2 ? (req as H2Message).tlsVersion : tlsVersionOf((req as IncomingMessage).socket),
       proto: this.h2 ? 'h2' : 'http/1.1',
       error: this.error === null ? undefined : errorText(this.error),
+      encoding: this.encoding,
     };
     writeAccess(this.owner.log, this.status >= 500 && this.status !== CLIENT_GONE ? 'warn' : 'info', line);
   }
-}
-
-const kMalformed = Symbol('portico.malformed');
-type MarkedRequest = IncomingMessage & { [kMalformed]?: MalformedRequestError };
-
-/**
- * markMalformed tells the exchange of `req` that its body failed to parse (the listener's clientError
- * handler answers 400 and closes the connection; the exchange then logs 400, not 499).
- */
-export function markMalformed(req: IncomingMessage, detail: string): void {
-  (req as MarkedRequest)[kMalformed] = new MalformedRequestError(detail);
-}
-
-function malformedOf(req: IncomingMessage): MalformedRequestError | null {
-  return (req as MarkedRequest)[kMalformed] ?? null;
-}
-
-/** Matcher finds a request's route (the data plane's Router). */
-export interface Matcher {
-  match(host: string, path: string): ServedRoute | null;
-}
-
-/**
- * DrainKit is an exchange's backpressure state, made the first time its client falls behind (most
- * exchanges never do: nothing is allocated for them): the 'drain' listener, which resumes the
- * upstream in a microtask, and the send timer.
- */
-class DrainKit {
-  timer: NodeJS.Timeout | null = null;
-  constructor(private readonly ex: Exchange) {}
-
-  readonly onDrain = (): void => {
-    queueMicrotask(this.resume);
-  };
-
-  private readonly resume = (): void => {
-    this.ex.drained();
-  };
-
-  readonly onSendTimeout = (): void => {
-    this.ex.sendTimedOut();
-  };
-
-  close(res: ClientReply): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    res.off('drain', this.onDrain);
-  }
-}
-
-function errorText(err: unknown): string {
-  if (typeof err === 'string') return err;
-  const e = err as { message?: string; code?: string };
-  return e.code ? `${e.code}: ${e.message}` : String(e.message ?? err);
 }

@@ -170,13 +170,15 @@ function mergeListed(prev: string[] | null, value: string | undefined): string[]
 }
 
 /**
- * responseHeaders returns an upstream response's header object without the hop-by-hop fields. A copy,
- * not `delete` in place: deleting turns the object into a slow dictionary-mode one that writeHead then
- * walks (issue 14: responseHeaders was portico's costliest function in the keep-alive profile).
+ * responseHeaders returns an upstream response's header object without the hop-by-hop fields (and
+ * the lower-case names in `drop`: a route's `headers.response.remove`). A copy, not `delete` in
+ * place: deleting turns the object into a slow dictionary-mode one that writeHead then walks
+ * (issue 14: responseHeaders was portico's costliest function in the keep-alive profile).
  */
-export function responseHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+export function responseHeaders(h: Record<string, string | string[] | undefined>, drop: readonly string[] | null = null): Record<string, string | string[] | undefined> {
   const c = h.connection;
-  const listed = c === undefined ? null : connectionListed(Array.isArray(c) ? c.join(',') : c);
+  let listed = c === undefined ? null : connectionListed(Array.isArray(c) ? c.join(',') : c);
+  if (drop !== null) listed = listed === null ? (drop as string[]) : listed.concat(drop);
   const out: Record<string, string | string[] | undefined> = {};
   for (const k in h) {
     if (hopByHop(k, listed)) continue;

@@ -41,6 +41,34 @@ export interface SnapshotRoute {
   fail_statuses: number[];
   /** seconds for Retry-After when no upstream is available */
   retry_after: number;
+  /** how an upstream is picked (`balance`) */
+  balance: 'round_robin' | 'least_requests' | 'p2c';
+  /** codings offered to clients, in order of preference ([] = none; a coding this Node lacks is skipped) */
+  compress: string[];
+  /** Strict-Transport-Security value, or null */
+  hsts: string | null;
+  /** `[routes.headers]`: lower-case names */
+  headers: { request: SnapshotHeaderRules; response: SnapshotHeaderRules };
+  /** token bucket per client address: `count` of burst, refilled at `count` per `window` ms; null = none */
+  rate_limit: { count: number; window: number } | null;
+  /** answer every request with a redirect (the route has no upstreams); null = proxy */
+  redirect: SnapshotRedirect | null;
+}
+
+/** SnapshotHeaderRules are one direction of a route's header rules (lower-case names). */
+export interface SnapshotHeaderRules {
+  set: Array<[name: string, value: string]>;
+  remove: string[];
+}
+
+/** SnapshotRedirect is a redirect route's answer. */
+export interface SnapshotRedirect {
+  /** target URL (a bare origin has no trailing "/") */
+  to: string;
+  /** 301 302 303 307 308 */
+  status: number;
+  /** append the request's path and query */
+  keep_path: boolean;
 }
 
 /** SnapshotServer holds the serving settings that can change on reload (ms / bytes). */

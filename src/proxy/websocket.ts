@@ -16,6 +16,8 @@ import type { Matcher } from './handler.js';
 import { hostOf, splitTarget, unwrapIp, type ForwardContext } from './passes.js';
 import { CLIENT_GONE } from './failures.js';
 import { UpgradeProxy, type UpgradeEvents } from './upgrade.js';
+import { featureAnswer } from './route-extras.js';
+import type { Load } from '../upstream/selector.js';
 import { WsTunnel } from './ws-tunnel.js';
 
 /** WebSocketHost is what the WebSocket side needs from its data plane. */
@@ -39,6 +41,8 @@ interface Upgrade {
   tunnel: WsTunnel | null;
   /** a timer closing the tunnel after a reload changed its route */
   closing: NodeJS.Timeout | null;
+  /** the upstream's in-flight count, which this upgrade holds one of until it ends (the load policies see open tunnels) */
+  load: Load;
 }
 
 /** WebSockets owns every upgrade request and tunnel of one data plane. */
@@ -61,6 +65,16 @@ export class WebSockets implements UpgradeEvents {
     let status = 0;
     if (route === null) status = 404;
     else if (typeof sni === 'string' && sni !== '' && sni !== host && this.host.misdirected(sni, host)) status = 421;
+    else if (route.extras !== null) {
+      // a rate limit over (429) or a redirect route answer the upgrade as they answer any request
+      const a = featureAnswer(route.extras, target.path, unwrapIp(req.socket.remoteAddress), req.headers['x-forwarded-for'], this.host);
+      if (a !== null) {
+        if (a.status === 429) route.metrics.rateLimited.inc();
+        socket.end(rawAnswer(a.status, undefined, a.location === null ? a.fields : { location: a.location }));
+        this.logLine(req, { start: performance.now(), route: route.name, host, path: target.path, upstream: null, status: a.status, bytes: 0 });
+        return;
+      }
+    }
     const upstream = status === 0 && !this.host.draining ? (route!.selector.select(route!.upstreams) ?? null) : null;
     if (upstream === null) {
       status ||= 503;
@@ -68,7 +82,8 @@ export class WebSockets implements UpgradeEvents {
       this.logLine(req, { start: performance.now(), route: route?.name ?? null, host, path: target.path, upstream: null, status, bytes: 0 });
       return;
     }
-    const u: Upgrade = { start: performance.now(), route: route!.name, host, path: target.path, upstream: upstream.origin, status: 0, tunnel: null, closing: null };
+    const u: Upgrade = { start: performance.now(), route: route!.name, host, path: target.path, upstream: upstream.origin, status: 0, tunnel: null, closing: null, load: upstream.load };
+    u.load.n++;
     this.live.set(socket, u);
     socket.once('close', () => this.ended(req, socket, u));
     this.proxy.proxy(req, socket, head, upstream.origin);
@@ -147,6 +162,7 @@ export class WebSockets implements UpgradeEvents {
 
   private ended(req: IncomingMessage, socket: Duplex, u: Upgrade): void {
     this.live.delete(socket);
+    u.load.n--;
     if (u.closing !== null) clearTimeout(u.closing);
     const bytes = u.tunnel === null ? 0 : (socket as Duplex & { bytesWritten?: number }).bytesWritten ?? 0;
     this.logLine(req, { start: u.start, route: u.route, host: u.host, path: u.path, upstream: u.upstream, status: u.status === 0 ? CLIENT_GONE : u.status, bytes });

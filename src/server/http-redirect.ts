@@ -3,12 +3,15 @@
  * (the key authorization from the data plane's snapshot, else from its control plane, which reads
  * the shared storage; 404 when nobody knows the token), everything else gets a 308 to the same host,
  * path and query on https (port `public_https_port`, omitted when 443) when portico routes that
- * host, else 404: the listener is no open redirector for any name pointed at it (issue 23).
+ * host, else 404: the listener is no open redirector for any name pointed at it (issue 23). A
+ * redirect route's host and path (`redirect`, issue 29) is sent straight to its target, one hop
+ * instead of two, unless the route sets `hsts`: then to https first, as HSTS preloading requires
+ * (the browser must see the header on the same host before it leaves).
  */
 import http from 'node:http';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { sendAnswer } from '../proxy/answers.js';
+import { sendAnswer, sendRedirect } from '../proxy/answers.js';
 import { hostOf } from '../proxy/passes.js';
 import { applyTimeouts, clientErrorHandler } from './listeners.js';
 import { setProxyProtocol, watchProxyProtocol, type ProxyProtocolSettings } from './proxy-protocol.js';
@@ -40,6 +43,8 @@ export interface RedirectOptions {
   maxHeaderBytes: number;
   /** whether a request's host (lower-case, no port) is one portico routes */
   routed(host: string): boolean;
+  /** a redirect route's answer for this host and path, when it is sent there directly (absent or null: to https) */
+  redirectRoute?(host: string, url: string): { status: number; location: string } | null;
   /** the key authorization for an HTTP-01 token, or null (absent: every token is unknown) */
   acmeAnswer?(token: string): Promise<{ body: string; source: string } | null>;
   /** `server.proxy_protocol` (reloads apply it with applyListenerSettings) */
@@ -85,11 +90,14 @@ export function createRedirectListener(o: RedirectOptions, log: Logger, metrics:
       plain(res, 400, 'missing or bad Host header');
       return;
     }
-    if (!o.routed(hostOf(req.headers.host))) {
+    const host = hostOf(req.headers.host);
+    if (!o.routed(host)) {
       plain(res, 404);
       return;
     }
-    res.writeHead(308, { location, 'content-length': 0 }).end();
+    const direct = o.redirectRoute?.(host, url) ?? null;
+    if (direct !== null) sendRedirect(res, direct.status, direct.location);
+    else sendRedirect(res, 308, location);
   });
   applyTimeouts(server, o.headerTimeout, o.idleTimeout);
   watchProxyProtocol(server, log);

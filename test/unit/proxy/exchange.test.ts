@@ -107,10 +107,10 @@ function setup(opts: { retries?: number; sendTimeout?: number } = {}) {
   const log = createLogger({ level: 'info', format: 'json', destination: sink });
   const metrics = new Metrics();
   const engines = [new FakeEngine('http://u1'), new FakeEngine('http://u2')];
-  const upstreams: UpstreamTarget[] = engines.map((e) => ({ origin: e.origin, client: e, available: true, state: 'up' }));
+  const upstreams: UpstreamTarget[] = engines.map((e) => ({ origin: e.origin, client: e, available: true, state: 'up', load: { n: 0 } }));
   const route: ServedRoute = {
     name: 'app', hosts: ['app.test'], prefix: '/', upstreams, selector: new RoundRobin<UpstreamTarget>(), maxBody: 1 << 20,
-    metrics: metrics.forRoute('app'), retries: opts.retries ?? 2, failStatuses: null, retryAfter: '1',
+    metrics: metrics.forRoute('app'), retries: opts.retries ?? 2, failStatuses: null, retryAfter: '1', extras: null,
   };
   const reports: Array<{ upstream: string; ok: boolean; detail: string }> = [];
   let done = 0;
@@ -134,7 +134,7 @@ function setup(opts: { retries?: number; sendTimeout?: number } = {}) {
     await new Promise((r) => setImmediate(r));
     return lines.filter((l) => l.msg === 'request');
   };
-  return { engines, reports, run, access, done: () => done, lines, log };
+  return { engines, reports, run, access, done: () => done, lines, log, inFlight: () => upstreams.map((u) => u.load.n) };
 }
 
 const GET = () => new FakeReq('GET', '/x', { host: 'app.test' });
@@ -300,4 +300,44 @@ t.test('early refusals: absolute-form Host, invalid Host, two Hosts, codings, mi
   ];
   for (const [req, status] of cases) t.equal(s.run(req).res.status, status, `${req.url} ${JSON.stringify(req.rawHeaders)}: ${status}`);
   t.equal(s.engines[0]!.calls.length + s.engines[1]!.calls.length, 1, 'none of them dispatched');
+});
+
+t.test('issue 29: each attempt counts once in its upstream\'s in-flight count, until its response ended or failed', async (t) => {
+  t.test('a retry moves the count to the next upstream; the response end releases it', async (t) => {
+    const s = setup();
+    s.run(GET());
+    t.same(s.inFlight(), [1, 0], 'dispatched: u1 busy');
+    const first = s.engines[0]!.calls[0]!;
+    first.handler.onResponseError!(first.ctrl, err('ECONNREFUSED', 'connect ECONNREFUSED'));
+    t.same(s.inFlight(), [0, 1], 'retried on u2: u1 released, u2 busy');
+    const second = s.engines[1]!.calls[0]!;
+    second.handler.onRequestStart!(second.ctrl, {});
+    second.handler.onResponseStart!(second.ctrl, 200, {}, 'OK');
+    second.handler.onResponseData!(second.ctrl, Buffer.from('x'));
+    t.same(s.inFlight(), [0, 1], 'still busy while the body streams');
+    second.handler.onResponseEnd!(second.ctrl, {});
+    t.same(s.inFlight(), [0, 0], 'released at the end');
+  });
+  for (const phase of ['connecting', 'streaming'] as const) {
+    t.test(`a client that leaves while ${phase} releases it`, async (t) => {
+      const s = setup();
+      const { res } = s.run(GET());
+      const c = s.engines[0]!.calls[0]!;
+      if (phase === 'streaming') {
+        c.handler.onRequestStart!(c.ctrl, {});
+        c.handler.onResponseStart!(c.ctrl, 200, {}, 'OK');
+      }
+      res.emit('close');
+      t.same(s.inFlight(), [0, 0]);
+      t.match(await s.access(), [{ status: 499 }]);
+    });
+  }
+  t.test('a failure that is not retried releases it', async (t) => {
+    const s = setup();
+    s.run(new FakeReq('POST', '/x', { host: 'app.test', 'content-length': '0' }));
+    const c = s.engines[0]!.calls[0]!;
+    c.handler.onRequestStart!(c.ctrl, {});
+    c.handler.onResponseError!(c.ctrl, err('UND_ERR_SOCKET', 'other side closed'));
+    t.same(s.inFlight(), [0, 0]);
+  });
 });

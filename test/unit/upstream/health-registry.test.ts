@@ -12,6 +12,8 @@ const U = 'http://127.0.0.1:4001';
 function route(name: string, health: Partial<RouteConfig['health']> = {}, passive: Partial<RouteConfig['passive']> = {}): RouteConfig {
   return {
     name, hosts: [`${name}.test`], path_prefix: '/', upstreams: [U], app: null, tls: 'auto', max_body_bytes: 1, retries: 2,
+    balance: 'round_robin', compress: [], hsts: null, rate_limit: null, redirect: null, redirect_status: 308, redirect_keep_path: true,
+    headers: { request: { set: {}, remove: [] }, response: { set: {}, remove: [] } },
     health: { enabled: true, path: '/health', interval: 20, timeout: 50, healthy_threshold: 1, unhealthy_threshold: 1, expect_status: [200, 299], ...health },
     passive: { max_fails: 3, fail_window: 10_000, eject_for: 30_000, fail_statuses: [], ...passive },
   };
