@@ -18,6 +18,7 @@ import { SnapshotPublisher } from './publisher.js';
 import { waitForAppRoutes, type AppRoutesView } from './readiness.js';
 import { snapshotServer, type Runtime } from './runtime.js';
 import { statusDocument } from './status-document.js';
+import { History } from './history.js';
 import { Reloader, type ReloadResult, type ReloadSteps } from './reload.js';
 import { shutdown, type ShutdownSteps } from './shutdown.js';
 import { createLogger, flushLogger, setLogLevel, type Logger } from '../log.js';
@@ -66,7 +67,7 @@ export class Portico {
   private certHosts = new Set<string>();
   private ready = false;
   private shuttingDown: Promise<void> | null = null;
-  private readonly reloader: Reloader<Runtime>;
+  readonly reloader: Reloader<Runtime>;
   private readonly listeners = new ListenerSet();
   private detected: DetectedMemory | null = null;
   /** the one abort path for process-wide background work (health probes); runtimes stop ACME through their own signal, the supervisor through stop() */
@@ -91,6 +92,8 @@ export class Portico {
     private readonly env: NodeJS.ProcessEnv,
     readonly supervisor: Supervisor,
     private readonly watchdog: LazyWatchdog,
+    /** the dashboard's last 15 minutes (lifecycle/history.ts) */
+    readonly history: History,
   ) {
     this.stopping.signal.addEventListener('abort', () => health.close(), { once: true });
     this.reloader = new Reloader(this.reloadSteps(), log.child({ component: 'reload' }));
@@ -110,7 +113,15 @@ export class Portico {
     const log = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination });
     const metrics = new Metrics();
     const publisher = new SnapshotPublisher(log.child({ component: 'lifecycle' }));
-    const health = new HealthRegistry({ log, metrics, onChange: (u) => publisher.health(u) });
+    let p: Portico | null = null;
+    let pool: WorkerPool | null = null;
+    const history = new History({
+      counters: async () => [metrics.counters(), ...((await pool?.counters()) ?? [])],
+      apps: () => p?.supervisor.status() ?? [],
+      lastReload: () => p?.reloader.last ?? null,
+      routes: () => publisher.runtime?.config.routes.map((r) => r.name) ?? [],
+    });
+    const health = new HealthRegistry({ log, metrics, onChange: (u) => publisher.health(u), onTransition: (c) => history.transition(c) });
     const storage = new FileStorage(config.storage.dir, {
       staleRemoved: (path, ageMs) => log.warn({ component: 'storage', path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),
     });
@@ -118,7 +129,6 @@ export class Portico {
     // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage)
     const challenges = { httpToken: (t: string) => acme.challenges.lookupHttp(t), alpnCertificate: (n: string) => acme.challenges.lookupAlpn(n) };
     let dataPlane: DataPlane | null = null;
-    let pool: WorkerPool | null = null;
     if (config.server.workers > 1) {
       pool = new WorkerPool({
         size: config.server.workers,
@@ -151,7 +161,7 @@ export class Portico {
       ...opts.supervisorTuning,
     });
     const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health, acme, apps: supervisor };
-    const p = new Portico(opts.configPath, log, metrics, publisher, dataPlane, pool, health, deps, env, supervisor, watchdog);
+    p = new Portico(opts.configPath, log, metrics, publisher, dataPlane, pool, health, deps, env, supervisor, watchdog, history);
     try {
       await pool?.start();
       p.swap(await build(config, deps));
@@ -168,6 +178,7 @@ export class Portico {
       const a = p.listeners.address(name);
       if (a !== null) log.child({ component: 'server' }).info({ listener: name, address: formatAddress(a) }, 'listening');
     }
+    history.start((err) => log.warn({ component: 'history', err: (err as Error).message }, 'history sample failed'));
     p.readyTimeoutMs = opts.supervisorTuning?.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
     return p;
   }
@@ -242,6 +253,7 @@ export class Portico {
             metrics: this.metrics,
             log: this.log.child({ component: 'admin' }),
             status: () => this.status(),
+            history: () => this.history.toJSON(),
             ready: () => this.ready,
             writeFrom: () => blockListOf(this.publisher.runtime?.config.admin.write_from ?? []),
             post: new Map([
@@ -366,6 +378,7 @@ export class Portico {
       dataPlane: this.pool === null ? null : { sharing: this.pool.share, workers: this.pool.status() },
       lastReload: this.reloader.last,
       upstream: (route, url) => this.health.status(route, url),
+      traffic: { route: (name) => this.history.totals(name), handshakes: () => this.history.handshakes() },
       apps: this.supervisor.status(),
       appsMemory: this.publisher.runtime !== null && this.publisher.runtime.config.apps.length > 0 ? this.appsMemory(this.publisher.runtime.config) : null,
       upstreamsOf: (r) => (r.app === null ? r.upstreams : this.supervisor.endpoints(r.app).map((e) => e.url)),
@@ -413,6 +426,7 @@ export class Portico {
       notReady: () => void (this.ready = false),
       drainTraffic: (grace) => this.drainTraffic(grace),
       stopBackground: () => {
+        this.history.stop();
         this.publisher.stop();
         this.stopping.abort();
       },
@@ -436,6 +450,7 @@ export class Portico {
   /** closeAll cuts everything at once (start-up failed). */
   private async closeAll(): Promise<void> {
     await Promise.all([this.pool?.kill(), this.listeners.close(0, ['https', 'http'])]);
+    this.history.stop();
     this.publisher.stop();
     this.stopping.abort();
     await this.dataPlane?.close(false);

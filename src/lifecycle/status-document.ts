@@ -24,6 +24,8 @@ export interface StatusInput {
   apps?: unknown[];
   /** the apps' memory against the budget (null without [[apps]]) */
   appsMemory?: unknown;
+  /** a route's requests since start, and the TLS handshakes (the history's totals, as of its last sample) */
+  traffic?: { route(name: string): unknown; handshakes(): unknown };
   /** health of one upstream of a route */
   upstream(route: string, url: string): UpstreamStatus;
 }
@@ -60,7 +62,7 @@ function certificates(runtime: Runtime | null): Array<Record<string, unknown>> {
 export function statusDocument(s: StatusInput): Record<string, unknown> {
   const config = s.runtime?.config;
   return {
-    portico: { version: s.version, pid: process.pid, started_at: s.startedAt.toISOString(), uptime_s: Math.round((Date.now() - s.startedAt.getTime()) / 1000), ready: s.ready, snapshot_version: s.snapshotVersion, in_flight: s.inFlight, websockets: s.websockets, config: config?.source ?? null },
+    portico: { version: s.version, pid: process.pid, started_at: s.startedAt.toISOString(), uptime_s: Math.round((Date.now() - s.startedAt.getTime()) / 1000), ready: s.ready, snapshot_version: s.snapshotVersion, in_flight: s.inFlight, websockets: s.websockets, config: config?.source ?? null, tls_handshakes: s.traffic?.handshakes() ?? null },
     listeners: { https: addr(s.addresses?.https), http: addr(s.addresses?.http), admin: addr(s.addresses?.admin) },
     data_plane: s.dataPlane ?? { sharing: 'none', workers: [] },
     routes: (config?.routes ?? []).map((r) => {
@@ -72,6 +74,7 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
         app: r.app,
         upstreams,
         healthy_upstreams: upstreams.filter((u) => u.healthy).length,
+        requests: s.traffic?.route(r.name) ?? null,
         max_body_bytes: r.max_body_bytes,
         retries: r.retries,
         health_checks: r.health.enabled ? { path: r.health.path, interval_ms: r.health.interval, timeout_ms: r.health.timeout } : null,
