@@ -52,6 +52,8 @@ export interface StartOptions {
   acmeTuning?: AcmeDeps['tuning'];
   /** tests: faster RSS sampling, shorter ready timeout */
   supervisorTuning?: Pick<SupervisorOptions, 'sampleMs' | 'readyTimeoutMs'>;
+  /** tests: a shorter history step than 5 s (the window stays 180 steps long) */
+  historyStepMs?: number;
 }
 
 /** Addresses are the bound listeners (port 0 in the config → the port the OS chose). */
@@ -120,7 +122,7 @@ export class Portico {
       apps: () => p?.supervisor.status() ?? [],
       lastReload: () => p?.reloader.last ?? null,
       routes: () => publisher.runtime?.config.routes.map((r) => r.name) ?? [],
-    });
+    }, opts.historyStepMs === undefined ? {} : { stepMs: opts.historyStepMs, windowMs: opts.historyStepMs * 180 });
     const health = new HealthRegistry({ log, metrics, onChange: (u) => publisher.health(u), onTransition: (c) => history.transition(c) });
     const storage = new FileStorage(config.storage.dir, {
       staleRemoved: (path, ageMs) => log.warn({ component: 'storage', path, age_ms: Math.round(ageMs) }, 'removed a stale storage lock (its holder stopped)'),

@@ -61,10 +61,9 @@ export function yAxis(max, binary) {
   return { top: top * unit, ticks };
 }
 
-/** lastValue is a series' newest number (null when it has none). @param {Array<number | null>} values */
+/** lastValue is a series' value in the newest sample (null: none then, e.g. no request for a latency). @param {Array<number | null>} values */
 export function lastValue(values) {
-  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i];
-  return null;
+  return values.at(-1) ?? null;
 }
 
 /**
