@@ -30,7 +30,7 @@ t.test('a ring keeps the last `capacity` values, oldest first', async (t) => {
 t.test('a timeline lines every series up with its times; late series are padded, empty ones dropped', async (t) => {
   const tl = new Timeline(4);
   tl.push(1000, new Map([['route:a', { rps: 1, p99: 5 }]]));
-  tl.push(2000, new Map([['route:a', { rps: 2, p99: 6 }], ['route:b', { rps: 7 }]]));
+  tl.push(2000, new Map<string, Record<string, number>>([['route:a', { rps: 2, p99: 6 }], ['route:b', { rps: 7 }]]));
   tl.push(3000, new Map([['route:b', { rps: 8 }]]));
   t.same(tl.times.toArray(0), [1000, 2000, 3000]);
   t.same(tl.series('route:a'), { rps: [1, 2, null], p99: [5, 6, null] }, 'a missing from the last sample: null');
