@@ -27,7 +27,7 @@ t.test('status prints routes, upstream health with reasons, certificates; exit 0
 
   const r = await runCli(['status', '--config', p.configPath]);
   t.equal(r.code, 0, r.stderr);
-  t.notMatch(r.stdout, /\x1b\[/, 'no colours when stdout is not a terminal');
+  t.notOk(r.stdout.includes('\x1b['), 'no colours when stdout is not a terminal');
   t.match(r.stdout, `portico at 127.0.0.1:${adminPort}`);
   t.match(r.stdout, /: ready, up /);
   // table rows: cells are separated by two spaces or more
@@ -39,8 +39,8 @@ t.test('status prints routes, upstream health with reasons, certificates; exit 0
 
   const doc = JSON.parse((await httpRequest({ port: adminPort, path: '/status.json' })).body) as Record<string, unknown>;
   const coloured = renderStatusText(doc, null, { color: true });
-  t.match(coloured, /\x1b\[31mdown\x1b\[0m/, 'down in red on a terminal');
-  t.match(coloured, /\x1b\[32mready\x1b\[0m/);
+  t.ok(coloured.includes('\x1b[31mdown\x1b[0m'), 'down in red on a terminal');
+  t.ok(coloured.includes('\x1b[32mready\x1b[0m'));
   t.match(renderStatusText(doc, null, { color: false }), /ROUTES/, 'without history: still the tables');
 
   await p.close();
