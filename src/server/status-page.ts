@@ -17,6 +17,7 @@ const ASSETS: Readonly<Record<string, string>> = {
   'chart.js': 'text/javascript; charset=utf-8',
   'format.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'icon.svg': 'image/svg+xml',
 };
 
 /** PAGE_HEADERS go with the page and its assets. */
@@ -53,6 +54,7 @@ export function renderStatusPage(status: unknown, history: unknown): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>portico status</title>
+<link rel="icon" href="/status/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/status/app.css">
 <script type="module" src="/status/app.js"></script>
 </head>

@@ -215,7 +215,7 @@ function upstreamTable(s, hist) {
       rows.push([
         h('span', { class: 'mono' }, r.name),
         h('span', { class: 'mono' }, u.url),
-        h('div', { class: 'state-cell', 'data-state': u.state }, pill(u.state, kind), h('span', { class: 'since' }, last ? ` for ${f.span((t - last.at) / 1000)}` : ' since start'), u.reason ? h('div', { class: 'reason' }, u.reason) : null, u.ejected_until ? h('div', { class: 'muted' }, `trial ${f.relative(u.ejected_until, t)}`) : null),
+        h('div', { class: 'state-cell', 'data-route': r.name, 'data-upstream': u.url, 'data-state': u.state }, pill(u.state, kind), h('span', { class: 'since' }, last ? ` for ${f.span((t - last.at) / 1000)}` : ' since start'), u.reason ? h('div', { class: 'reason' }, u.reason) : null, u.ejected_until ? h('div', { class: 'muted' }, `trial ${f.relative(u.ejected_until, t)}`) : null),
         healthBand({ changes: ch, current: u.state, now: t, windowMs: hist.window_ms ?? 900_000, since }),
         check,
         `${u.consecutive_passes} / ${u.consecutive_fails}${u.recent_failures ? ` · ${u.recent_failures} recent failures` : ''}`,
