@@ -12,6 +12,13 @@ import { httpRequest } from '../../test-support/http.js';
 import { launchBrowser, type Browser, type PageWatch } from '../../test-support/browser.js';
 import { ROOT } from '../../test-support/proxy.js';
 
+// the page's globals, inside page.evaluate callbacks (they run in the browser; this program has no DOM lib)
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const document: any;
+declare const window: any;
+declare function getComputedStyle(e: unknown): any;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
 const APP = join(ROOT, 'test-support', 'upstream-app.mjs');
 const STEP_MS = 200;
 
