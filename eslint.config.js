@@ -70,7 +70,7 @@ export default tseslint.config(
   {
     // the dashboard's browser scripts (served as they are; tsconfig.status-page.json type-checks them)
     files: ['src/server/status-page/*.js'],
-    languageOptions: { sourceType: 'module', globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', Node: 'readonly', HTMLElement: 'readonly', SVGElement: 'readonly' } },
+    languageOptions: { sourceType: 'module', globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', URL: 'readonly', Node: 'readonly', HTMLElement: 'readonly', SVGElement: 'readonly' } },
   },
   {
     files: ['examples/**/*.js', 'test-support/**/*.mjs', 'eslint.config.js'],

@@ -79,7 +79,7 @@ function overview(s, hist) {
   document.getElementById('version')?.replaceChildren(`${p.version} · pid ${p.pid}`);
   return [
     tile('state', p.ready ? pill('ready', 'ok') : pill('not ready', 'warn'), `${p.in_flight} in flight${p.websockets > 0 ? ` · ${p.websockets} WebSocket${p.websockets === 1 ? '' : 's'}` : ''}`, 'ready'),
-    tile('uptime', f.span(p.uptime_s), `since ${f.date(p.started_at)}`, 'uptime'),
+    tile('uptime', f.span(p.uptime_s), `since ${p.uptime_s < 20 * 3600 ? f.clock(f.toMs(p.started_at) ?? t) : f.date(p.started_at)}`, 'uptime'),
     tile('config', `snapshot v${p.snapshot_version}`, p.config ? String(p.config).split('/').pop() ?? '' : null, 'config'),
     tile(
       'last reload',
@@ -199,10 +199,14 @@ function stat(label, value, key = label) {
 function upstreamTable(s, hist) {
   const t = now();
   const changes = new Map((hist.upstreams ?? []).map((/** @type {Doc} */ u) => [`${u.route}\u0000${u.url}`, u.changes]));
-  const since = f.toMs(s.portico.started_at);
+  const started = f.toMs(s.portico.started_at);
+  // an app worker's upstream exists since the worker started (a replacement is a new upstream)
+  const workerSince = new Map();
+  for (const a of s.apps ?? []) for (const w of a.workers ?? []) if (w.uptime_s !== null) workerSince.set(`${a.name}:${w.port}`, t - w.uptime_s * 1000);
   const rows = [];
   for (const r of s.routes ?? []) {
     for (const u of r.upstreams ?? []) {
+      const since = (r.app ? workerSince.get(`${r.app}:${new URL(u.url).port}`) : null) ?? started;
       const ch = changes.get(`${r.name}\u0000${u.url}`) ?? [];
       const last = ch.at(-1);
       const kind = u.state === 'up' ? 'ok' : u.state === 'trial' ? 'warn' : 'bad';
@@ -364,7 +368,8 @@ function render() {
   const apps = appCards(s, hist);
   const appsSection = document.getElementById('apps-section');
   if (appsSection) appsSection.hidden = apps.length === 0;
-  fill('apps', apps);
+  const m = s.apps_memory;
+  fill('apps', m ? [h('p', { class: 'muted budget-all' }, `all apps: RSS ${f.bytes(m.rss_bytes)}, planned ${f.bytes(m.planned_bytes)} of a budget of ${f.bytes(m.budget_bytes)} (memory ${f.bytes(m.memory_total_bytes)} from ${m.memory_total_source}, minus ${f.bytes(m.reserve_bytes)} kept for portico)`), ...apps] : apps);
   fill('certificates', certificateTable(s));
   fill('system', systemCharts(hist));
   fill('data-plane', dataPlaneTable(s));
