@@ -68,6 +68,11 @@ export default tseslint.config(
     },
   },
   {
+    // the dashboard's browser scripts (served as they are; tsconfig.status-page.json type-checks them)
+    files: ['src/server/status-page/*.js'],
+    languageOptions: { sourceType: 'module', globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', URL: 'readonly', Node: 'readonly', HTMLElement: 'readonly', SVGElement: 'readonly' } },
+  },
+  {
     files: ['examples/**/*.js', 'test-support/**/*.mjs', 'eslint.config.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly' } },
   },

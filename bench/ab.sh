@@ -17,7 +17,8 @@
 # Scenarios: ka (keep-alive GET /, 13 bytes), close (Connection: close: a TLS connection per request),
 # big (GET /1m, 1 MiB), h2 (h2load), text (GET /text.json, 1 MiB of JSON, with `Accept-Encoding: $AE`, default
 # gzip: per MiB of uncompressed text; the upstream must serve it: bench/features.sh starts one that does).
-# Uses the upstream and certs of run-anchors.sh (started here).
+# Uses the upstream and certs of run-anchors.sh (started here); CERT_TYPE=rsa takes its RSA-2048 certificate
+# (run-anchors.sh with CERT_TYPE=rsa makes it) instead of P-256.
 # Not a report: the figures are for the person running it; npm run bench writes the results.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,8 +28,8 @@ UP1_PORT="${UP1_PORT:-18081}"; UP2_PORT="${UP2_PORT:-18082}"; BASE_PORT="${BASE_
 BIND=127.0.0.1; WORK="${WORK:-$HERE/run}"; OUT="${OUT:-$WORK/ab}"
 [ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
 mkdir -p "$OUT"
-CRT="$WORK/certs-ec"; CERT="$CRT/fullchain.pem"; KEY="$CRT/key.pem"
-[ -s "$CERT" ] || { echo "no test certificate: run 'bash bench/run-anchors.sh --quick' once (it makes $CRT)" >&2; exit 1; }
+CRT="$WORK/certs-${CERT_TYPE:-ec}"; CERT="$CRT/fullchain.pem"; KEY="$CRT/key.pem"
+[ -s "$CERT" ] || { echo "no test certificate: run '${CERT_TYPE:+CERT_TYPE=$CERT_TYPE }bash bench/run-anchors.sh --quick' once (it makes $CRT)" >&2; exit 1; }
 
 PIDS=()
 cleanup() { local p; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; }

@@ -11,6 +11,7 @@ import { AdminRequestError, ConfigInvalidError, ConfigUnreadableError, formatPro
 import { allProblems, plan, type MemoryPlan, type Plan } from './lifecycle/build.js';
 import type { CertPlan } from './lifecycle/cert-plan.js';
 import { featureLines, featureWarnings, policyText, redirectText } from './lifecycle/feature-plan.js';
+import { renderStatusText } from './lifecycle/status-text.js';
 import { formatBytes, totalText } from './supervisor/memory.js';
 import { inspectAcme, type AcmeInspection } from './acme/inspect.js';
 import { checkStorage } from './lifecycle/fleet.js';
@@ -30,6 +31,8 @@ Usage:
   portico check [--config PATH]    validate the config and print the plan
                                    exit 0 valid, 1 invalid (every problem listed), 2 unreadable
   portico health [--config PATH]   GET the admin /healthz; exit 0 when healthy (Docker HEALTHCHECK)
+  portico status [--config PATH]   the dashboard's overview in the terminal: routes with their traffic, upstreams,
+                                   apps and workers, certificates (GET the admin /status.json); exit 0 ready, 1 not
   portico reload [--config PATH]   POST the admin /reload (same as SIGHUP) and print the result;
                                    exit 0 reloaded, 1 refused (every problem listed; the old config keeps serving)
   portico restart-app NAME [--config PATH]
@@ -47,13 +50,14 @@ Environment:
                              (the container image sets 443)
 
 Admin endpoints (admin.listen, loopback by default):
-  GET /healthz /readyz /metrics /status /status.json
+  GET /healthz /readyz /metrics /status.json
+  GET /status (the dashboard; open it in a browser) /status/history.json (its last 15 minutes)
   POST /reload /apps/NAME/restart (only from admin.write_from peers)
 `;
 
 /** Args is the parsed command line. */
 export interface Args {
-  command: 'run' | 'check' | 'health' | 'reload' | 'restart-app' | 'help' | 'version';
+  command: 'run' | 'check' | 'health' | 'status' | 'reload' | 'restart-app' | 'help' | 'version';
   config: string;
   /** restart-app: the app's name */
   app?: string;
@@ -77,7 +81,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
       if (v === undefined) throw new Error(`${a} needs a path`);
       config = v;
     } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
-    else if (command === null && (a === 'run' || a === 'check' || a === 'health' || a === 'reload' || a === 'restart-app')) command = a;
+    else if (command === null && (a === 'run' || a === 'check' || a === 'health' || a === 'status' || a === 'reload' || a === 'restart-app')) command = a;
     else if (command === 'restart-app' && app === undefined && !a.startsWith('-')) app = a;
     else throw new Error(`unknown argument: ${a}`);
   }
@@ -326,6 +330,19 @@ async function health(path: string): Promise<number> {
   return r.status === 200 ? 0 : 1;
 }
 
+/** status prints the overview of the running process (history too when it serves one); exit 0 when it is ready. */
+async function status(path: string): Promise<number> {
+  const r = await adminCall(path, 'GET', '/status.json', 5000);
+  if (typeof r === 'number') return r;
+  if (r.status !== 200) return adminFailure(new AdminRequestError(`admin ${r.where} answered /status.json with ${r.status}`));
+  const doc = JSON.parse(r.body) as { portico: { ready: boolean } };
+  const h = await adminCall(path, 'GET', '/status/history.json', 5000);
+  const history = typeof h !== 'number' && h.status === 200 ? (JSON.parse(h.body) as Record<string, unknown>) : null;
+  const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  process.stdout.write(`portico at ${r.where}\n${renderStatusText(doc, history, { color })}`);
+  return doc.portico.ready ? 0 : 1;
+}
+
 async function reload(path: string): Promise<number> {
   const r = await adminCall(path, 'POST', '/reload', 120_000);
   if (typeof r === 'number') return r;
@@ -386,6 +403,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return check(args.config);
     case 'health':
       return health(args.config);
+    case 'status':
+      return status(args.config);
     case 'reload':
       return reload(args.config);
     case 'restart-app':

@@ -19,6 +19,8 @@ interface StatusCount {
 /** RouteMetrics are one route's request counts and duration histogram, resolved once per route. */
 export interface RouteMetrics {
   route: string;
+  /** requests that matched the route so far (in flight = started - count) */
+  started: number;
   /** status code → count, filled lazily */
   readonly byStatus: Map<number, StatusCount>;
   /** per-bucket counts (not cumulative) for DURATION_BUCKETS, then one for +Inf */
@@ -29,6 +31,30 @@ export interface RouteMetrics {
   retries: { inc(): void };
   /** requests refused by the route's rate limit (429), counter child */
   rateLimited: { inc(): void };
+}
+
+/** RouteCounters are one route's cumulative counts as `Metrics.counters()` gives them (plain JSON: they cross IPC). */
+export interface RouteCounters {
+  route: string;
+  /** requests that matched the route */
+  started: number;
+  /** requests answered (in flight = started - count) */
+  count: number;
+  /** answered by status class: [1xx, 2xx, 3xx, 4xx, 5xx] */
+  classes: number[];
+  /** per-bucket counts (not cumulative) for DURATION_BUCKETS, then +Inf */
+  buckets: number[];
+}
+
+/** Counters are one process's cumulative counts, read every few seconds by the dashboard's history. */
+export interface Counters {
+  pid: number;
+  routes: RouteCounters[];
+  /** TLS handshakes completed on the https listener */
+  tls: { full: number; resumed: number };
+  /** this process's CPU time (user + system, µs) and resident memory (bytes) */
+  cpu_us: number;
+  rss: number;
 }
 
 type Value = { labels: Record<string, string | number>; value: number; metricName?: string };
@@ -79,6 +105,9 @@ export class Metrics {
   readonly registry = new client.Registry();
   private readonly routeCache = new Map<string, RouteMetrics>();
   readonly requests: client.Counter<'route' | 'status'>;
+  /** TLS handshakes completed on the https listener so far (plain numbers; the counter reads them when scraped) */
+  readonly handshakes = { full: 0, resumed: 0 };
+  readonly tlsHandshakes: client.Counter<'resumed'>;
   private readonly duration: RouteHistogram;
   readonly certNotAfter = new client.Gauge({
     name: 'portico_cert_not_after_seconds',
@@ -182,16 +211,32 @@ export class Metrics {
         }
       },
     });
+    const handshakes = this.handshakes;
+    const reported = { full: 0, resumed: 0 };
+    this.tlsHandshakes = new client.Counter({
+      name: 'portico_tls_handshakes_total',
+      help: 'TLS handshakes completed on the https listener, by whether a session was resumed (true: a ticket, no certificate signature).',
+      labelNames: ['resumed'] as const,
+      registers: [this.registry],
+      collect() {
+        this.inc({ resumed: 'false' }, handshakes.full - reported.full);
+        this.inc({ resumed: 'true' }, handshakes.resumed - reported.resumed);
+        reported.full = handshakes.full;
+        reported.resumed = handshakes.resumed;
+      },
+    });
     this.duration = new RouteHistogram('portico_request_duration_seconds', 'Time from request received to response finished, by route.', routes);
     this.registry.registerMetric(this.duration as unknown as client.Metric);
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'portico_process_' });
+    // portico_process_* (CPU, memory, fds) and portico_nodejs_* (event loop, heap, GC); until issue 26
+    // the prefix was `portico_process_`, which made them portico_process_process_* and portico_process_nodejs_*
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'portico_' });
   }
 
   /** forRoute returns the cached per-route metrics (created on first use). */
   forRoute(route: string): RouteMetrics {
     let m = this.routeCache.get(route);
     if (m === undefined) {
-      m = { route, byStatus: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0, count: 0, retries: this.upstreamRetries.labels(route), rateLimited: this.rateLimited.labels(route) };
+      m = { route, started: 0, byStatus: new Map(), buckets: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0, count: 0, retries: this.upstreamRetries.labels(route), rateLimited: this.rateLimited.labels(route) };
       this.routeCache.set(route, m);
     }
     return m;
@@ -207,6 +252,27 @@ export class Metrics {
     m.buckets[i]!++;
     m.sum += seconds;
     m.count++;
+  }
+
+  /** tlsHandshake counts one completed TLS handshake (once per connection; no prom-client object touched). */
+  tlsHandshake(resumed: boolean): void {
+    if (resumed) this.handshakes.resumed++;
+    else this.handshakes.full++;
+  }
+
+  /** counters is this process's cumulative counts, compact (the history samples them; data-plane workers send them over IPC). */
+  counters(): Counters {
+    const routes: RouteCounters[] = [];
+    for (const m of this.routeCache.values()) {
+      const classes = [0, 0, 0, 0, 0];
+      for (const [status, c] of m.byStatus) {
+        const k = Math.floor(status / 100) - 1;
+        if (k >= 0 && k < 5) classes[k]! += c.n;
+      }
+      routes.push({ route: m.route, started: m.started, count: m.count, classes, buckets: Array.from(m.buckets) });
+    }
+    const cpu = process.cpuUsage();
+    return { pid: process.pid, routes, tls: { ...this.handshakes }, cpu_us: cpu.user + cpu.system, rss: process.memoryUsage.rss() };
   }
 
   /** the data-plane workers' registries (as JSON), summed into this process's on /metrics */

@@ -100,7 +100,7 @@ export interface ProxyHandle {
 }
 
 /** startProxy writes `toml` to `dir/config.toml` and starts portico on it. */
-export async function startProxy(dir: string, toml: string, opts: Pick<StartOptions, 'acmeTuning' | 'supervisorTuning'> = {}): Promise<ProxyHandle> {
+export async function startProxy(dir: string, toml: string, opts: Pick<StartOptions, 'acmeTuning' | 'supervisorTuning' | 'historyStepMs'> = {}): Promise<ProxyHandle> {
   const configPath = join(dir, 'config.toml');
   await writeFile(configPath, toml);
   const logs: Array<Record<string, unknown>> = [];

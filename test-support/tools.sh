@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools.sh: the system tools the test suite runs for real (npm test's pretest; .ci/run does the same):
 # pebble + pebble-challtestsrv (a local ACME CA), openssl (checks portico's certificates), redis-server and
-# redis-cli (storage.redis: replicas sharing state), haproxy (an L4 balancer sending PROXY headers), and for the
+# redis-cli (storage.redis: replicas sharing state), haproxy (an L4 balancer sending PROXY headers), chromium (the
+# dashboard test looks at /status in a real headless browser, driven by playwright-core), and for the
 # container tests (test/container/) podman with runc, slirp4netns, netavark/aardvark-dns, debootstrap (the
 # stand-in base image), podman-compose (deploy/compose.yaml) and systemd-analyze (deploy/systemd). Missing
 # ones are installed with apt-get when this runs as root on Debian/Ubuntu; otherwise it says what to install
@@ -11,7 +12,7 @@ declare -A pkg_of=(
   [pebble]=pebble [pebble-challtestsrv]=pebble [openssl]=openssl
   [podman]=podman [runc]=runc [slirp4netns]=slirp4netns [/usr/lib/podman/netavark]=netavark
   [/usr/lib/podman/aardvark-dns]=aardvark-dns [debootstrap]=debootstrap [podman-compose]=podman-compose
-  [systemd-analyze]=systemd [flock]=util-linux [setpriv]=util-linux
+  [systemd-analyze]=systemd [flock]=util-linux [setpriv]=util-linux [/usr/bin/chromium]=chromium
   [redis-server]=redis-server [redis-cli]=redis-tools [haproxy]=haproxy
 )
 missing=()

@@ -135,6 +135,7 @@ process.on('message', (m: ToWorker) => {
     case 'query':
       return reply(m.id, () => {
         if (m.q === 'metrics') return metrics.registry.getMetricsAsJSON();
+        if (m.q === 'counters') return metrics.counters();
         if (m.q === 'in-flight-to') return dataPlane.inFlightTo(m.url ?? '');
         return stats();
       });

@@ -22,7 +22,7 @@ export type ToWorker =
   /** listen on the https address; `gen` names this listener across rebinds (a reload may move it) */
   | { t: 'bind'; id: number; gen: number; host: string; port: number; reusePort: boolean }
   | { t: 'unbind'; id: number; gen: number; grace: number }
-  | { t: 'query'; id: number; q: 'stats' | 'metrics' | 'in-flight-to'; url?: string }
+  | { t: 'query'; id: number; q: 'stats' | 'metrics' | 'counters' | 'in-flight-to'; url?: string }
   /** shutdown: Connection: close from now on, WebSockets 1001, close listeners, finish in-flight within grace, exit 0 */
   | { t: 'drain'; grace: number }
   /** the answer to a worker's `ask` */

@@ -13,6 +13,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
+import type { Counters } from '../metrics.js';
 import type { Snapshot } from '../proxy/snapshot.js';
 import type { HealthUpdate, PassiveReport } from '../proxy/snapshot.js';
 import type { ShareMode } from '../server/listeners.js';
@@ -302,8 +303,18 @@ export class WorkerPool {
   }
 
   /** metrics collects every live worker's registry as JSON (prom-client's format) for aggregation. */
-  async metrics(): Promise<unknown[]> {
-    const all = await Promise.allSettled(this.slots.filter((s) => s.live).map((s) => this.request(s.worker, { t: 'query', id: 0, q: 'metrics' }, 2000)));
+  metrics(): Promise<unknown[]> {
+    return this.askAll('metrics');
+  }
+
+  /** counters collects every live worker's cumulative counts (the dashboard's history; a worker that does not answer is left out). */
+  counters(): Promise<Counters[]> {
+    return this.askAll('counters') as Promise<Counters[]>;
+  }
+
+  /** askAll sends a query to every live worker; the answers of those that answered within 2 s. */
+  private async askAll(q: 'metrics' | 'counters'): Promise<unknown[]> {
+    const all = await Promise.allSettled(this.slots.filter((s) => s.live).map((s) => this.request(s.worker, { t: 'query', id: 0, q }, 2000)));
     return all.filter((r): r is PromiseFulfilledResult<unknown> => r.status === 'fulfilled').map((r) => r.value);
   }
 

@@ -44,6 +44,14 @@ export interface UpstreamStatus {
   ejected_until: string | null;
 }
 
+/** HealthChange is one transition of a (route, upstream) pair, with its reason (the dashboard's history). */
+export interface HealthChange extends Transition {
+  route: string;
+  upstream: string;
+  /** epoch ms */
+  at: number;
+}
+
 /** Clock is injected so tests can drive time; `now` is epoch ms. */
 export interface Clock {
   now(): number;
@@ -54,6 +62,8 @@ export interface HealthOptions {
   log: Logger;
   metrics: Metrics;
   onChange: (u: HealthUpdate) => void;
+  /** every transition with its reason (optional: the dashboard's history) */
+  onTransition?: (c: HealthChange) => void;
   clock?: Clock;
   /** the probers' timers (tests drive them); default: real, unref'd */
   timers?: Timers;
@@ -87,6 +97,7 @@ export class HealthRegistry implements ProberOwner<Member> {
   readonly timers: Timers;
   private readonly metrics: Metrics;
   private readonly onChange: (u: HealthUpdate) => void;
+  private readonly onTransition: ((c: HealthChange) => void) | null;
   private readonly clock: Clock;
   private readonly members = new Map<string, Member>();
   private readonly records = new Map<string, FailureRecord>();
@@ -98,6 +109,7 @@ export class HealthRegistry implements ProberOwner<Member> {
     this.log = opts.log.child({ component: 'health' });
     this.metrics = opts.metrics;
     this.onChange = opts.onChange;
+    this.onTransition = opts.onTransition ?? null;
     this.clock = opts.clock ?? Date;
     this.probeFn = opts.probe ?? httpProbe;
     this.timers = opts.timers ?? REAL_TIMERS;
@@ -284,6 +296,7 @@ export class HealthRegistry implements ProberOwner<Member> {
     else this.log.info(fields, 'upstream on trial');
     this.metrics.upstreamHealthy.labels(m.route, m.url).set(t.to === 'up' ? 1 : 0);
     this.onChange({ route: m.route, upstream: m.url, state: t.to });
+    this.onTransition?.({ route: m.route, upstream: m.url, from: t.from, to: t.to, reason: t.reason, at: this.clock.now() });
     if (t.to === 'up') for (const w of this.upWaiters) if (w.url === m.url) w.resolve();
     this.armTrial(m);
     if (t.to === 'down') this.warnIfRouteDown(m.route);

@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import type { Config, ConfigProblem } from '../config/types.js';
 import type { CertPems } from '../tls/cert-store.js';
 import { loadForHost, loadPair, type LoadedCert } from '../cert-sources/static.js';
+import { X509Certificate } from 'node:crypto';
 import type { SelfSignedSource } from '../cert-sources/self-signed.js';
 
 /** CertSource is where a host's certificate comes from. */
@@ -116,6 +117,8 @@ export async function materialise(plan: CertPlan, selfSigned: SelfSignedSource):
     if (h.source === 'self-signed') {
       const p = await selfSigned.forName(h.host);
       certificates.push({ names: [h.host], cert: p.cert, key: p.key });
+      // its expiry for /status.json and the dashboard (the plan itself is made before generating)
+      h.notAfter ??= new Date(new X509Certificate(p.cert).validTo);
     } else if (h.source === 'none') {
       refused.push(h.host);
     }

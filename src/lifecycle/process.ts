@@ -19,6 +19,7 @@ import { waitForAppRoutes, type AppRoutesView } from './readiness.js';
 import { snapshotServer, type Runtime } from './runtime.js';
 import { statusDocument } from './status-document.js';
 import { PlainRedirects } from './plain-redirects.js';
+import { History } from './history.js';
 import { Reloader, type ReloadResult, type ReloadSteps } from './reload.js';
 import { shutdown, type ShutdownSteps } from './shutdown.js';
 import { createLogger, flushLogger, setLogLevel, type Logger } from '../log.js';
@@ -56,6 +57,8 @@ export interface StartOptions {
   supervisorTuning?: Pick<SupervisorOptions, 'sampleMs' | 'readyTimeoutMs'>;
   /** tests: shorter Redis timings (storage.redis) */
   fleetTuning?: FleetTuning;
+  /** tests: a shorter history step than 5 s (the window stays 180 steps long) */
+  historyStepMs?: number;
 }
 
 /** Addresses are the bound listeners (port 0 in the config → the port the OS chose). */
@@ -71,7 +74,7 @@ export class Portico {
   private certHosts = new Set<string>();
   private ready = false;
   private shuttingDown: Promise<void> | null = null;
-  private readonly reloader: Reloader<Runtime>;
+  readonly reloader: Reloader<Runtime>;
   private readonly listeners = new ListenerSet();
   private detected: DetectedMemory | null = null;
   /** the one abort path for process-wide background work (health probes); runtimes stop ACME through their own signal, the supervisor through stop() */
@@ -99,6 +102,8 @@ export class Portico {
     private readonly watchdog: LazyWatchdog,
     /** Redis shared with other replicas (storage.redis); null: storage.dir alone */
     private readonly fleet: Fleet | null,
+    /** the dashboard's last 15 minutes (lifecycle/history.ts) */
+    readonly history: History,
   ) {
     this.stopping.signal.addEventListener('abort', () => health.close(), { once: true });
     this.reloader = new Reloader(this.reloadSteps(), log.child({ component: 'reload' }));
@@ -118,13 +123,20 @@ export class Portico {
     const log = createLogger({ level: config.log.level, format: config.log.format, destination: opts.logDestination });
     const metrics = new Metrics();
     const publisher = new SnapshotPublisher(log.child({ component: 'lifecycle' }));
-    const health = new HealthRegistry({ log, metrics, onChange: (u) => publisher.health(u) });
+    let p: Portico | null = null;
+    let pool: WorkerPool | null = null;
+    const history = new History({
+      counters: async () => [metrics.counters(), ...((await pool?.counters()) ?? [])],
+      apps: () => p?.supervisor.status() ?? [],
+      lastReload: () => p?.reloader.last ?? null,
+      routes: () => publisher.runtime?.config.routes.map((r) => r.name) ?? [],
+    }, opts.historyStepMs === undefined ? {} : { stepMs: opts.historyStepMs, windowMs: opts.historyStepMs * 180 });
+    const health = new HealthRegistry({ log, metrics, onChange: (u) => publisher.health(u), onTransition: (c) => history.transition(c) });
     const { storage, fleet } = await openStorage(config, log, metrics, opts.fleetTuning);
     const acme = acmeDeps(storage, log, metrics, opts.acmeTuning);
     // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage)
     const challenges = { httpToken: (t: string) => acme.challenges.lookupHttp(t), alpnCertificate: (n: string) => acme.challenges.lookupAlpn(n) };
     let dataPlane: DataPlane | null = null;
-    let pool: WorkerPool | null = null;
     if (config.server.workers > 1) {
       pool = new WorkerPool({
         size: config.server.workers,
@@ -157,7 +169,7 @@ export class Portico {
       ...opts.supervisorTuning,
     });
     const deps: BuildDeps = { selfSigned: new SelfSignedSource(), health, acme, apps: supervisor };
-    const p = new Portico(opts.configPath, log, metrics, publisher, dataPlane, pool, health, deps, env, supervisor, watchdog, fleet);
+    p = new Portico(opts.configPath, log, metrics, publisher, dataPlane, pool, health, deps, env, supervisor, watchdog, fleet, history);
     try {
       await pool?.start();
       // a replica starts from Redis when it answers soon, else from its cache (never waits long for it)
@@ -177,6 +189,7 @@ export class Portico {
       const a = p.listeners.address(name);
       if (a !== null) log.child({ component: 'server' }).info({ listener: name, address: formatAddress(a) }, 'listening');
     }
+    history.start((err) => log.warn({ component: 'history', err: (err as Error).message }, 'history sample failed'));
     p.readyTimeoutMs = opts.supervisorTuning?.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
     return p;
   }
@@ -253,6 +266,7 @@ export class Portico {
             metrics: this.metrics,
             log: this.log.child({ component: 'admin' }),
             status: () => this.status(),
+            history: () => this.history.toJSON(),
             ready: () => this.ready,
             writeFrom: () => blockListOf(this.publisher.runtime?.config.admin.write_from ?? []),
             post: new Map([
@@ -379,6 +393,7 @@ export class Portico {
       dataPlane: this.pool === null ? null : { sharing: this.pool.share, workers: this.pool.status() },
       lastReload: this.reloader.last,
       upstream: (route, url) => this.health.status(route, url),
+      traffic: { route: (name) => this.history.totals(name), handshakes: () => this.history.handshakes() },
       apps: this.supervisor.status(),
       appsMemory: this.publisher.runtime !== null && this.publisher.runtime.config.apps.length > 0 ? this.appsMemory(this.publisher.runtime.config) : null,
       upstreamsOf: (r) => (r.app === null ? r.upstreams : this.supervisor.endpoints(r.app).map((e) => e.url)),
@@ -427,6 +442,7 @@ export class Portico {
       notReady: () => void (this.ready = false),
       drainTraffic: (grace) => this.drainTraffic(grace),
       stopBackground: () => {
+        this.history.stop();
         this.publisher.stop();
         this.stopping.abort();
       },
@@ -450,6 +466,7 @@ export class Portico {
   /** closeAll cuts everything at once (start-up failed). */
   private async closeAll(): Promise<void> {
     await Promise.all([this.pool?.kill(), this.listeners.close(0, ['https', 'http'])]);
+    this.history.stop();
     this.publisher.stop();
     this.stopping.abort();
     await this.dataPlane?.close(false);

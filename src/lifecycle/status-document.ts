@@ -24,6 +24,8 @@ export interface StatusInput {
   apps?: unknown[];
   /** the apps' memory against the budget (null without [[apps]]) */
   appsMemory?: unknown;
+  /** a route's requests since start, and the TLS handshakes (the history's totals, as of its last sample) */
+  traffic?: { route(name: string): unknown; handshakes(): unknown };
   /** health of one upstream of a route */
   upstream(route: string, url: string): UpstreamStatus;
   /** where managed state lives: `{kind: 'file', dir}`, or Redis with its connection, last sync and lock holders */
@@ -62,7 +64,7 @@ function certificates(runtime: Runtime | null): Array<Record<string, unknown>> {
 export function statusDocument(s: StatusInput): Record<string, unknown> {
   const config = s.runtime?.config;
   return {
-    portico: { version: s.version, pid: process.pid, started_at: s.startedAt.toISOString(), uptime_s: Math.round((Date.now() - s.startedAt.getTime()) / 1000), ready: s.ready, snapshot_version: s.snapshotVersion, in_flight: s.inFlight, websockets: s.websockets, config: config?.source ?? null },
+    portico: { version: s.version, pid: process.pid, started_at: s.startedAt.toISOString(), uptime_s: Math.round((Date.now() - s.startedAt.getTime()) / 1000), ready: s.ready, snapshot_version: s.snapshotVersion, in_flight: s.inFlight, websockets: s.websockets, config: config?.source ?? null, tls_handshakes: s.traffic?.handshakes() ?? null },
     listeners: { https: addr(s.addresses?.https), http: addr(s.addresses?.http), admin: addr(s.addresses?.admin) },
     data_plane: s.dataPlane ?? { sharing: 'none', workers: [] },
     routes: (config?.routes ?? []).map((r) => {
@@ -74,6 +76,7 @@ export function statusDocument(s: StatusInput): Record<string, unknown> {
         app: r.app,
         upstreams,
         healthy_upstreams: upstreams.filter((u) => u.healthy).length,
+        requests: s.traffic?.route(r.name) ?? null,
         max_body_bytes: r.max_body_bytes,
         retries: r.retries,
         balance: r.balance,

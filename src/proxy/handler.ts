@@ -167,6 +167,7 @@ export class Exchange implements DispatchHandler, BodyEvents, CompressionSink {
     const route = router.match(this.host, target.path);
     if (route === null) return this.fail(404, 'no route', false);
     this.route = route;
+    route.metrics.started++;
     const sni = this.h2 ? (req as H2Message).servername : servernameOf(req as IncomingMessage);
     if (sni !== '' && sni !== this.host && this.owner.misdirected(sni, this.host)) return this.fail(421, 'certificate does not cover the host (SNI differs)', false);
     const cl = req.headers['content-length'];

@@ -1,5 +1,6 @@
 /**
- * The admin listener (loopback by default): GET /healthz /readyz /metrics /status /status.json.
+ * The admin listener (loopback by default): GET /healthz /readyz /metrics /status.json, the
+ * dashboard /status with its files under /status/ and its history /status/history.json.
  * POST endpoints accept only peers in `admin.write_from` (others get 403), so the read-only probes
  * can be exposed safely. Handlers for POST routes are registered by the features that own them.
  */
@@ -11,6 +12,7 @@ import type { Metrics } from '../metrics.js';
 import { sendAnswer } from '../proxy/answers.js';
 import { hostOf, unwrapIp } from '../proxy/passes.js';
 import { setProxyProtocol, watchProxyProtocol, type ProxyProtocolSettings } from './proxy-protocol.js';
+import { PAGE_HEADERS, renderStatusPage, statusAsset } from './status-page.js';
 
 /** PostHandler answers one POST route; it returns status and a JSON body. */
 export type PostHandler = (req: http.IncomingMessage) => Promise<{ status: number; body: unknown }>;
@@ -21,6 +23,8 @@ export interface AdminOptions {
   log: Logger;
   /** the status document (/status.json, /status) */
   status: () => unknown;
+  /** the last 15 minutes (/status/history.json, /status) */
+  history: () => unknown;
   /** true once listeners are up and until shutdown starts */
   ready: () => boolean;
   /** who may POST (null: nobody) */
@@ -33,12 +37,13 @@ export interface AdminOptions {
 
 const NO_STORE = { 'cache-control': 'no-store' };
 
-function send(res: http.ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' }).end(body);
+function send(res: http.ServerResponse, status: number, type: string, body: string | Buffer, headers: Readonly<Record<string, string>> = NO_STORE): void {
+  res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(body) }).end(body);
 }
 
-function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
-  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value, null, 2) + '\n');
+/** sendJson answers JSON, indented unless `compact` (the history: long arrays of numbers). */
+function sendJson(res: http.ServerResponse, status: number, value: unknown, compact = false): void {
+  send(res, status, 'application/json; charset=utf-8', (compact ? JSON.stringify(value) : JSON.stringify(value, null, 2)) + '\n');
 }
 
 /** allowedToWrite checks a peer against write_from. */
@@ -78,9 +83,14 @@ async function handle(o: AdminOptions, req: http.IncomingMessage, res: http.Serv
     case '/status.json':
       return sendJson(res, 200, o.status());
     case '/status':
-      return send(res, 200, 'text/html; charset=utf-8', renderStatusPage(o.status()));
-    default:
+      return send(res, 200, 'text/html; charset=utf-8', renderStatusPage(o.status(), o.history()), { ...PAGE_HEADERS, 'cache-control': 'no-store' });
+    case '/status/history.json':
+      return sendJson(res, 200, o.history(), true);
+    default: {
+      const asset = path.startsWith('/status/') ? statusAsset(path.slice('/status/'.length)) : null;
+      if (asset !== null) return send(res, 200, asset.type, asset.body, PAGE_HEADERS);
       return sendAnswer(res, 404, NO_STORE, 'not found');
+    }
   }
 }
 
@@ -123,58 +133,4 @@ async function handlePost(o: AdminOptions, path: string, req: http.IncomingMessa
   if (handler === undefined) return sendJson(res, 404, { error: `no such endpoint: POST ${path}` });
   const { status, body } = await handler(req);
   sendJson(res, status, body);
-}
-
-const esc = (s: unknown): string =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-/** table renders rows of plain objects as an HTML table (nested values as JSON). */
-function table(rows: Array<Record<string, unknown>>): string {
-  if (rows.length === 0) return '<p class="none">none</p>';
-  const cols = Object.keys(rows[0]!);
-  const cell = (v: unknown) => esc(typeof v === 'object' && v !== null ? JSON.stringify(v) : v);
-  return `<table><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>${rows
-    .map((r) => `<tr>${cols.map((c) => `<td${c === 'state' ? ` class="${esc(r[c])}"` : ''}>${cell(r[c])}</td>`).join('')}</tr>`)
-    .join('')}</table>`;
-}
-
-/** upstreamRows flattens routes[].upstreams[] into one row per (route, upstream) for the page. */
-function upstreamRows(routes: unknown): Array<Record<string, unknown>> {
-  if (!Array.isArray(routes)) return [];
-  return routes.flatMap((r: { name?: string; upstreams?: Array<Record<string, unknown>> }) =>
-    (r.upstreams ?? []).map((u) => {
-      const c = u.last_check as { at: string; ok: boolean; status: number | null; latency_ms: number; error: string | null } | null;
-      return {
-        route: r.name,
-        upstream: u.url,
-        state: u.state,
-        reason: u.reason,
-        last_check: c === null ? 'none' : `${c.at} ${c.ok ? 'ok' : 'failed'} ${c.status ?? c.error} (${c.latency_ms} ms)`,
-        passes: u.consecutive_passes,
-        fails: u.consecutive_fails,
-        ejected_until: u.ejected_until,
-      };
-    }),
-  );
-}
-
-/** renderStatusPage is a small self-contained HTML view of the status document (no external assets). */
-export function renderStatusPage(doc: unknown): string {
-  const d = doc as Record<string, unknown>;
-  const sections = Object.entries(d)
-    .map(([k, v]) => {
-      if (k === 'routes') return `<h2>upstreams</h2>${table(upstreamRows(v))}<h2>routes</h2>${table((v as Array<Record<string, unknown>>).map(({ upstreams: _u, ...rest }) => rest))}`;
-      if (Array.isArray(v)) return `<h2>${esc(k)}</h2>${table(v.map((x) => (typeof x === 'object' && x !== null ? (x as Record<string, unknown>) : { value: x })))}`;
-      if (typeof v === 'object' && v !== null) return `<h2>${esc(k)}</h2>${table([v as Record<string, unknown>])}`;
-      return `<p><b>${esc(k)}</b>: ${esc(v)}</p>`;
-    })
-    .join('\n');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>portico status</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}.none{color:#888}
-td.up{background:#e6f6e6}td.down{background:#fbe3e3}td.trial{background:#fff5d6}</style>
-</head><body><h1>portico</h1>
-${sections}
-</body></html>
-`;
 }

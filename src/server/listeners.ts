@@ -257,7 +257,7 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
   dp.attachTlsServer(server);
   server.once('close', () => dp.detachTlsServer(server));
   H2_OF.set(server, h2);
-  routeByAlpn(server, h2);
+  routeByAlpn(server, h2, metrics);
   // after routeByAlpn: the header's client is put on the TLS socket before it is routed
   watchProxyProtocol(server, log);
   setProxyProtocol(server, s.proxyProtocol);
@@ -274,14 +274,16 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
  * routeByAlpn replaces the https.Server's own `secureConnection` listener (Node's HTTP/1.1
  * connection handling) with one that picks by the negotiated protocol: h2 → the h2 sessions,
  * acme-tls/1 → closed (RFC 8737 §3: the connection only proves the certificate), anything else
- * (http/1.1, or no ALPN) → Node's HTTP/1.1 handling, unchanged. One extra call per connection.
+ * (http/1.1, or no ALPN) → Node's HTTP/1.1 handling, unchanged. One extra call per connection,
+ * which also counts the handshake (full or resumed: portico_tls_handshakes_total).
  */
-function routeByAlpn(server: https.Server, h2: H2Sessions): void {
+function routeByAlpn(server: https.Server, h2: H2Sessions, metrics: Metrics): void {
   const own = server.listeners('secureConnection');
   if (own.length !== 1) throw new Error(`portico bug: expected one secureConnection listener on https.Server, found ${own.length}`);
   const http1 = own[0] as (this: https.Server, socket: tls.TLSSocket) => void;
   server.removeAllListeners('secureConnection');
   server.on('secureConnection', function (this: https.Server, socket: tls.TLSSocket) {
+    metrics.tlsHandshake(socket.isSessionReused());
     const alpn = socket.alpnProtocol;
     if (alpn === 'h2') h2.accept(socket);
     else if (alpn === ACME_TLS) socket.destroy();

@@ -88,6 +88,31 @@ t.test('/status is a self-contained HTML page naming the routes', async (t) => {
   t.notMatch(r.body, /@import|url\(\s*["']?(?:https?:)?\/\//i, 'no external assets from CSS');
 });
 
+t.test('/status: its files come from the package, locked to the admin listener; the history is JSON', async (t) => {
+  const p = await start(t);
+  const page = await admin(p, '/status');
+  const csp = String(page.headers['content-security-policy']);
+  t.match(csp, /default-src 'none'/);
+  t.match(csp, /script-src 'self'/);
+  t.match(csp, /connect-src 'self'/);
+  t.match(csp, /frame-ancestors 'none'/);
+  t.notMatch(csp, /unsafe-inline|unsafe-eval/, 'no inline script or style allowed');
+  t.notMatch(page.body, /<script>|\son\w+=/i, 'no inline script or handler in the page');
+  const assets = [...page.body.matchAll(/(?:src|href)="(\/status\/[^"]+\.(?:js|css|svg))"/g)].map((m) => m[1]!);
+  t.same(assets.sort(), ['/status/app.css', '/status/app.js', '/status/icon.svg']);
+  for (const [path, type] of [['/status/app.js', /^text\/javascript/], ['/status/chart.js', /^text\/javascript/], ['/status/format.js', /^text\/javascript/], ['/status/app.css', /^text\/css/], ['/status/icon.svg', /^image\/svg\+xml/]] as const) {
+    const r = await admin(p, path);
+    t.equal(r.status, 200, path);
+    t.match(r.headers['content-type'], type);
+    t.equal(r.headers['x-content-type-options'], 'nosniff');
+  }
+  for (const path of ['/status/format.d.ts', '/status/../package.json', '/status/%2e%2e/package.json', '/status/', '/status/app.js/x']) t.equal((await admin(p, path)).status, 404, `${path}: 404`);
+  const h = await admin(p, '/status/history.json');
+  t.equal(h.status, 200);
+  t.match(h.headers['content-type'], /^application\/json/);
+  t.match(JSON.parse(h.body), { step_ms: 5000, window_ms: 900_000, times: Array, routes: Array, tls: { full: Array }, upstreams: Array, reloads: Array });
+});
+
 t.test('POST from a peer outside write_from is 403', async (t) => {
   const p = await start(t, { admin: 'write_from = ["10.0.0.0/8"]' });
   const r = await admin(p, '/anything', 'POST');

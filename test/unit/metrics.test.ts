@@ -81,3 +81,40 @@ t.test('scrapes do not count twice; counts keep growing between scrapes', async 
   t.match(text, /^portico_request_duration_seconds_bucket\{le="\+Inf",route="web"\} 4$/m);
   t.same(m.forRoute('web'), r, 'one object per route');
 });
+
+t.test('TLS handshakes are counted full and resumed, from the first scrape on', async (t) => {
+  const m = new Metrics();
+  t.match(await m.text(), /^portico_tls_handshakes_total\{resumed="false"\} 0$/m, 'both series before any handshake');
+  m.tlsHandshake(false);
+  m.tlsHandshake(true);
+  m.tlsHandshake(false);
+  await m.text();
+  m.tlsHandshake(true);
+  const text = await m.text();
+  t.match(text, /^portico_tls_handshakes_total\{resumed="false"\} 2$/m);
+  t.match(text, /^portico_tls_handshakes_total\{resumed="true"\} 2$/m);
+});
+
+t.test('process metrics are portico_process_* and portico_nodejs_* (issue 26: the prefix was doubled)', async (t) => {
+  const text = await new Metrics().text();
+  t.match(text, /^portico_process_cpu_seconds_total /m);
+  t.match(text, /^portico_process_resident_memory_bytes /m);
+  t.match(text, /^portico_nodejs_eventloop_lag_seconds /m);
+  t.notMatch(text, /portico_process_process_|portico_process_nodejs_/);
+});
+
+t.test('counters: cumulative counts by status class, histogram, started, handshakes (the history reads them)', async (t) => {
+  const m = new Metrics();
+  const r = m.forRoute('web');
+  r.started += 4;
+  m.observe(r, 200, 0.002);
+  m.observe(r, 404, 0.002);
+  m.observe(r, 499, 0.7);
+  m.tlsHandshake(true);
+  const c = m.counters();
+  t.equal(c.pid, process.pid);
+  t.same(c.routes, [{ route: 'web', started: 4, count: 3, classes: [0, 1, 0, 2, 0], buckets: [0, 2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0] }]);
+  t.same(c.tls, { full: 0, resumed: 1 });
+  t.ok(c.cpu_us > 0 && c.rss > 0);
+  t.same(JSON.parse(JSON.stringify(c)), c, 'plain JSON: it crosses IPC');
+});

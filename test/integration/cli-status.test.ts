@@ -1,0 +1,50 @@
+/**
+ * `portico status` (issue 26): the dashboard's overview in a terminal, read from a running portico's
+ * admin listener — routes with their traffic, an upstream that is down with its reason, the
+ * certificates with days left — in plain text when stdout is not a terminal and in colour when asked.
+ */
+import t from 'tap';
+import { freePort, proxyConfig, request, startBackend, startProxy, waitUntil } from '../../test-support/index.js';
+import { httpRequest, runCli } from '../../test-support/http.js';
+import { renderStatusText } from '../../src/lifecycle/status-text.js';
+
+t.test('status prints routes, upstream health with reasons, certificates; exit 0 when ready, 1 unreachable', async (t) => {
+  const b = await startBackend('b');
+  t.teardown(() => b.close());
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  const adminPort = await freePort();
+  const toml = proxyConfig([
+    { name: 'shop', hosts: ['shop.test'], upstreams: [b.origin], tls: 'self-signed' },
+    { name: 'api', hosts: ['api.test'], upstreams: [b.origin, dead], tls: 'self-signed', health: 'path = "/", interval = "50ms", unhealthy_threshold = 1' },
+  ]).replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${adminPort}"`);
+  const p = await startProxy(t.testdir(), toml, { historyStepMs: 100 });
+  t.teardown(() => p.close());
+  for (let i = 0; i < 5; i++) t.equal((await request({ port: p.port, servername: 'shop.test' })).status, 200);
+  await waitUntil(async () => {
+    const doc = JSON.parse((await httpRequest({ port: adminPort, path: '/status.json' })).body) as { routes: Array<{ name: string; requests: { requests: number }; healthy_upstreams: number }> };
+    return doc.routes[0]!.requests.requests === 5 && doc.routes[1]!.healthy_upstreams === 1;
+  }, 10_000, 'the history counted the requests and the probe took the dead upstream out');
+
+  const r = await runCli(['status', '--config', p.configPath]);
+  t.equal(r.code, 0, r.stderr);
+  t.notOk(r.stdout.includes('\x1b['), 'no colours when stdout is not a terminal');
+  t.match(r.stdout, `portico at 127.0.0.1:${adminPort}`);
+  t.match(r.stdout, /: ready, up /);
+  // table rows: cells are separated by two spaces or more
+  const row = (first: string) => r.stdout.split('\n').map((l) => l.trim().split(/ {2,}/)).find((cells) => cells[0] === first && cells.length > 5);
+  t.match(row('shop'), ['shop', 'shop.test', /\/s$/, /\/s$/, /\/s$/, /ms$|–/, '0', '5', '1/1 up'], 'shop: 5 requests, its upstream up');
+  t.match(row('api'), ['api', 'api.test', '0/s', '0/s', '0/s', '–', '0', '0', '1/2 up']);
+  t.match(r.stdout, new RegExp(`^ {2}api +${dead.replace(/[.:/]/g, '\\$&')} +down +\\S.*ECONNREFUSED`, 'm'), 'the down upstream with its reason');
+  t.match(row('shop.test'), ['shop.test', 'self-signed', /^\d{4}-\d\d-\d\d \d\d:\d\d$/, '364'], 'days left of the self-signed certificate');
+
+  const doc = JSON.parse((await httpRequest({ port: adminPort, path: '/status.json' })).body) as Record<string, unknown>;
+  const coloured = renderStatusText(doc, null, { color: true });
+  t.ok(coloured.includes('\x1b[31mdown\x1b[0m'), 'down in red on a terminal');
+  t.ok(coloured.includes('\x1b[32mready\x1b[0m'));
+  t.match(renderStatusText(doc, null, { color: false }), /ROUTES/, 'without history: still the tables');
+
+  await p.close();
+  const down = await runCli(['status', '--config', p.configPath]);
+  t.equal(down.code, 1);
+  t.match(down.stderr, /unreachable/);
+});
