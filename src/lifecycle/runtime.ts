@@ -20,6 +20,8 @@ export interface RuntimeAcme {
   certificates: Map<string, CertPems>;
   /** pending challenge answers (process-wide), put in every snapshot */
   challenges: { snapshot(): SnapshotChallenges } | null;
+  /** on-demand TLS: the certificate for an unlisted name (null when off) */
+  onDemand?: ((name: string) => Promise<{ cert: string; key: string } | null>) | null;
 }
 
 /** AppEndpoints is what a runtime needs from the supervisor: the live workers of an app. */
@@ -72,6 +74,12 @@ export class Runtime {
     if (this.started) this.publish?.();
   }
 
+  /** onDemandCertificate returns (obtaining it when approved) the certificate for a name no route lists; null when on-demand TLS is off or it has none. */
+  onDemandCertificate(name: string): Promise<{ cert: string; key: string } | null> {
+    if (!this.started || !this.acme.onDemand) return Promise.resolve(null);
+    return this.acme.onDemand(name.toLowerCase());
+  }
+
   /** acmeStatus describes the ACME hosts (empty without ACME). */
   acmeStatus(): AcmeHostStatus[] {
     return this.acme.manager?.status() ?? [];
@@ -104,15 +112,16 @@ export class Runtime {
       refused_names: [...this.refusedNames],
       acme_challenges: this.acme.challenges?.snapshot() ?? { http: {}, alpn: [] },
       ticket_key: '', // the control plane's (process-wide, rotated): SnapshotPublisher fills it in
+      on_demand: this.acme.onDemand ? true : undefined,
     };
   }
 
-  /** noSniCertificate: clients connecting to an IP send no SNI; serve the first routed IP literal's certificate. */
+  /** noSniCertificate: clients connecting to an IP send no SNI; serve the first routed IP literal's certificate (ACME's when it has one). */
   noSniCertificate(): { cert: string; key: string } {
     for (const r of this.config.routes) {
       for (const h of r.hosts) {
         if (!isIP(h)) continue;
-        const hit = [...this.certificates].reverse().find((c) => c.names.includes(h));
+        const hit = this.acme.certificates.get(h) ?? [...this.certificates].reverse().find((c) => c.names.includes(h));
         if (hit !== undefined) return { cert: hit.cert, key: hit.key };
       }
     }
