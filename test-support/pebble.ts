@@ -25,8 +25,10 @@ export interface Pebble {
   /** pebble validates tls-alpn-01 here (on 127.0.0.1) */
   tlsPort: number;
   acmePort: number;
-  /** challtestsrv's management API (add-a, set-default-ipv4, …) */
+  /** challtestsrv's management API (add-a, set-default-ipv4, set-txt, …) */
   dnsMgmtUrl: string;
+  /** challtestsrv's DNS server (`127.0.0.1:PORT`): what pebble resolves with, and the dns-01 resolver for tests */
+  dnsServer: string;
   /** PEM of the directory's own TLS certificate (what `acme.ca_bundle` must trust); stable across restarts */
   tlsCa: string;
   /** path of a file holding tlsCa */
@@ -173,6 +175,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
   return {
     directoryUrl, httpPort, tlsPort, acmePort, tlsCa: own.cert, tlsCaFile,
     dnsMgmtUrl: `http://127.0.0.1:${dnsMgmtPort}`,
+    dnsServer: `127.0.0.1:${dnsPort}`,
     root: async () => (await get(`https://127.0.0.1:${mgmtPort}/roots/0`, agent)).body,
     log: () => output,
     stopCa: async () => {
