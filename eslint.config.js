@@ -68,7 +68,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['examples/**/*.js', 'test-support/**/*.mjs', 'eslint.config.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly' } },
+    files: ['examples/**/*.js', 'examples/**/*.mjs', 'test-support/**/*.mjs', 'eslint.config.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', fetch: 'readonly', AbortSignal: 'readonly' } },
   },
 );
