@@ -4,6 +4,7 @@
  * outlives a config (listeners, upstream pools, self-signed certificates, metrics) is owned by the
  * process and shared by key, never by a runtime.
  */
+import { setMaxListeners } from 'node:events';
 import { isIP } from 'node:net';
 import type { AcmeHostStatus, AcmeManager } from '../acme/manager.js';
 import type { Config } from '../config/types.js';
@@ -66,6 +67,8 @@ export class Runtime {
     private readonly apps: AppEndpoints | null = null,
   ) {
     this.acme = { ...acme, certificates: new Map(acme.certificates) };
+    // every ACME host's loop (on-demand hosts: many) waits on this signal
+    setMaxListeners(0, this.abort.signal);
   }
 
   /** installCertificate serves a new certificate for an ACME host; published at once while the runtime is current. */
