@@ -15,6 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { alive } from '../storage/lock.js';
 import type { Storage } from '../storage/storage.js';
 import { hostKey, ipFromReverseName } from './names.js';
 
@@ -196,16 +197,5 @@ function parseEntry<T>(text: string): (T & Record<string, unknown>) | null {
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as T & Record<string, unknown>) : null;
   } catch {
     return null;
-  }
-}
-
-/** alive tells whether a process id exists on this machine. */
-function alive(pid: unknown): boolean {
-  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -9,7 +9,8 @@
  * lock, the second one removing the lock the first had just created, so both held it): a waiter
  * that sees a stale lock first takes `<name>.lock.takeover` (O_EXCL), then checks again that the lock
  * is the same stale file (inode, age) and only then removes it; then it competes for the lock by
- * O_EXCL like everyone else. A holder checks on every heartbeat that the file is still its own; if
+ * O_EXCL like everyone else. A lock whose holder is a process of this machine that is gone (its pid
+ * does not exist) is stale at once. A holder checks on every heartbeat that the file is still its own; if
  * it is not (it hung longer than staleMs and was taken over), its lock's `signal` aborts. Release
  * removes the file by rename and verify: moved aside, removed if it is ours, else linked back.
  */
@@ -94,16 +95,50 @@ async function removeVerified(path: string, seen: { ino: number; mtimeMs: number
   return same;
 }
 
+/** LIVE: the owners of the locks this process holds or is acquiring (a lock of our pid that is not here is a previous incarnation's). */
+const LIVE = new Set<string>();
+
+/** alive tells whether a process id exists on this machine. */
+export function alive(pid: unknown): boolean {
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
- * takeOverIfStale removes the lock file when its last heartbeat is older than staleMs (see the file
- * comment): only the holder of `<lock>.takeover` (created with O_EXCL) may remove a stale lock, and
+ * staleness: the lock file's inode and age when it is stale — not touched for staleMs, or held by a
+ * process of this machine that is gone (a crashed portico restarting need not wait staleMs for its own
+ * lock; a container restarted as the same pid is told apart by the owner id) — else null.
+ */
+async function staleness(path: string, staleMs: number): Promise<{ age: number; ino: number; mtimeMs: number } | null> {
+  const a = await ageOf(path);
+  if (a === null) return null;
+  if (a.age > staleMs) return a;
+  let holder: { owner?: unknown; pid?: unknown; host?: unknown };
+  try {
+    holder = JSON.parse(await readFile(path, 'utf8')) as typeof holder;
+  } catch {
+    return null; // being written, or not ours to judge
+  }
+  if (holder.host !== hostname()) return null;
+  const gone = holder.pid === process.pid ? typeof holder.owner === 'string' && !LIVE.has(holder.owner) : !alive(holder.pid);
+  return gone ? a : null;
+}
+
+/**
+ * takeOverIfStale removes the lock file when it is stale (older than staleMs, or its holder is a gone
+ * process of this machine; see the file comment): only the holder of `<lock>.takeover` (created with O_EXCL) may remove a stale lock, and
  * it checks again, holding it, that the file is still the stale one. The caller then competes for the
  * lock with O_EXCL. A takeover file older than staleMs (its holder crashed in those few
  * milliseconds) is removed by rename and verify.
  */
 async function takeOverIfStale(path: string, staleMs: number, events: LockEvents): Promise<void> {
-  const first = await ageOf(path);
-  if (first === null || first.age <= staleMs) return;
+  const first = await staleness(path, staleMs);
+  if (first === null) return;
   const mutex = `${path}.takeover`;
   if (!(await tryCreate(mutex, 'takeover'))) {
     const m = await ageOf(mutex);
@@ -112,8 +147,8 @@ async function takeOverIfStale(path: string, staleMs: number, events: LockEvents
   }
   try {
     // nobody else removes the lock while we hold the mutex, and nobody can create it while it exists
-    const now = await ageOf(path);
-    if (now === null || now.age <= staleMs || now.ino !== first.ino) return;
+    const now = await staleness(path, staleMs);
+    if (now === null || now.ino !== first.ino) return;
     await unlink(path);
     events.staleRemoved?.(path, now.age);
   } catch (err) {
@@ -129,14 +164,20 @@ export async function acquireFileLock(path: string, opts: LockOptions = {}, even
   const staleMs = opts.staleMs ?? LOCK_DEFAULTS.staleMs;
   const pollMs = opts.pollMs ?? LOCK_DEFAULTS.pollMs;
   const owner = newOwner();
-  for (;;) {
-    opts.signal?.throwIfAborted();
-    if (await tryCreate(path, owner)) return heldLock(path, owner, heartbeatMs, events);
-    await takeOverIfStale(path, staleMs, events);
-    await sleep(pollMs * (0.5 + Math.random()), undefined, { signal: opts.signal }).catch((err: unknown) => {
-      opts.signal?.throwIfAborted(); // reject with the signal's reason, not a generic AbortError
-      throw err;
-    });
+  LIVE.add(owner);
+  try {
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      if (await tryCreate(path, owner)) return heldLock(path, owner, heartbeatMs, events);
+      await takeOverIfStale(path, staleMs, events);
+      await sleep(pollMs * (0.5 + Math.random()), undefined, { signal: opts.signal }).catch((err: unknown) => {
+        opts.signal?.throwIfAborted(); // reject with the signal's reason, not a generic AbortError
+        throw err;
+      });
+    }
+  } catch (err) {
+    LIVE.delete(owner);
+    throw err;
   }
 }
 
@@ -169,15 +210,19 @@ function heldLock(path: string, owner: string, heartbeatMs: number, events: Lock
       if (released) return;
       released = true;
       clearInterval(timer);
-      if ((await ownerOf(path)) !== owner) return;
-      const moved = aside(path);
       try {
-        await rename(path, moved);
-      } catch {
-        return; // already gone
+        if ((await ownerOf(path)) !== owner) return;
+        const moved = aside(path);
+        try {
+          await rename(path, moved);
+        } catch {
+          return; // already gone
+        }
+        if ((await ownerOf(moved)) !== owner) await link(moved, path).catch(() => undefined); // someone else's: put it back
+        await unlink(moved).catch(() => undefined);
+      } finally {
+        LIVE.delete(owner); // only now: until the file is gone, it is a live holder's
       }
-      if ((await ownerOf(moved)) !== owner) await link(moved, path).catch(() => undefined); // someone else's: put it back
-      await unlink(moved).catch(() => undefined);
     },
   };
 }

@@ -5,6 +5,7 @@
  * signal aborts) instead of touching someone else's lock, and its release leaves the new lock alone.
  */
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
@@ -61,4 +62,24 @@ t.test('a holder that was taken over learns it and does not remove the new lock'
   t.equal(owner, second.owner, 'the new holder\'s lock is still there');
   await second.release();
   t.strictSame(await readdir(join(dir, 'locks')), [], 'released');
+});
+
+t.test('a lock held by a process of this machine that is gone is taken over at once', async (t) => {
+  const dir = t.testdir();
+  await mkdir(join(dir, 'locks'), { recursive: true });
+  const path = join(dir, 'locks', 'order-z.lock');
+  // fresh (just touched), but its pid does not exist here; and one of our own pid from an earlier incarnation
+  for (const holder of [{ owner: 'gone', pid: 2 ** 22 - 1 }, { owner: `${process.pid}@earlier#0`, pid: process.pid }]) {
+    await writeFile(path, JSON.stringify({ ...holder, host: hostname() }));
+    const s = new FileStorage(dir);
+    const started = Date.now();
+    const lock = await s.lock('order-z', { pollMs: 10, staleMs: 60_000 });
+    t.ok(Date.now() - started < 30_000, `pid ${holder.pid}: taken without waiting staleMs`);
+    await lock.release();
+  }
+  // a live holder elsewhere on this machine (our parent) is waited for
+  await writeFile(path, JSON.stringify({ owner: 'parent', pid: process.ppid, host: hostname() }));
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new Error('gave up')), 300);
+  await t.rejects(new FileStorage(dir).lock('order-z', { pollMs: 10, staleMs: 60_000, signal: ac.signal }), /gave up/, 'not taken from a live process');
 });
