@@ -54,7 +54,7 @@ function shake(port: number, name: string, ca: string): Promise<Shake> {
   return new Promise((resolve) => {
     const s = tls.connect({ host: '127.0.0.1', port, servername: name, ca, rejectUnauthorized: false }, () => {
       const pc = s.getPeerCertificate();
-      resolve({ authorized: s.authorized, cn: pc.subject?.CN, error: s.authorizationError ? String(s.authorizationError) : undefined });
+      resolve({ authorized: s.authorized, cn: [pc.subject?.CN].flat()[0], error: s.authorizationError ? String(s.authorizationError) : undefined });
       s.end();
     });
     s.setTimeout(20_000, () => s.destroy(new Error('timeout')));
