@@ -14,7 +14,8 @@
  *    order, and a name it stops approving is no longer renewed.
  *
  * Bounds against attacker-chosen SNI names: the decision cache (MAX_DECISIONS), names in progress
- * (MAX_IN_PROGRESS; more are turned away at once: "busy") and concurrent asks are capped; orders are
+ * (MAX_IN_PROGRESS, each at most IN_PROGRESS_MS; more are turned away at once: "busy") and
+ * concurrent asks (MAX_ASKS) are capped; orders are
  * capped by `rate`; nothing is ever ordered for a name the endpoint did not approve. Approved names
  * are remembered in storage (`<prefix>/on-demand/<host>.json`) so they are maintained after a restart.
  */
@@ -38,6 +39,8 @@ const MAX_DECISIONS = 10_000;
 const MAX_ASKS = 8;
 const MAX_IN_PROGRESS = 256;
 const ASK_TIMEOUT_MS = 5000;
+/** IN_PROGRESS_MS: a name's question ends after this (its order may go on), so questions cannot pile up behind a slow CA. */
+const IN_PROGRESS_MS = 60_000;
 
 /** Decision is the ask endpoint's answer for a name. */
 interface Decision {
@@ -82,12 +85,20 @@ export class OnDemand {
       this.o.metrics.onDemand.labels('busy').inc();
       return Promise.resolve(null);
     }
-    const p = (async () => {
-      const d = await this.decide(n);
-      if (!d.ok) return null;
-      const c = await manager.addOnDemand(n);
-      return c === null ? null : { cert: c.cert, key: c.key };
-    })().finally(() => this.inProgress.delete(n));
+    let timer: NodeJS.Timeout | undefined;
+    const p = Promise.race([
+      (async () => {
+        const d = await this.decide(n);
+        if (!d.ok) return null;
+        const c = await manager.addOnDemand(n);
+        return c === null ? null : { cert: c.cert, key: c.key };
+      })(),
+      // the order goes on (its certificate is installed when it comes); the question ends
+      new Promise<null>((resolve) => (timer = setTimeout(resolve, IN_PROGRESS_MS, null))),
+    ]).finally(() => {
+      clearTimeout(timer);
+      this.inProgress.delete(n);
+    });
     this.inProgress.set(n, p);
     return p;
   }

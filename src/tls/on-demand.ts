@@ -5,10 +5,10 @@
  * answer — at most WAIT_MS (10 s), then it gets the default certificate; Node runs other handshakes
  * meanwhile (the SNI callback is asynchronous), so nothing else waits.
  *
- * Bounds, because SNI names are attacker-chosen: names being asked about at once (MAX_PENDING),
- * handshakes waiting on one name (MAX_WAITERS), and remembered misses (MAX_MISSES, each kept
- * MISS_TTL_MS so a refused name costs one question per TTL, not one per handshake). Beyond a bound a
- * handshake gets the default certificate at once.
+ * Bounds, because SNI names are attacker-chosen: names being asked about at once (MAX_PENDING; a
+ * question is dropped after QUESTION_MS), handshakes waiting on one name (MAX_WAITERS), and
+ * remembered misses (MAX_MISSES, each kept MISS_TTL_MS so a refused name costs one question per TTL,
+ * not one per handshake). Beyond a bound a handshake gets the default certificate at once.
  */
 
 /** Pems is a certificate chain and its key. */
@@ -23,6 +23,8 @@ const MAX_PENDING = 1000;
 const MAX_WAITERS = 1000;
 const MAX_MISSES = 10_000;
 const MISS_TTL_MS = 10_000;
+/** QUESTION_MS: a question unanswered this long is dropped (a miss), so pending names cannot pile up behind a slow CA. */
+const QUESTION_MS = 60_000;
 
 /** OnDemandOptions override the bounds (tests). */
 export interface OnDemandOptions {
@@ -64,12 +66,18 @@ export class OnDemandHandshakes {
       const list: Array<(p: Pems | null) => void> = [];
       waiters = list;
       this.pending.set(name, list);
+      let settled = false;
       const settle = (p: Pems | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(giveUp);
         this.pending.delete(name);
         if (p !== null) got(name, p);
         else this.miss(name);
         for (const w of list) w(p);
       };
+      const giveUp = setTimeout(() => settle(null), Math.max(QUESTION_MS, this.waitMs));
+      giveUp.unref();
       this.lookup(name).then(settle, () => settle(null));
     } else if (waiters.length >= MAX_WAITERS) {
       return done(null);
