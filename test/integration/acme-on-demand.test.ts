@@ -21,6 +21,7 @@ import t from 'tap';
 import {
   acmeConfig, obtained, ordering, request, spawnPortico, startBackend, startPebble, startProxy, TEST_TUNING, type ProxyHandle,
 } from '../../test-support/index.js';
+import { runCli } from '../../test-support/http.js';
 
 const pebble = await startPebble();
 t.teardown(() => pebble.stop());
@@ -143,6 +144,11 @@ t.test('after a restart the on-demand name is served from storage at once', asyn
   t.ok(r.authorized, 'served the stored certificate');
   t.equal(again.logs.filter(ordering()).length, 0, 'no order');
   t.ok(again.logs.some((l) => l.msg === 'using stored certificate' && l.host === 'shop.ok.test' && l.on_demand === true));
+  const check = await runCli(['check', '--config', again.configPath]);
+  t.equal(check.code, 0, check.stderr);
+  t.match(check.stdout, /\*\s+on demand: a certificate at the first handshake for each name http:\/\/127\.0\.0\.1:\d+\/allowed approves \(at most 3 in 1m orders\); \d+ name\(s\) obtained so far/);
+  t.match(check.stdout, /shop\.ok\.test\s+acme .*stored certificate from .*Pebble.* \(obtained on demand\)/i);
+  t.match(check.stdout, /on-demand\s+ask http:\/\/127\.0\.0\.1:\d+\/allowed\?domain=NAME; at most 3 in 1m orders/);
 });
 
 t.test('with data-plane workers, the question travels over IPC', async (t) => {
