@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools.sh: the system tools the test suite runs for real (npm test's pretest; .ci/run does the same):
-# pebble + pebble-challtestsrv (a local ACME CA), openssl (checks portico's certificates), and for the
+# pebble + pebble-challtestsrv (a local ACME CA), BIND + nsupdate (the RFC 2136 dns-01 hook's real
+# counterpart), openssl (checks portico's certificates), and for the
 # container tests (test/container/) podman with runc, slirp4netns, netavark/aardvark-dns, debootstrap (the
 # stand-in base image), podman-compose (deploy/compose.yaml) and systemd-analyze (deploy/systemd). Missing
 # ones are installed with apt-get when this runs as root on Debian/Ubuntu; otherwise it says what to install
@@ -11,6 +12,7 @@ declare -A pkg_of=(
   [podman]=podman [runc]=runc [slirp4netns]=slirp4netns [/usr/lib/podman/netavark]=netavark
   [/usr/lib/podman/aardvark-dns]=aardvark-dns [debootstrap]=debootstrap [podman-compose]=podman-compose
   [systemd-analyze]=systemd [flock]=util-linux [setpriv]=util-linux
+  [named]=bind9 [tsig-keygen]=bind9 [nsupdate]=bind9-dnsutils
 )
 missing=()
 pkgs=()

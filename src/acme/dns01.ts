@@ -33,6 +33,8 @@ export interface DnsSolverOptions {
   pollMs?: number;
   /** the resolver used to find the authoritative servers (tests); default the system's */
   systemResolver?: string[];
+  /** the port authoritative servers are asked on (tests; default 53) */
+  authoritativePort?: number;
 }
 
 const KILL_AFTER_MS = 2000;
@@ -156,7 +158,7 @@ export class DnsSolver {
       ]))).flat();
       if (addresses.length === 0) throw new AcmeError(`the name servers of ${zone} (${ns.join(', ')}) have no addresses`);
       this.o.log.debug({ record: name, zone, name_servers: ns }, 'dns-01: checking the zone\'s authoritative servers');
-      return addresses.map((a) => `${a}:53`);
+      return addresses.map((a) => `${a}:${this.o.authoritativePort ?? 53}`);
     }
     throw new AcmeError(`no DNS zone found for ${name} (no NS records on any parent name); set acme.dns_resolvers`);
   }

@@ -34,8 +34,15 @@ export interface AcmeDeps {
   onDemand: OnDemand;
   log: Logger;
   metrics: Metrics;
-  /** shorter timings for tests (`limiter` replaces acme.order_rate / order_concurrency; `dnsPollMs` the 2 s TXT polling) */
-  tuning?: { checkIntervalMs?: number; lockOptions?: Omit<LockOptions, 'signal'>; pollMin?: number; pollMax?: number; limiter?: LimiterOptions; dnsPollMs?: number };
+  /**
+   * shorter timings for tests (`limiter` replaces acme.order_rate / order_concurrency; `dnsPollMs` the
+   * 2 s TXT polling; `dnsSystemResolver` and `dnsAuthoritativePort` stand in for the system's resolver
+   * and port 53 when finding and asking a zone's authoritative servers)
+   */
+  tuning?: {
+    checkIntervalMs?: number; lockOptions?: Omit<LockOptions, 'signal'>; pollMin?: number; pollMax?: number; limiter?: LimiterOptions;
+    dnsPollMs?: number; dnsSystemResolver?: string[]; dnsAuthoritativePort?: number;
+  };
 }
 
 /** BuildDeps are the process-wide pieces a build uses (kept across runtimes). */
@@ -210,7 +217,8 @@ function dnsSolver(config: Config, a: AcmeDeps): DnsSolver | null {
   if (c.dns_hook.length === 0) return null;
   return new DnsSolver({
     hook: c.dns_hook, hookTimeoutMs: c.dns_hook_timeout, resolvers: c.dns_resolvers, propagationTimeoutMs: c.dns_propagation_timeout,
-    records: a.challenges, log: a.log, pollMs: a.tuning?.dnsPollMs,
+    records: a.challenges, log: a.log, pollMs: a.tuning?.dnsPollMs, systemResolver: a.tuning?.dnsSystemResolver,
+    authoritativePort: a.tuning?.dnsAuthoritativePort,
   });
 }
 
