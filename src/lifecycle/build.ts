@@ -171,10 +171,13 @@ export async function build(config: Config, deps: BuildDeps): Promise<Runtime> {
   a.limiter.configure(a.tuning?.limiter ?? { concurrency: c.order_concurrency, perWindow: c.order_rate.count, windowMs: c.order_rate.window });
   const prefix = storagePrefix(c.directory);
   const listed = new Set(certPlan.hosts.map((h) => h.host));
+  // on demand: only names no route lists, exactly or by a wildcard (those have their own certificates, or none)
+  const wildcards = new Set([...listed].filter((h) => h.startsWith('*.')).map((h) => h.slice(2)));
+  const isListed = (name: string) => listed.has(name) || (name.includes('.') && wildcards.has(name.slice(name.indexOf('.') + 1)));
   let onDemandConfig: ConstructorParameters<typeof AcmeManager>[0]['onDemand'] = null;
   if (onDemand) {
     a.onDemand.configure(c.on_demand);
-    onDemandConfig = { hosts: (await onDemandHosts(a.storage, prefix)).filter((h) => !listed.has(h)), gate: a.onDemand.gate(prefix) };
+    onDemandConfig = { hosts: (await onDemandHosts(a.storage, prefix)).filter((h) => !isListed(h)), gate: a.onDemand.gate(prefix) };
   }
   // challenge answers a crashed process left behind (dns-01 records through the hook's remove)
   const sweeper = dnsSolver(config, a);
@@ -206,7 +209,7 @@ export async function build(config: Config, deps: BuildDeps): Promise<Runtime> {
     const pems = stored.get(host);
     if (pems !== undefined) served.set(host, { names: [host], cert: pems.cert, key: pems.key });
   }
-  const certificateFor = onDemand ? (name: string) => (listed.has(name) ? Promise.resolve(null) : a.onDemand.certificate(name, manager)) : null;
+  const certificateFor = onDemand ? (name: string) => (isListed(name) ? Promise.resolve(null) : a.onDemand.certificate(name, manager)) : null;
   runtime = new Runtime(config, certPlan, certificates, refused, defaultCertificate, deps.health, { manager, certificates: served, challenges: a.challenges, onDemand: certificateFor }, deps.apps ?? null);
   return runtime;
 }
