@@ -100,8 +100,9 @@ export class Sni {
     if (certs === null) return cb(new Error('no certificates loaded'));
     if (servername && this.refused.has(servername.toLowerCase())) return cb(new Error(`no certificate for ${servername}`));
     const ctx = certs.lookup(servername);
-    const name = servername?.toLowerCase();
-    if (ctx !== certs.defaultContext || !this.onDemandOn || this.onDemand === null || !name || !orderableName(name)) return cb(null, ctx);
+    if (ctx !== certs.defaultContext || !this.onDemandOn || this.onDemand === null || !servername) return cb(null, ctx);
+    const name = servername.toLowerCase();
+    if (!orderableName(name)) return cb(null, ctx);
     this.onDemand.get(
       name,
       (p) => cb(null, p === null ? this.certs!.defaultContext : this.certs!.add(name, p)),
