@@ -11,11 +11,10 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import tls from 'node:tls';
 import t from 'tap';
 import { ConfigInvalidError } from '../../src/errors.js';
 import {
-  acmeConfig, obtained, startAcmeFront, startBackend, startPebble, startProxy, TEST_TUNING, waitForLog,
+  acmeConfig, obtained, startAcmeFront, startBackend, startPebble, startProxy, TEST_TUNING, verifiedSerial, waitForLog,
 } from '../../test-support/index.js';
 import { runCli } from '../../test-support/http.js';
 
@@ -54,19 +53,6 @@ t.test('check shows the profile and what the directory offers; an unlisted profi
   t.match(none.stderr, 'acme.profile: "shortlived": the CA\'s directory lists no profiles');
 });
 
-/** handshake verifies the served certificate against pebble's root; resolves with its serial. */
-function handshake(port: number, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, servername: HOST, ca, rejectUnauthorized: true }, () => {
-      const serial = s.getPeerCertificate().serialNumber;
-      s.end();
-      resolve(serial);
-    });
-    s.setTimeout(10_000, () => s.destroy(new Error('handshake timeout')));
-    s.on('error', reject);
-  });
-}
-
 t.test('the profile goes into newOrder; the short-lived certificate renews at 1/3 of its lifetime left, under load, with 0 failed handshakes', async (t) => {
   const p = await startProxy(t.testdir(), viaFront('shortlived'), { acmeTuning: TEST_TUNING });
   t.teardown(() => p.close());
@@ -88,7 +74,7 @@ t.test('the profile goes into newOrder; the short-lived certificate renews at 1/
   const clients = [0, 1].map(async () => {
     while (running) {
       try {
-        const serial = await handshake(p.port, root);
+        const serial = await verifiedSerial(p.port, HOST, root);
         if (!serials.includes(serial)) serials.push(serial);
       } catch (err) {
         failures.push((err as Error).message);
