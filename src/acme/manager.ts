@@ -130,6 +130,8 @@ interface HostState {
   dropped?: boolean;
   /** resolves after the host's first check (the first order for a new on-demand host) */
   firstCheck?: Promise<void>;
+  /** the current maintenance loop's number */
+  loop?: number;
 }
 
 /** challengesFor: wildcards are validated with dns-01 only, IP addresses never (RFC 8738); else the configured order. */
@@ -250,11 +252,14 @@ export class AcmeManager {
     const signal = this.signal;
     if (signal === null || signal.aborted || this.o.onDemand == null) return null;
     let s = this.states.get(host);
-    if (s === undefined) {
-      const state = (s = this.newState(host, true));
-      this.states.set(host, s);
+    if (s === undefined || (s.onDemand && s.dropped)) {
+      // new, or approved again after the ask endpoint had stopped approving it
+      const state = s ?? this.newState(host, true);
+      s = state;
+      state.dropped = false;
+      this.states.set(host, state);
       state.firstCheck = (async () => {
-        const stored = await this.loadHost(state);
+        const stored = state.cert ?? (await this.loadHost(state));
         if (stored !== null) this.o.install(host, stored);
         await this.o.onDemand!.gate.remember(host);
         await new Promise<void>((first) => void this.maintain(state, signal, first));
@@ -272,7 +277,8 @@ export class AcmeManager {
   // ─── the loop ─────────────────────────────────────────────────────────────────
 
   private async maintain(s: HostState, signal: AbortSignal, first?: () => void): Promise<void> {
-    while (!signal.aborted && !s.dropped) {
+    const loop = (s.loop = (s.loop ?? 0) + 1); // one loop per host: a revived on-demand host's old loop ends
+    while (!signal.aborted && !s.dropped && s.loop === loop) {
       let wait: number;
       try {
         wait = await this.check(s, signal);
@@ -283,7 +289,7 @@ export class AcmeManager {
       }
       first?.();
       first = undefined;
-      if (s.dropped) return;
+      if (s.dropped || s.loop !== loop) return;
       try {
         await sleep(Math.max(10, wait), undefined, { signal });
       } catch {

@@ -113,7 +113,7 @@ t.test('rate caps orders: the rest are postponed until a token is free', async (
   t.equal(m.status().find((s) => s.host === postponed.host)?.attempts, 0, 'postponed is not a failure');
 });
 
-t.test('a name the ask endpoint stops approving is not renewed', async (t) => {
+t.test('a name the ask endpoint stops approving is not renewed (until it approves it again)', async (t) => {
   const ca = await makeCA();
   const allow = new Set(['renew.example.com']);
   const { url } = await askServer(t, allow);
@@ -126,6 +126,14 @@ t.test('a name the ask endpoint stops approving is not renewed', async (t) => {
   await until(() => lines.some((l) => l.msg === 'on-demand name no longer approved: not renewing it (served until it expires or the next reload)'), 5000);
   t.equal(issuer.calls.length, 1, 'no renewal order');
   t.strictSame(await onDemandHosts(storage, PREFIX), [], 'forgotten in storage');
+
+  // approved again later: maintained (and renewed) again
+  allow.add('renew.example.com');
+  now += 61_000;
+  await od.certificate('renew.example.com', m);
+  await until(() => issuer.calls.length === 2, 5000);
+  t.pass('renewed once the endpoint approves it again');
+  t.strictSame(await onDemandHosts(storage, PREFIX), ['renew.example.com'], 'remembered again');
 });
 
 t.test('the order limiter: configurable, and settled() waits for running orders', async (t) => {
