@@ -73,7 +73,7 @@ export default tseslint.config(
     languageOptions: { sourceType: 'module', globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', URL: 'readonly', Node: 'readonly', HTMLElement: 'readonly', SVGElement: 'readonly' } },
   },
   {
-    files: ['examples/**/*.js', 'test-support/**/*.mjs', 'eslint.config.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly' } },
+    files: ['examples/**/*.js', 'examples/**/*.mjs', 'test-support/**/*.mjs', 'eslint.config.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', fetch: 'readonly', AbortSignal: 'readonly' } },
   },
 );

@@ -8,7 +8,8 @@ import { relative } from 'node:path';
 import { loadConfig } from './config/index.js';
 import type { Address, AppConfig, Config, RouteConfig } from './config/types.js';
 import { AdminRequestError, ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
-import { allProblems, plan, type MemoryPlan, type Plan } from './lifecycle/build.js';
+import { allProblems, plan, usesAcme, type MemoryPlan, type Plan } from './lifecycle/build.js';
+import { acmeLine, acmeSection, acmeWarnings, durText, onDemandLine } from './lifecycle/acme-plan.js';
 import type { CertPlan } from './lifecycle/cert-plan.js';
 import { featureLines, featureWarnings, policyText, redirectText } from './lifecycle/feature-plan.js';
 import { renderStatusText } from './lifecycle/status-text.js';
@@ -108,28 +109,6 @@ function passiveLine(r: RouteConfig): string {
   return `out after ${p.max_fails} failures within ${secs(p.fail_window)}${r.health.enabled ? '' : ` for ${secs(p.eject_for)}`}${statuses}`;
 }
 
-/** acmeLine describes an ACME host's state for `check`. */
-function acmeLine(directory: string, a: AcmeInspection | undefined): string {
-  const parts = [`acme (${directory})`];
-  if (a?.stored) {
-    parts.push(`stored certificate from ${a.stored.issuer}; expires ${a.stored.notAfter.toISOString()}; renews about ${a.stored.renewAt.toISOString()}`);
-  } else {
-    parts.push(a?.unreadable ? `stored certificate unreadable (${a.unreadable}): ordered again at start` : 'not issued yet: self-signed until the CA issues it');
-  }
-  const l = a?.ledger;
-  if (l && l.consecutive_failures > 0) {
-    parts.push(`FAILING: ${l.consecutive_failures} failed attempt(s), last error: ${l.last_error}; next attempt ${l.next_attempt_at}`);
-  }
-  return parts.join('; ');
-}
-
-/** A duration in its largest whole unit, as config.toml writes it: `5m`, `90s`, `250ms`. */
-function durText(ms: number): string {
-  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
-  const [unit, size] = units.find(([, n]) => ms >= n && ms % n === 0) ?? ['ms', 1];
-  return `${ms / size}${unit}`;
-}
-
 /** Ports an app's workers may bind: `3001..3004` ([port, port + 2×workers)). */
 const portRange = (a: AppConfig): string => `${a.port}..${a.port + 2 * a.workers - 1}`;
 
@@ -177,7 +156,7 @@ function memoryLine(config: Config, m: MemoryPlan): string {
 /** renderPlan is what `check` prints for a valid config (`certs.memory` is set when it has [[apps]]). */
 export function renderPlan(
   config: Config,
-  certs: CertPlan & Partial<Pick<Plan, 'memory'>>,
+  certs: CertPlan & Partial<Pick<Plan, 'memory' | 'directory'>>,
   acme: readonly AcmeInspection[] = [],
   preStart: ReadonlyMap<string, PreStartState> = new Map(),
   storage?: { line: string; ok: boolean },
@@ -208,12 +187,16 @@ export function renderPlan(
       h.source === 'file'
         ? `file ${rel(h.path!)} (${h.issuer}; expires ${h.notAfter!.toISOString()})`
         : h.source === 'acme'
-          ? acmeLine(config.acme.directory, acme.find((a) => a.host === h.host))
+          ? acmeLine(config, h.host, acme.find((a) => a.host === h.host))
+          : h.source === 'on-demand' || h.source === 'default'
+          ? onDemandLine(config, h.source, acme.filter((a) => a.onDemand).length)
           : h.source === 'self-signed'
           ? 'self-signed (generated at start; browsers will warn)'
           : 'none: handshakes for this name fail (tls.self_signed = false)';
     out.push(`  ${h.host}  ${src}`);
   }
+  for (const a of acme.filter((x) => x.onDemand)) out.push(`  ${a.host}  ${acmeLine(config, a.host, a)} (obtained on demand)`);
+  out.push(...acmeSection(config, certs));
   if (config.apps.length > 0) {
     out.push('', `apps (${config.apps.length}):`);
     for (const a of config.apps) out.push(...appLines(a, rel, preStart.get(a.name)));
@@ -230,13 +213,11 @@ export function renderPlan(
 }
 
 /** planWarnings lists things that are valid but probably not what the user wants. */
-export function planWarnings(config: Config, certs: CertPlan): string[] {
+export function planWarnings(config: Config, certs: CertPlan & Partial<Pick<Plan, 'directory'>>): string[] {
   const w: string[] = [];
   if (config.routes.length === 0) w.push('no [[routes]]: every request gets 404');
   w.push(...featureWarnings(config));
-  if (certs.hosts.some((h) => h.source === 'acme') && config.acme.directory.includes('acme-staging')) {
-    w.push('acme.directory is Let\'s Encrypt staging: browsers do not trust its certificates (see docs/operations.md, "From staging to production")');
-  }
+  w.push(...acmeWarnings(config, certs));
   for (const h of certs.hosts) {
     if (h.source === 'none') w.push(`${h.host} has no certificate and tls.self_signed = false: its handshakes fail`);
     if (h.notAfter && h.notAfter.getTime() < Date.now()) w.push(`the certificate for ${h.host} expired on ${h.notAfter.toISOString()}`);
@@ -254,7 +235,8 @@ async function check(path: string): Promise<number> {
     try {
       const preStart = new Map<string, PreStartState>();
       for (const a of config.apps) preStart.set(a.name, await inspectPreStart(a, checked.storage));
-      const acme = acmeHosts.length > 0 ? await inspectAcme(checked.storage, config.acme, acmeHosts) : [];
+      const onDemand = certs.hosts.some((h) => h.source === 'on-demand');
+      const acme = usesAcme(certs) ? await inspectAcme(checked.storage, config.acme, acmeHosts, { onDemand }) : [];
       process.stdout.write(renderPlan(config, certs, acme, preStart, checked));
     } finally {
       await checked.close();

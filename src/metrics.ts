@@ -126,6 +126,12 @@ export class Metrics {
     help: 'Failed ACME orders and renewals (each failed attempt counts once).',
     registers: [this.registry],
   });
+  readonly onDemand = new client.Counter({
+    name: 'portico_acme_on_demand_total',
+    help: 'On-demand TLS decisions for unlisted names: approved, refused (by the ask endpoint), ask_failed, busy (too many at once), rate_limited (on_demand.rate).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly configReloads = new client.Counter({
     name: 'portico_config_reloads_total',
     help: 'Configuration reloads by result (success | failure).',

@@ -4,15 +4,20 @@ import type { Pebble } from './pebble.js';
 import { proxyConfig, type RouteSpec } from './proxy.js';
 
 /** acmeSection renders `[acme]` for a pebble (its TLS trusted through ca_bundle). */
-export function acmeSection(pebble: Pebble, o: { challenges?: string[]; backoff?: string; renewBefore?: string; directory?: string } = {}): string {
+export function acmeSection(
+  pebble: Pebble,
+  o: { challenges?: string[]; backoff?: string; renewBefore?: string; directory?: string; caBundle?: string; email?: string; extra?: string } = {},
+): string {
   return [
     'enabled = true',
     `directory = ${JSON.stringify(o.directory ?? pebble.directoryUrl)}`,
-    'email = "ops@portico.test"',
-    `ca_bundle = ${JSON.stringify(pebble.tlsCaFile)}`,
+    `email = ${JSON.stringify(o.email ?? 'ops@portico.test')}`,
+    `ca_bundle = ${JSON.stringify(o.caBundle ?? pebble.tlsCaFile)}`,
     `challenges = ${JSON.stringify(o.challenges ?? ['http-01'])}`,
     `backoff = ${JSON.stringify(o.backoff ?? '200ms..2s')}`,
     o.renewBefore ? `renew_before = ${JSON.stringify(o.renewBefore)}` : '',
+    // extra [acme] keys, then any sub-table ([acme.on_demand])
+    o.extra ?? '',
   ].join('\n');
 }
 

@@ -5,8 +5,8 @@ import { makeCertificate, type Pems } from '../src/cert-sources/self-signed.js';
 
 /** TestCA is a root that signs leaf certificates. */
 export interface TestCA extends Pems {
-  /** leaf signed by this CA for the names; `cert` is leaf + CA (the full chain a server sends) */
-  issue(names: string[]): Promise<Pems & { leaf: string }>;
+  /** leaf signed by this CA for the names; `cert` is leaf + CA (the full chain a server sends); commonName "" = none */
+  issue(names: string[], o?: { commonName?: string; days?: number }): Promise<Pems & { leaf: string }>;
 }
 
 /** makeCA creates a test root CA. */
@@ -14,8 +14,8 @@ export async function makeCA(name = 'portico test CA'): Promise<TestCA> {
   const ca = await makeCertificate({ commonName: name, names: [], isCA: true, days: 30 });
   return {
     ...ca,
-    async issue(names: string[]) {
-      const leaf = await makeCertificate({ commonName: names[0]!, names, issuer: ca, days: 30 });
+    async issue(names: string[], o: { commonName?: string; days?: number } = {}) {
+      const leaf = await makeCertificate({ commonName: o.commonName ?? names[0]!, names, issuer: ca, days: o.days ?? 30 });
       return { cert: leaf.cert + ca.cert, key: leaf.key, leaf: leaf.cert };
     },
   };

@@ -90,3 +90,16 @@ export function peerCertificate(port: number, servername: string | undefined, ca
     s.on('error', reject);
   });
 }
+
+/** verifiedSerial handshakes with SNI `servername`, verifying against `ca`; resolves with the served certificate's serial, rejects when the handshake fails. */
+export function verifiedSerial(port: number, servername: string, ca: string | string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername, ca, rejectUnauthorized: true }, () => {
+      const serial = s.getPeerCertificate().serialNumber;
+      s.end();
+      resolve(serial);
+    });
+    s.setTimeout(10_000, () => s.destroy(new Error('handshake timeout')));
+    s.on('error', reject);
+  });
+}

@@ -11,6 +11,8 @@ export * from './wait.js';
 export * from './acme.js';
 export * from './pebble.js';
 export * from './fake-acme.js';
+export * from './acme-front.js';
+export * from './bind.js';
 export * from './h2.js';
 export * from './recorder.js';
 export * from './raw-http.js';

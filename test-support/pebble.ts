@@ -25,8 +25,10 @@ export interface Pebble {
   /** pebble validates tls-alpn-01 here (on 127.0.0.1) */
   tlsPort: number;
   acmePort: number;
-  /** challtestsrv's management API (add-a, set-default-ipv4, …) */
+  /** challtestsrv's management API (add-a, set-default-ipv4, set-txt, …) */
   dnsMgmtUrl: string;
+  /** challtestsrv's DNS server (`127.0.0.1:PORT`): what pebble resolves with, and the dns-01 resolver for tests */
+  dnsServer: string;
   /** PEM of the directory's own TLS certificate (what `acme.ca_bundle` must trust); stable across restarts */
   tlsCa: string;
   /** path of a file holding tlsCa */
@@ -56,6 +58,8 @@ export interface PebbleOptions {
   eab?: Record<string, string>;
   /** more names in the directory's TLS certificate (a container reaches the host's loopback as 10.0.2.2) */
   tlsNames?: string[];
+  /** the DNS server pebble resolves with (`ip:port`); default challtestsrv's */
+  dnsServer?: string;
 }
 
 function get(url: string, agent: https.Agent): Promise<{ status: number; body: string }> {
@@ -128,7 +132,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
     '-http01', '', '-https01', '', '-tlsalpn01', '', '-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''], process.env);
   let ca: ChildProcess | null = null;
   const startCa = (env: Record<string, string> = {}): ChildProcess =>
-    run('pebble', ['-config', join(dir, 'config.json'), '-dnsserver', `127.0.0.1:${dnsPort}`, '-strict=false'], {
+    run('pebble', ['-config', join(dir, 'config.json'), '-dnsserver', opts.dnsServer ?? `127.0.0.1:${dnsPort}`, '-strict=false'], {
       ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0', ...opts.env, ...env,
     });
   // Last resort if the test process exits without teardown: kill by child PID.
@@ -173,6 +177,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
   return {
     directoryUrl, httpPort, tlsPort, acmePort, tlsCa: own.cert, tlsCaFile,
     dnsMgmtUrl: `http://127.0.0.1:${dnsMgmtPort}`,
+    dnsServer: `127.0.0.1:${dnsPort}`,
     root: async () => (await get(`https://127.0.0.1:${mgmtPort}/roots/0`, agent)).body,
     log: () => output,
     stopCa: async () => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools.sh: the system tools the test suite runs for real (npm test's pretest; .ci/run does the same):
-# pebble + pebble-challtestsrv (a local ACME CA), openssl (checks portico's certificates), redis-server and
+# pebble + pebble-challtestsrv (a local ACME CA), BIND + nsupdate (the RFC 2136 dns-01 hook's real
+# counterpart), openssl (checks portico's certificates), redis-server and
 # redis-cli (storage.redis: replicas sharing state), haproxy (an L4 balancer sending PROXY headers), chromium (the
 # dashboard test looks at /status in a real headless browser, driven by playwright-core), and for the
 # container tests (test/container/) podman with runc, slirp4netns, netavark/aardvark-dns, debootstrap (the
@@ -14,6 +15,7 @@ declare -A pkg_of=(
   [/usr/lib/podman/aardvark-dns]=aardvark-dns [debootstrap]=debootstrap [podman-compose]=podman-compose
   [systemd-analyze]=systemd [flock]=util-linux [setpriv]=util-linux [/usr/bin/chromium]=chromium
   [redis-server]=redis-server [redis-cli]=redis-tools [haproxy]=haproxy
+  [named]=bind9 [tsig-keygen]=bind9 [nsupdate]=bind9-dnsutils
 )
 missing=()
 pkgs=()

@@ -3,10 +3,18 @@
  * file that imports acme-client (and, through it, axios); manager.ts loads it lazily, so a portico
  * without `[acme] enabled` never loads either, and the data plane never does.
  *
- * - Account: key and URL persisted in storage (`acme/<issuer>/account.key|.json`), created once under
- *   a storage lock; a stored account the CA no longer knows (a CA reset, pebble restarted) is looked
- *   up by key and else registered again, and the order retried once. EAB and contact e-mail apply.
- * - Challenges: tried in the configured order; when one type fails, a new order tries the next.
+ * - Account: key and URL persisted in storage (`acme/<issuer>/account.key|.json`), read, created and
+ *   checked only under the account's storage lock. account.json records the key's thumbprint: a
+ *   missing or corrupt key makes a new key AND a new registration (issue 27: the old URL was kept
+ *   with a new key, so every order failed); a file of an older version (no thumbprint) is checked
+ *   once at the CA (onlyReturnExisting). A changed `acme.email` updates the account's contact. A
+ *   stored account the CA no longer knows (a CA reset, pebble restarted) is looked up by key and else
+ *   registered again, and the order retried once. EAB applies.
+ * - Orders: identifiers `dns` or `ip` (RFC 8738), the `profile` when configured
+ *   (draft-ietf-acme-profiles), `replaces` for ARI renewals. An order is recorded before finalize
+ *   (pending.ts) and then finished whatever the abort signal says; a recorded one is resumed.
+ * - Challenges: tried in the configured order; when one type fails, a new order tries the next. A
+ *   wildcard's authorization is dns-01 only, through the dns hook (dns01.ts).
  * - Errors: acme-client's own retries are off (the failure ledger backs off instead, across restarts),
  *   so a 429 is never slept on inside a request. An interceptor in front of acme-client's turns
  *   transport errors into AcmeError keeping the cause (acme-client issue #101 loses it), and CA
@@ -14,30 +22,30 @@
  * - ARI (RFC 9773): `renewalInfo` fetches the suggested window with a plain GET on the directory's
  *   `renewalInfo` URL, through acme-client's raw HTTP client (it has no helper for it).
  */
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import * as acme from 'acme-client';
 /** AcmeChallenge is a challenge type portico answers. */
-export type AcmeChallenge = 'http-01' | 'tls-alpn-01';
+export type AcmeChallenge = 'http-01' | 'tls-alpn-01' | 'dns-01';
 import { AcmeError, AcmeRateLimitedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Storage } from '../storage/storage.js';
 import { ariCertId, type RenewalWindow } from './ari.js';
-
-/** ChallengeResponder makes challenge answers reachable by the CA (challenges.ts implements it). */
-export interface ChallengeResponder {
-  presentHttp(token: string, keyAuthorization: string): Promise<void>;
-  removeHttp(token: string): Promise<void>;
-  presentAlpn(name: string, pems: { cert: string; key: string }): Promise<void>;
-  removeAlpn(name: string): Promise<void>;
-}
+import type { ChallengeAnswers } from './challenges.js';
+import type { DnsSolver } from './dns01.js';
+import { dnsRecordName, identifierOf } from './names.js';
+import { PendingOrders } from './pending.js';
 
 /** IssueRequest asks for one certificate. */
 export interface IssueRequest {
-  /** DNS names; the first is the common name */
+  /** DNS names, `*.name` wildcards or IP addresses; the first DNS name of at most 64 characters is the common name */
   names: string[];
   /** challenge types in the order to try */
   challenges: readonly AcmeChallenge[];
+  /** profile for newOrder ("" or absent: the CA's default) */
+  profile?: string;
   /** the ARI certificate id of the certificate this one replaces (RFC 9773 §5), when the CA offers ARI */
   replaces?: string | null;
   signal?: AbortSignal;
@@ -49,6 +57,8 @@ export interface Issued {
   key: string;
   /** the challenge type that validated it */
   challenge: AcmeChallenge;
+  /** downloaded for an order finalized earlier (a shutdown or crash came between finalize and download) */
+  resumed?: boolean;
 }
 
 /** RenewalInfo is the CA's ARI answer. */
@@ -78,7 +88,10 @@ export interface AcmeIssuerOptions {
   storage: Storage;
   /** storage key prefix for this CA's state (`acme/<issuer-key>`) */
   prefix: string;
-  responder: ChallengeResponder;
+  /** publishes HTTP-01 and TLS-ALPN-01 answers (challenges.ts) */
+  responder: ChallengeAnswers;
+  /** sets dns-01 TXT records (null: no dns hook configured) */
+  dns: DnsSolver | null;
   log: Logger;
   /** polling backoff for challenge and order status (ms; default 250..4000) */
   pollMin?: number;
@@ -166,6 +179,32 @@ interface Account {
   url: string;
 }
 
+/** AccountMeta is account.json. */
+interface AccountMeta {
+  url?: string;
+  directory?: string;
+  email?: string;
+  /** base64url SHA-256 of the key's public key (SPKI): which key the URL belongs to */
+  key_thumbprint?: string;
+  registered_at?: string;
+  updated_at?: string;
+}
+
+/** thumbprint identifies an account key (see AccountMeta); null when the PEM is not a private key. */
+function thumbprint(pem: string): string | null {
+  try {
+    const spki = createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'der' });
+    return createHash('sha256').update(spki).digest('base64url');
+  } catch {
+    return null;
+  }
+}
+
+/** commonName is the first DNS name that fits a Common Name (≤ 64 characters); none for IP-only certificates. */
+function commonName(names: readonly string[]): string | undefined {
+  return names.find((n) => isIP(n) === 0 && n.length <= 64);
+}
+
 /** RawHttp is the part of acme-client's (untyped) internal HTTP client used for ARI. */
 interface RawHttp {
   getDirectory(): Promise<Record<string, unknown>>;
@@ -183,10 +222,14 @@ export class AcmeIssuer implements Issuer {
   private account: Account | null = null;
   private accountPending: Promise<Account> | null = null;
   private readonly log: Logger;
+  private readonly pending: PendingOrders;
+  /** the key acme-client needs for unsigned GETs (ARI); never an account's */
+  private getKey: Promise<string> | null = null;
 
   constructor(private readonly o: AcmeIssuerOptions) {
     setUpAxios();
     this.log = o.log;
+    this.pending = new PendingOrders(o.storage, o.prefix);
     if (o.caBundle !== null) {
       agents.set(new URL(o.directory).origin, new https.Agent({ ca: [...rootCertificates, o.caBundle], keepAlive: true }));
     }
@@ -205,6 +248,8 @@ export class AcmeIssuer implements Issuer {
    * challenge → finalize with a fresh P-256 key → download the chain.
    */
   async issue(req: IssueRequest): Promise<Issued> {
+    const resumed = await this.withAccount((client) => this.resume(client, req));
+    if (resumed !== null) return resumed;
     let lastErr: unknown = null;
     for (const type of req.challenges) {
       req.signal?.throwIfAborted();
@@ -224,7 +269,9 @@ export class AcmeIssuer implements Issuer {
   async renewalInfo(certPem: string): Promise<RenewalInfo | null> {
     const id = this.certId(certPem);
     if (id === null) return null;
-    const http = this.raw(this.client({ key: await this.accountKey(), url: '' }));
+    // a plain GET (RFC 9773 §4.2): no account needed; acme-client's client wants a key, so it gets one of its own
+    this.getKey ??= acme.crypto.createPrivateEcdsaKey('P-256').then((k) => k.toString());
+    const http = this.raw(this.client({ key: await this.getKey, url: '' }));
     const dir = await http.getDirectory();
     const base = dir.renewalInfo;
     if (typeof base !== 'string') return null;
@@ -270,14 +317,14 @@ export class AcmeIssuer implements Issuer {
     return { key: `${this.o.prefix}/account.key`, meta: `${this.o.prefix}/account.json` };
   }
 
-  /** accountKey reads (or creates and stores) the account key. */
-  private async accountKey(): Promise<string> {
+  /** accountKey reads the account key, or creates and stores a new one (`fresh`); only under the account lock. */
+  private async accountKey(): Promise<{ key: string; fresh: boolean }> {
     const stored = await this.o.storage.read(this.keys.key);
-    if (stored !== null && stored.toString().includes('PRIVATE KEY')) return stored.toString();
-    if (stored !== null) this.log.error({ path: this.o.storage.describe(this.keys.key), code: 'PORTICO_ERR_STORAGE' }, 'stored ACME account key is unreadable; creating a new account');
+    if (stored !== null && thumbprint(stored.toString()) !== null) return { key: stored.toString(), fresh: false };
+    if (stored !== null) this.log.error({ path: this.o.storage.describe(this.keys.key), code: 'PORTICO_ERR_STORAGE' }, 'stored ACME account key is unreadable; creating a new key and account');
     const key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
     await this.o.storage.write(this.keys.key, key);
-    return key;
+    return { key, fresh: true };
   }
 
   /**
@@ -291,25 +338,56 @@ export class AcmeIssuer implements Issuer {
     return this.accountPending;
   }
 
+  /** resolveAccount makes the stored key, URL and contact consistent (see the file comment); holds the account lock. */
   private async resolveAccount(staleUrl: string | null): Promise<Account> {
     const lock = await this.o.storage.lock(`account-${this.o.prefix}`);
     try {
-      const key = await this.accountKey();
+      const { key, fresh } = await this.accountKey();
+      const thumb = thumbprint(key)!;
       const meta = await this.readMeta();
-      if (meta !== null && meta.url && meta.url !== staleUrl) return (this.account = { key, url: meta.url });
-      const url = await this.register(key);
-      await this.o.storage.write(this.keys.meta, JSON.stringify({ url, directory: this.o.directory, email: this.o.email, registered_at: new Date().toISOString() }, null, 2));
-      return (this.account = { key, url });
+      const usable = meta?.url && meta.url !== staleUrl ? meta.url : null;
+      let url: string;
+      let registered = false;
+      let created = false;
+      if (usable !== null && !fresh && meta!.key_thumbprint === thumb) {
+        url = usable;
+      } else {
+        if (usable !== null && fresh) {
+          this.log.error({ account: usable, path: this.o.storage.describe(this.keys.key) }, 'the ACME account key was missing or unreadable: the stored account URL belongs to the lost key; registering a new account');
+        } else if (usable !== null && meta!.key_thumbprint !== undefined) {
+          this.log.error({ account: usable }, 'the stored ACME account URL belongs to another key; looking up (or registering) the account of the stored key');
+        }
+        // an account.json of an older version (no thumbprint) is checked at the CA once: the same URL comes back when it matches
+        ({ url, created } = await this.register(key));
+        registered = true;
+      }
+      this.account = { key, url };
+      const contactChanged = !created && meta !== null && (meta.email ?? '') !== this.o.email;
+      if (contactChanged) await this.updateContact(this.account, meta?.email ?? '');
+      if (registered || contactChanged || meta?.key_thumbprint !== thumb || meta?.directory !== this.o.directory) {
+        await this.o.storage.write(this.keys.meta, JSON.stringify({
+          url, directory: this.o.directory, email: this.o.email, key_thumbprint: thumb,
+          registered_at: registered ? new Date().toISOString() : meta?.registered_at, updated_at: new Date().toISOString(),
+        } satisfies AccountMeta, null, 2));
+      }
+      return this.account;
     } finally {
       await lock.release();
     }
   }
 
-  private async readMeta(): Promise<{ url?: string } | null> {
+  /** updateContact sets the account's contact to `acme.email` (RFC 8555 §7.3.2); the old one is logged. */
+  private async updateContact(account: Account, was: string): Promise<void> {
+    const contact = this.o.email ? [`mailto:${this.o.email}`] : [];
+    await this.client(account).updateAccount({ contact });
+    this.log.info({ account: account.url, email: this.o.email || null, was: was || null }, 'updated the ACME account contact (acme.email changed)');
+  }
+
+  private async readMeta(): Promise<AccountMeta | null> {
     const raw = await this.o.storage.read(this.keys.meta);
     if (raw === null) return null;
     try {
-      return JSON.parse(raw.toString()) as { url?: string };
+      return JSON.parse(raw.toString()) as AccountMeta;
     } catch {
       this.log.error({ path: this.o.storage.describe(this.keys.meta), code: 'PORTICO_ERR_STORAGE' }, 'stored ACME account file is corrupt; looking the account up again');
       return null;
@@ -317,12 +395,12 @@ export class AcmeIssuer implements Issuer {
   }
 
   /** register finds the key's account at the CA, or creates one (RFC 8555 §7.3, §7.3.1). */
-  private async register(key: string): Promise<string> {
+  private async register(key: string): Promise<{ url: string; created: boolean }> {
     const client = this.client({ key, url: '' });
     try {
       await client.createAccount({ onlyReturnExisting: true });
       this.log.info({ directory: this.o.directory }, 'found the existing ACME account for the stored key');
-      return client.getAccountUrl();
+      return { url: client.getAccountUrl(), created: false };
     } catch (err) {
       if (!(err instanceof AcmeError) || err.status === undefined || err.status >= 500 || err instanceof AcmeRateLimitedError) throw err;
     }
@@ -331,13 +409,43 @@ export class AcmeIssuer implements Issuer {
     await fresh.createAccount({ termsOfServiceAgreed: true, contact });
     const url = fresh.getAccountUrl();
     this.log.info({ directory: this.o.directory, account: url }, 'registered ACME account');
-    return url;
+    return { url, created: true };
   }
 
-  /** order is one attempt with one challenge type. */
+  /**
+   * resume finishes an order finalized earlier (pending.ts): downloads its certificate (finalizing it
+   * again with the recorded key when the CA never got the request). Null when there is none or it
+   * cannot be finished (then it is forgotten and a new order runs).
+   */
+  private async resume(client: acme.Client, req: IssueRequest): Promise<Issued | null> {
+    const host = req.names[0]!;
+    const p = await this.pending.get(host, req.names);
+    if (p === null) return null;
+    try {
+      let order = await client.getOrder({ url: p.url } as acme.Order);
+      if (order.status === 'ready') {
+        const [, csr] = await acme.crypto.createCsr({ commonName: commonName(req.names), altNames: [...req.names] }, p.key);
+        order = await client.finalizeOrder(order, csr);
+      } else if (order.status === 'processing') {
+        order = await client.waitForValidStatus(order);
+      }
+      if (order.status !== 'valid') throw new AcmeError(`the order is ${order.status}`);
+      const cert = await client.getCertificate(order);
+      this.log.info({ names: req.names, order: p.url, finalized_at: p.finalized_at }, 'resumed an order finalized before a shutdown or crash: downloaded its certificate');
+      return { cert, key: p.key, challenge: p.challenge as AcmeChallenge, resumed: true };
+    } catch (err) {
+      if (isUnknownAccount(err)) throw err;
+      this.log.warn({ names: req.names, order: p.url, err: (err as Error).message }, 'could not resume the order finalized earlier; ordering again');
+      await this.pending.delete(host).catch(() => undefined);
+      return null;
+    }
+  }
+
+  /** order is one attempt with one challenge type (wildcards: dns-01 whatever the type). */
   private async order(client: acme.Client, req: IssueRequest, type: AcmeChallenge): Promise<Issued> {
-    const payload: Record<string, unknown> = { identifiers: req.names.map((value) => ({ type: 'dns', value })) };
+    const payload: Record<string, unknown> = { identifiers: req.names.map(identifierOf) };
     if (req.replaces) payload.replaces = req.replaces;
+    if (req.profile) payload.profile = req.profile;
     let order: acme.Order;
     try {
       order = await client.createOrder(payload as unknown as Parameters<acme.Client['createOrder']>[0]);
@@ -352,38 +460,55 @@ export class AcmeIssuer implements Issuer {
     for (const authz of await client.getAuthorizations(order)) {
       req.signal?.throwIfAborted();
       if (authz.status === 'valid') continue; // reused authorization
-      await this.solve(client, authz, type);
+      await this.solve(client, authz, authz.wildcard ? 'dns-01' : type, req.signal);
     }
     req.signal?.throwIfAborted();
-    const key = await acme.crypto.createPrivateEcdsaKey('P-256');
-    const [, csr] = await acme.crypto.createCsr({ commonName: req.names[0], altNames: req.names }, key);
+    const key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
+    const [, csr] = await acme.crypto.createCsr({ commonName: commonName(req.names), altNames: [...req.names] }, key);
+    await this.pending.put(req.names[0]!, { url: order.url, names: [...req.names], key, challenge: type, finalized_at: new Date().toISOString() });
+    // From here the CA issues the certificate: finish whatever the signal says (a shutdown waits for it).
     const finalized = await client.finalizeOrder(order, csr);
     const cert = await client.getCertificate(finalized);
-    return { cert, key: key.toString(), challenge: type };
+    return { cert, key, challenge: type };
   }
 
-  /** solve answers one authorization with the given challenge type and waits for the CA's verdict. */
-  private async solve(client: acme.Client, authz: acme.Authorization, type: AcmeChallenge): Promise<void> {
+  /** solve answers one authorization with the given challenge type and waits for the CA's verdict; the answer is always removed. */
+  private async solve(client: acme.Client, authz: acme.Authorization, type: AcmeChallenge, signal?: AbortSignal): Promise<void> {
     const name = authz.identifier.value;
     const ch = authz.challenges.find((c) => c.type === type);
-    if (ch === undefined) throw new ChallengeFailed(`${name}: the CA offers no ${type} challenge`);
+    if (ch === undefined) throw new ChallengeFailed(`${name}: the CA offers no ${type} challenge${authz.wildcard ? ' (a wildcard is validated with dns-01 only)' : ''}`);
     const keyAuth = await client.getChallengeKeyAuthorization(ch);
     const r = this.o.responder;
+    const token = (ch as { token: string }).token;
+    let remove: () => Promise<void>;
+    let present: () => Promise<void>;
     if (type === 'http-01') {
-      await r.presentHttp((ch as { token: string }).token, keyAuth);
-    } else {
+      present = () => r.presentHttp(token, keyAuth);
+      remove = () => r.removeHttp(token);
+    } else if (type === 'tls-alpn-01') {
       const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuth, await acme.crypto.createPrivateEcdsaKey('P-256'));
-      await r.presentAlpn(name, { cert: cert.toString(), key: key.toString() });
+      present = () => r.presentAlpn(name, { cert: cert.toString(), key: key.toString() });
+      remove = () => r.removeAlpn(name);
+    } else {
+      const dns = this.o.dns;
+      if (dns === null) throw new ChallengeFailed(`${name}: dns-01 needs acme.dns_hook`);
+      const record = dnsRecordName(name);
+      present = () => dns.present(record, keyAuth, signal);
+      remove = () => dns.remove(record, keyAuth);
     }
     try {
+      try {
+        await present();
+      } catch (err) {
+        throw new ChallengeFailed(`${type} challenge for ${name}: ${(err as Error).message}`, err);
+      }
       await client.completeChallenge(ch);
       await client.waitForValidStatus(ch);
     } catch (err) {
-      if (err instanceof AcmeError) throw err;
+      if (err instanceof AcmeError || err instanceof ChallengeFailed) throw err;
       throw new ChallengeFailed(`${type} challenge for ${name} failed: ${(err as Error).message}`, err);
     } finally {
-      const cleanup = type === 'http-01' ? r.removeHttp((ch as { token: string }).token) : r.removeAlpn(name);
-      await cleanup.catch((err: Error) => this.log.warn({ err: err.message, name }, 'removing challenge answer failed'));
+      await remove().catch((err: Error) => this.log.warn({ err: err.message, name, challenge: type }, 'removing challenge answer failed'));
     }
   }
 }

@@ -6,6 +6,7 @@
  * container, or another replica) keeps backing off instead of hammering the CA. A success clears it.
  */
 import type { Storage } from '../storage/storage.js';
+import { hostKey } from './names.js';
 
 /** LedgerFailure is one failed attempt. */
 export interface LedgerFailure {
@@ -50,7 +51,7 @@ export class Ledger {
   ) {}
 
   private key(host: string): string {
-    return `${this.prefix}/ledger/${host}.json`;
+    return `${this.prefix}/ledger/${hostKey(host)}.json`;
   }
 
   /** path is where a host's entry lives (for messages). */

@@ -13,6 +13,11 @@
  *   snapshot, so the next handshake gets it). Failures go to the ledger and back off.
  * - Alerting: while a certificate has < 1/6 of its lifetime left and renewal fails, every check
  *   logs at error level; `portico_cert_renewal_failing{name}` is 1 while attempts fail.
+ * - Hosts: DNS names, IP addresses (RFC 8738: http-01 / tls-alpn-01) and wildcards (dns-01 only).
+ *   On-demand hosts (`addOnDemand`, on-demand.ts) join a running manager at their first approved
+ *   handshake; each of their orders must pass the `gate` (the ask endpoint approves, the on-demand
+ *   rate allows) — a refusal goes to the ledger like a failed order.
+ * - An order recorded as finalized (pending.ts) is forgotten only once its certificate is saved.
  * Nothing here throws out of a loop: errors are logged and the loop continues.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +32,8 @@ import { emptyEntry, Ledger, type LedgerEntry } from './ledger.js';
 import type { OrderLimiter } from './limiter.js';
 import { CertFiles, type StoredCert } from './stored.js';
 import type { AcmeChallenge } from './issuer.js';
+import { isIP } from 'node:net';
+import { PendingOrders } from './pending.js';
 
 /** AcmeSettings are `[acme]` as the manager uses it (durations in ms). */
 export interface AcmeSettings {
@@ -38,6 +45,19 @@ export interface AcmeSettings {
   readonly renew_before: { readonly fraction: number } | { readonly ms: number };
   /** failed attempts back off from `min` doubling to `max` */
   readonly backoff: { readonly min: number; readonly max: number };
+  /** profile for newOrder ("" = the CA's default) */
+  readonly profile?: string;
+}
+
+/** OrderPermit is an on-demand gate's answer: go ahead, or why not and when to look again. */
+export type OrderPermit = { ok: true } | { ok: false; reason: string; retryMs: number; refused: boolean };
+
+/** OnDemandGate decides whether an on-demand host may be ordered now (on-demand.ts). */
+export interface OnDemandGate {
+  permit(host: string): Promise<OrderPermit>;
+  /** the host is maintained on demand from now on (persist it) / no longer (the ask endpoint refused it) */
+  remember(host: string): Promise<void>;
+  forget(host: string): Promise<void>;
 }
 
 /** CHECK_INTERVAL_MS: a host is looked at least this often (alerts, ARI), whatever its schedule (10 min). */
@@ -68,6 +88,8 @@ export interface AcmeHostStatus {
   renewal_failing: boolean;
   /** the ARI window when the CA offered one */
   ari_window: { start: string; end: string } | null;
+  /** obtained on demand (a name no route lists) */
+  on_demand: boolean;
 }
 
 /** AcmeManagerOptions: the hosts and every collaborator (tests pass fakes and short timings). */
@@ -86,6 +108,8 @@ export interface AcmeManagerOptions {
   random?: () => number;
   checkIntervalMs?: number;
   lockOptions?: Omit<LockOptions, 'signal'>;
+  /** on-demand TLS: hosts maintained from earlier handshakes, and the gate every on-demand order passes */
+  onDemand?: { hosts: readonly string[]; gate: OnDemandGate } | null;
 }
 
 /** HostState is what the manager knows about one host. */
@@ -98,6 +122,24 @@ interface HostState {
   ari: { serial: string; info: RenewalInfo | null; pick: Date | null; nextFetch: number } | null;
   /** an issued certificate that is served but could not be saved yet (storage failing) */
   unsaved?: { cert: string; key: string } | null;
+  /** obtained on demand: orders pass the gate */
+  onDemand: boolean;
+  /** the gate said "not now" (the on-demand rate): no attempt before this time */
+  retryAt?: number;
+  /** the gate's ask endpoint no longer approves the name: its loop ends */
+  dropped?: boolean;
+  /** resolves after the host's first check (the first order for a new on-demand host) */
+  firstCheck?: Promise<void>;
+  /** the current maintenance loop's number */
+  loop?: number;
+}
+
+/** challengesFor: wildcards are validated with dns-01 only, IP addresses never (RFC 8738); else the configured order. */
+export function challengesFor(host: string, configured: readonly AcmeChallenge[]): AcmeChallenge[] {
+  if (host.startsWith('*.')) return ['dns-01'];
+  if (isIP(host) === 0) return [...configured];
+  const usable = configured.filter((c) => c !== 'dns-01');
+  return usable.length > 0 ? usable : ['http-01', 'tls-alpn-01'];
 }
 
 /** issuerKey names a CA in storage: its directory URL's host and path (`acme-v02.api.letsencrypt.org-directory`). */
@@ -139,7 +181,10 @@ export function errorText(err: unknown): string {
 export class AcmeManager {
   private readonly states = new Map<string, HostState>();
   private readonly files: CertFiles;
+  private readonly pending: PendingOrders;
   private readonly ledger: Ledger;
+  /** the runtime's signal once started (on-demand hosts join later) */
+  private signal: AbortSignal | null = null;
   private readonly prefix: string;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -155,7 +200,13 @@ export class AcmeManager {
     this.ledger = new Ledger(o.storage, this.prefix, o.acme.backoff, this.now);
     this.files = new CertFiles(o.storage, this.prefix, (path, reason) =>
       this.log.error({ path, reason, code: 'PORTICO_ERR_STORAGE' }, 'stored certificate is unreadable; it will be issued again'));
-    for (const host of o.hosts) this.states.set(host, { host, cert: null, jitter: 0, ledger: emptyEntry(host), ari: null });
+    this.pending = new PendingOrders(o.storage, this.prefix);
+    for (const host of o.hosts) this.states.set(host, this.newState(host, false));
+    for (const host of o.onDemand?.hosts ?? []) if (!this.states.has(host)) this.states.set(host, this.newState(host, true));
+  }
+
+  private newState(host: string, onDemand: boolean): HostState {
+    return { host, cert: null, jitter: 0, ledger: emptyEntry(host), ari: null, onDemand };
   }
 
   /** hosts are the names this manager maintains. */
@@ -167,17 +218,23 @@ export class AcmeManager {
   async load(): Promise<Map<string, StoredCert>> {
     const out = new Map<string, StoredCert>();
     await Promise.all([...this.states.values()].map(async (s) => {
-      s.ledger = await this.readLedger(s.host);
-      const stored = await this.files.load(s.host);
-      if (stored !== null && stored.notAfter.getTime() <= this.now()) {
-        this.log.warn({ host: s.host, not_after: stored.notAfter.toISOString(), path: this.files.certPath(s.host) }, 'stored certificate has expired; ordering a new one');
-      } else if (stored !== null) {
-        this.adopt(s, stored);
-        out.set(s.host, stored);
-        this.log.info({ host: s.host, serial: stored.serial, not_after: stored.notAfter.toISOString() }, 'using stored certificate');
-      }
+      const stored = await this.loadHost(s);
+      if (stored !== null) out.set(s.host, stored);
     }));
     return out;
+  }
+
+  private async loadHost(s: HostState): Promise<StoredCert | null> {
+    s.ledger = await this.readLedger(s.host);
+    const stored = await this.files.load(s.host);
+    if (stored !== null && stored.notAfter.getTime() <= this.now()) {
+      this.log.warn({ host: s.host, not_after: stored.notAfter.toISOString(), path: this.files.certPath(s.host) }, 'stored certificate has expired; ordering a new one');
+      return null;
+    }
+    if (stored === null) return null;
+    this.adopt(s, stored);
+    this.log.info({ host: s.host, serial: stored.serial, not_after: stored.notAfter.toISOString(), on_demand: s.onDemand || undefined }, 'using stored certificate');
+    return stored;
   }
 
   /**
@@ -185,6 +242,7 @@ export class AcmeManager {
    * machines) serves a certificate another replica stored as soon as storage says it changed.
    */
   start(signal: AbortSignal): void {
+    this.signal = signal;
     for (const s of this.states.values()) void this.maintain(s, signal);
     const unwatch = this.o.storage.watch?.((key) => {
       if (signal.aborted) return;
@@ -208,6 +266,32 @@ export class AcmeManager {
     }
   }
 
+  /**
+   * addOnDemand maintains a host approved at its first handshake (on-demand.ts): a stored certificate
+   * is used, else one is ordered (through the gate) at once. Resolves with the certificate after the
+   * first check, or null (refused, rate-limited, failed: the ledger backs it off).
+   */
+  async addOnDemand(host: string): Promise<StoredCert | null> {
+    const signal = this.signal;
+    if (signal === null || signal.aborted || this.o.onDemand == null) return null;
+    let s = this.states.get(host);
+    if (s === undefined || (s.onDemand && s.dropped)) {
+      // new, or approved again after the ask endpoint had stopped approving it
+      const state = s ?? this.newState(host, true);
+      s = state;
+      state.dropped = false;
+      this.states.set(host, state);
+      state.firstCheck = (async () => {
+        const stored = state.cert ?? (await this.loadHost(state));
+        if (stored !== null) this.o.install(host, stored);
+        await this.o.onDemand!.gate.remember(host);
+        await new Promise<void>((first) => void this.maintain(state, signal, first));
+      })().catch((err: unknown) => this.log.error({ host, err: errorText(err) }, 'on-demand certificate failed'));
+    }
+    await s.firstCheck;
+    return s.cert;
+  }
+
   /** status describes every host (for /status.json). */
   status(): AcmeHostStatus[] {
     return [...this.states.values()].map((s) => this.describe(s));
@@ -215,22 +299,27 @@ export class AcmeManager {
 
   // ─── the loop ─────────────────────────────────────────────────────────────────
 
-  private async maintain(s: HostState, signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
+  private async maintain(s: HostState, signal: AbortSignal, first?: () => void): Promise<void> {
+    const loop = (s.loop = (s.loop ?? 0) + 1); // one loop per host: a revived on-demand host's old loop ends
+    while (!signal.aborted && !s.dropped && s.loop === loop) {
       let wait: number;
       try {
         wait = await this.check(s, signal);
       } catch (err) {
-        if (signal.aborted) return;
+        if (signal.aborted) return first?.();
         this.log.error({ host: s.host, err: errorText(err) }, 'certificate maintenance failed; retrying');
         wait = Math.min(this.o.acme.backoff.min, this.checkInterval);
       }
+      first?.();
+      first = undefined;
+      if (s.dropped || s.loop !== loop) return;
       try {
         await sleep(Math.max(10, wait), undefined, { signal });
       } catch {
         return; // aborted: the runtime was retired
       }
     }
+    first?.();
   }
 
   /** check does what is due for a host now and returns how long to wait before the next check. */
@@ -239,6 +328,7 @@ export class AcmeManager {
       try {
         await this.files.save(s.host, s.unsaved);
         s.unsaved = null;
+        await this.pending.delete(s.host).catch(() => undefined);
         this.log.info({ host: s.host, path: this.files.describeCert(s.host) }, 'certificate saved to storage');
       } catch (err) {
         this.log.error({ host: s.host, path: this.files.describeCert(s.host), err: errorText(err) }, 'certificate still not saved to storage (served from memory)');
@@ -249,7 +339,7 @@ export class AcmeManager {
     const now = this.now();
     const due = this.dueAt(s);
     if (due > now) return Math.min(due - now, this.checkInterval);
-    const next = s.ledger.next_attempt_at === null ? 0 : Date.parse(s.ledger.next_attempt_at);
+    const next = Math.max(s.ledger.next_attempt_at === null ? 0 : Date.parse(s.ledger.next_attempt_at), s.retryAt ?? 0);
     if (next > now) return Math.min(next - now, this.checkInterval);
     await this.obtain(s, signal);
     return 0;
@@ -286,6 +376,7 @@ export class AcmeManager {
   private async obtain(s: HostState, signal: AbortSignal): Promise<void> {
     await this.o.limiter.run(async () => {
       const lock = await this.o.storage.lock(`order-${this.prefix}-${s.host}`, { ...this.o.lockOptions, signal });
+      lock.signal?.addEventListener('abort', () => this.log.warn({ host: s.host }, 'the order lock was taken over by another process while ordering (this one was too slow); storage is checked again before saving'), { once: true });
       try {
         // Check again under the lock: another process (or the previous runtime) may have done it.
         const stored = await this.files.load(s.host);
@@ -303,11 +394,31 @@ export class AcmeManager {
         }
         s.ledger = await this.readLedger(s.host);
         if (s.ledger.next_attempt_at !== null && Date.parse(s.ledger.next_attempt_at) > this.now()) return;
+        if (s.onDemand && !(await this.permitted(s))) return;
         await this.order(s, signal);
       } finally {
         await lock.release();
       }
     }, signal);
+  }
+
+  /** permitted asks the on-demand gate; a refusal is a ledger failure (or ends the host's loop), a rate limit waits. */
+  private async permitted(s: HostState): Promise<boolean> {
+    const p = await this.o.onDemand!.gate.permit(s.host);
+    if (p.ok) return true;
+    if (!p.refused) {
+      s.retryAt = this.now() + p.retryMs;
+      this.log.info({ host: s.host, reason: p.reason, retry_in_ms: p.retryMs }, 'on-demand order postponed');
+      return false;
+    }
+    if (s.cert !== null) {
+      s.dropped = true;
+      await this.o.onDemand!.gate.forget(s.host);
+      this.log.warn({ host: s.host, reason: p.reason, not_after: s.cert.notAfter.toISOString() }, 'on-demand name no longer approved: not renewing it (served until it expires or the next reload)');
+      return false;
+    }
+    await this.recordFailure(s, new AcmeError(`on-demand: ${p.reason}`), p.retryMs);
+    return false;
   }
 
   /** order runs one attempt and records its outcome. */
@@ -318,10 +429,11 @@ export class AcmeManager {
     try {
       const issuer = await this.o.issuer();
       const replaces = renewal && s.ari?.info ? issuer.certId(s.cert!.cert) : null;
-      const issued = await issuer.issue({ names: [s.host], challenges: this.o.acme.challenges, replaces, signal });
+      const issued = await issuer.issue({ names: [s.host], challenges: challengesFor(s.host, this.o.acme.challenges), profile: this.o.acme.profile, replaces, signal });
       let cert: StoredCert;
       try {
         cert = await this.files.save(s.host, issued);
+        await this.pending.delete(s.host).catch(() => undefined);
       } catch (err) {
         // never throw an issued certificate away (the CA's duplicate limits): serve it from memory and
         // save it again on the next checks
@@ -334,7 +446,7 @@ export class AcmeManager {
       this.o.install(s.host, cert);
       this.o.metrics.certRenewalFailing.labels(s.host).set(0);
       this.log.info({
-        host: s.host, renewal, challenge: issued.challenge, serial: cert.serial, issuer: cert.issuer,
+        host: s.host, renewal, challenge: issued.challenge, serial: cert.serial, issuer: cert.issuer, resumed: issued.resumed, on_demand: s.onDemand || undefined,
         not_after: cert.notAfter.toISOString(), next_renewal: new Date(this.dueAt(s)).toISOString(), duration_ms: this.now() - started,
       }, 'certificate obtained');
     } catch (err) {
@@ -343,9 +455,9 @@ export class AcmeManager {
     }
   }
 
-  private async recordFailure(s: HostState, err: unknown): Promise<void> {
+  private async recordFailure(s: HostState, err: unknown, waitMs?: number): Promise<void> {
     const text = errorText(err);
-    const retryAfter = err instanceof AcmeError ? err.retryAfterMs : undefined;
+    const retryAfter = waitMs ?? (err instanceof AcmeError ? err.retryAfterMs : undefined);
     const entry = await this.ledger.failure(s.host, text, retryAfter, s.ledger);
     if (entry.unsaved !== undefined) this.log.error({ host: s.host, path: this.ledger.path(s.host), err: entry.unsaved }, 'failure ledger not saved: backing off from memory');
     s.ledger = entry;
@@ -419,6 +531,7 @@ export class AcmeManager {
       last_error: s.ledger.last_error,
       renewal_failing: s.ledger.consecutive_failures > 0,
       ari_window: window ? { start: window.start.toISOString(), end: window.end.toISOString() } : null,
+      on_demand: s.onDemand,
     };
   }
 }

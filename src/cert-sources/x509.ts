@@ -125,6 +125,7 @@ function altName(n: string): Buffer {
 
 /** CertificateSpec is what goes into one certificate. */
 export interface CertificateSpec {
+  /** "" = none */
   commonName: string;
   /** DNS names / IP literals for subjectAltName (none: no SAN extension) */
   names: readonly string[];
@@ -143,8 +144,9 @@ export interface CertificateSpec {
 /** buildCertificate returns the PEM of a certificate for `spec`. */
 export function buildCertificate(spec: CertificateSpec): string {
   const spki = spec.publicKey.export({ type: 'spki', format: 'der' });
+  // no Common Name when it is "" (as Let's Encrypt's tlsserver and shortlived profiles issue them)
   const subject = seq(
-    set(seq(oid(OID.commonName), utf8(spec.commonName))),
+    ...(spec.commonName === '' ? [] : [set(seq(oid(OID.commonName), utf8(spec.commonName)))]),
     set(seq(oid(OID.organizationName), utf8('portico'))),
   );
   const issuer = spec.issuerCert ? new X509Certificate(spec.issuerCert) : null;

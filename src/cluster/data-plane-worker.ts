@@ -21,6 +21,8 @@ import { WORKER_ENV, type FromWorker, type ToWorker, type WorkerInit, type Worke
 
 const STATS_EVERY_MS = 1000;
 const ASK_TIMEOUT_MS = 5000;
+/** an on-demand certificate may take an order (the handshake waits 10 s; a later answer still serves the next ones) */
+const ON_DEMAND_TIMEOUT_MS = 120_000;
 
 const init = JSON.parse(process.env[WORKER_ENV] ?? 'null') as WorkerInit | null;
 if (init === null || typeof process.send !== 'function') {
@@ -38,14 +40,14 @@ const metrics = new Metrics();
 const asks = new Map<number, (v: unknown) => void>();
 let nextAsk = 1;
 
-/** ask sends a challenge lookup to the primary; a lost or slow answer is "unknown" (the handshake or request fails). */
-function ask<T>(kind: 'http' | 'alpn', key: string): Promise<T | null> {
+/** ask sends a challenge (or on-demand certificate) lookup to the primary; a lost or slow answer is "unknown" (the handshake or request fails). */
+function ask<T>(kind: 'http' | 'alpn' | 'on-demand', key: string): Promise<T | null> {
   const id = nextAsk++;
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       asks.delete(id);
       resolve(null);
-    }, ASK_TIMEOUT_MS);
+    }, kind === 'on-demand' ? ON_DEMAND_TIMEOUT_MS : ASK_TIMEOUT_MS);
     asks.set(id, (v) => {
       clearTimeout(timer);
       resolve((v ?? null) as T | null);
@@ -62,6 +64,7 @@ const dataPlane = new DataPlane({
   challenges: {
     httpToken: (token) => ask<string>('http', token),
     alpnCertificate: (name) => ask<{ cert: string; key: string }>('alpn', name),
+    onDemandCertificate: (name) => ask<{ cert: string; key: string }>('on-demand', name),
   },
 });
 const servers = new Map<number, https.Server>();

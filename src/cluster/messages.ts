@@ -35,7 +35,7 @@ export type FromWorker =
   | { t: 'report'; report: PassiveReport }
   | { t: 'stats'; stats: WorkerStats }
   /** an ACME challenge answer missing from the snapshot */
-  | { t: 'ask'; id: number; kind: 'http' | 'alpn'; key: string }
+  | { t: 'ask'; id: number; kind: 'http' | 'alpn' | 'on-demand'; key: string }
   | { t: 'reply'; id: number; value?: unknown; error?: string };
 
 /** WORKER_ENV carries the worker's start options (JSON) in its environment. */

@@ -45,8 +45,8 @@ export interface PoolOptions {
   current(): Snapshot | null;
   /** a passive health report from a worker */
   report(r: PassiveReport): void;
-  /** an ACME challenge answer a worker did not find in its snapshot */
-  challenge(kind: 'http' | 'alpn', key: string): Promise<unknown>;
+  /** an ACME challenge answer a worker did not find in its snapshot, or an on-demand certificate */
+  challenge(kind: 'http' | 'alpn' | 'on-demand', key: string): Promise<unknown>;
   /** override the share mode (tests); default: reuseport where supported, else shared */
   share?: Exclude<ShareMode, 'none'>;
 }

@@ -65,6 +65,17 @@ export const DEFAULTS = deepFreeze({
     challenges: ['http-01', 'tls-alpn-01'],
     renew_before: '1/3',
     backoff: '1m..1d',
+    profile: '', // the CA's default profile
+    dns_hook: [] as string[], // none: no dns-01 (no wildcards)
+    dns_hook_timeout: '30s',
+    dns_resolvers: [] as string[], // none: ask the zone's authoritative servers
+    dns_propagation_timeout: '2m',
+    order_rate: '10 in 1m',
+    order_concurrency: 4,
+    on_demand: {
+      ask: '', // "" = off
+      rate: '10 in 1m',
+    },
   },
   admin: {
     listen: '127.0.0.1:9901', // "" disables

@@ -213,10 +213,12 @@ function normaliseDnsName(s: string): string | null {
 
 /**
  * parseHost normalises one `routes[].hosts` entry: a DNS name (lower case, no trailing dot), a
- * wildcard whose whole leftmost label is `*` (`*.example.com`), an IPv4 literal, or an IPv6
- * literal with or without brackets (returned canonical, without brackets). Null when invalid.
+ * wildcard whose whole leftmost label is `*` (`*.example.com`), an IPv4 literal, an IPv6
+ * literal with or without brackets (returned canonical, without brackets), or `*` alone (any host
+ * no other route lists). Null when invalid.
  */
 export function parseHost(s: string): string | null {
+  if (s === '*') return '*';
   const inner = s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s;
   if (isPlainIpv6(inner)) return canonicalIpv6(inner);
   if (inner !== s) return null;

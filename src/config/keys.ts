@@ -13,8 +13,12 @@ export const KEYS = {
   tls: ['min_version', 'dir', 'self_signed', 'ticket_key_rotation', 'certificates'],
   certificate: ['cert', 'key'],
   storage: ['dir', 'redis'],
-  acme: ['enabled', 'directory', 'email', 'ca_bundle', 'challenges', 'renew_before', 'backoff', 'eab'],
+  acme: [
+    'enabled', 'directory', 'email', 'ca_bundle', 'challenges', 'renew_before', 'backoff', 'profile', 'dns_hook', 'dns_hook_timeout',
+    'dns_resolvers', 'dns_propagation_timeout', 'order_rate', 'order_concurrency', 'eab', 'on_demand',
+  ],
   eab: ['kid', 'hmac_key'],
+  on_demand: ['ask', 'rate'],
   admin: ['listen', 'write_from'],
   log: ['level', 'format', 'access'],
   supervisor: ['memory_total', 'memory_reserve'],

@@ -162,7 +162,7 @@ export const ADDRESS = 'a host:port address';
 export const ADDRESS_TYPE = 'a "host:port" string';
 export const address = parsed(parseAddress, ADDRESS, ADDRESS_TYPE);
 export const cidr = parsed(parseCidr, 'a CIDR (like "10.0.0.0/8", "::1/128") or IP address');
-export const host = parsed(parseHost, 'a valid host (a DNS name, "*.example.com", or an IP address)');
+export const host = parsed(parseHost, 'a valid host (a DNS name, "*.example.com", an IP address, or "*")');
 
 /** An address, or null for `""` (listener disabled). */
 export const optionalAddress: Reader<Address | null> = (v, p, ctx) => {

@@ -124,8 +124,16 @@ export interface StorageConfig {
   redis: string;
 }
 
-/** ACME challenge types portico answers (DNS-01 is not supported). */
-export type AcmeChallenge = 'http-01' | 'tls-alpn-01';
+/** ACME challenge types portico answers (dns-01 through `acme.dns_hook`). */
+export type AcmeChallenge = 'http-01' | 'tls-alpn-01' | 'dns-01';
+
+/** `[acme.on_demand]`: certificates for names no route lists, at their first handshake. */
+export interface AcmeOnDemandConfig {
+  /** URL asked `GET <ask>?domain=NAME` before any order for NAME (200 = approved); "" = on-demand off (default). */
+  ask: string;
+  /** At most `count` on-demand orders per `window` ms (default 10 in 1m). */
+  rate: { count: number; window: number };
+}
 
 /** `[acme.eab]`: external account binding (secrets usually via `${ENV}`). */
 export interface AcmeEabConfig {
@@ -150,8 +158,24 @@ export interface AcmeConfig {
   renew_before: { fraction: number } | { ms: number };
   /** Failed attempts back off from `min` doubling to `max` ms (default 1m..1d). */
   backoff: { min: number; max: number };
+  /** Profile name sent in newOrder ("" = the CA's default). */
+  profile: string;
+  /** argv run as `<argv…> add|remove <_acme-challenge.name> <value>` for dns-01; [] = no dns-01 (default). */
+  dns_hook: string[];
+  /** ms one run of the hook may take (default 30s). */
+  dns_hook_timeout: number;
+  /** resolvers (`ip:port`) asked whether the TXT record is visible; [] = the zone's authoritative servers (default). */
+  dns_resolvers: string[];
+  /** ms to wait for the TXT record to be visible (default 2m). */
+  dns_propagation_timeout: number;
+  /** At most `count` orders start per `window` ms, process-wide (default 10 in 1m). */
+  order_rate: { count: number; window: number };
+  /** At most this many orders at a time (default 4). */
+  order_concurrency: number;
   /** External account binding, or null (default). */
   eab: AcmeEabConfig | null;
+  /** `[acme.on_demand]`. */
+  on_demand: AcmeOnDemandConfig;
 }
 
 /** `[admin]`. */

@@ -10,9 +10,9 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULTS } from './defaults.js';
-import { parseRange, parseRate, parseRenewBefore } from './grammar.js';
+import { parseAddress, parseRange, parseRate, parseRenewBefore } from './grammar.js';
 import type {
-  AcmeChallenge, AcmeConfig, AcmeEabConfig, AdminConfig, Address, CertificateFileConfig, Config, ConfigProblem,
+  AcmeChallenge, AcmeConfig, AcmeEabConfig, AcmeOnDemandConfig, AdminConfig, Address, CertificateFileConfig, Config, ConfigProblem,
   Http2Config, LimitsConfig, LogConfig, LogLevel, RouteConfig, ServerConfig, TimeoutsConfig, TlsConfig, TlsMinVersion,
 } from './types.js';
 import { KEYS } from './keys.js';
@@ -20,7 +20,7 @@ import {
   Ctx, join, q, table, get, orElse, opt, req, str, parsed, address, cidr, optionalAddress, timeout, grace, size,
   integer, bool, port, oneOf, filePath, nonEmptyString, list, tableList, type Table, type Reader, clash, formatAddress,
 } from './readers.js';
-import { readSupervisor, checkAppListeners, readApps, checkRouteApps } from './validate-apps.js';
+import { argv, readSupervisor, checkAppListeners, readApps, checkRouteApps } from './validate-apps.js';
 import { readRoutes } from './validate-routes.js';
 
 // ─── sections ─────────────────────────────────────────────────────────────────
@@ -51,7 +51,7 @@ const dataPlaneWorkers: Reader<number> = (v, p, ctx) => {
   return integer(1, 64)(v, p, ctx);
 };
 
-const rate = parsed(parseRate, 'a rate "N in D" (like "200 in 10s")');
+const rate = parsed(parseRate, 'a rate "N in D" (like "10 in 1m")');
 
 /** A rate "N in D" whose count is at most 10000 (each h2 connection keeps a ring of that many timestamps). */
 const resetRate: Reader<{ count: number; window: number }> = (v, p, ctx) => {
@@ -162,11 +162,46 @@ const optionalPath: Reader<string> = (v, p, ctx) => {
   return resolve(ctx.baseDir, s);
 };
 
-const challenge = oneOf<AcmeChallenge>(['http-01', 'tls-alpn-01'], {
-  'dns-01': 'dns-01 is not supported (portico answers http-01 and tls-alpn-01)',
-});
+const challenge = oneOf<AcmeChallenge>(['http-01', 'tls-alpn-01', 'dns-01']);
 const renewBefore = parsed(parseRenewBefore, 'a fraction of the lifetime (like "1/3") or a duration before expiry (like "30d")');
 const backoffRange = parsed(parseRange, 'a range of durations "MIN..MAX" (like "1m..1d")');
+
+/** "" or an http(s):// URL without a query (the on-demand ask endpoint; portico adds `?domain=NAME`). */
+const askUrl: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined || s === '') return s;
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return ctx.report(p, `${q(s)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return ctx.report(p, `${q(s)} must be an http:// or https:// URL`);
+  return url.search === '' && url.hash === '' ? s : ctx.report(p, `${q(s)} must not have a query or fragment (portico adds ?domain=NAME)`);
+};
+
+/** An ACME profile name (draft-ietf-acme-profiles): "" or a token like "shortlived". */
+const profileName: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined || s === '') return s;
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(s) ? s : ctx.report(p, `${q(s)} is not a profile name (letters, digits, ".", "_", "-")`);
+};
+
+/** A DNS resolver: an IP address, with an optional port (`"10.0.0.2"`, `"127.0.0.1:8053"`, `"[::1]:53"`), as `ip:port`. */
+const resolver: Reader<string> = (v, p, ctx) => {
+  const s = str(v, p, ctx);
+  if (s === undefined) return undefined;
+  if (isIP(s) !== 0) return isIP(s) === 6 ? `[${s}]:53` : `${s}:53`;
+  const a = parseAddress(s);
+  if (a === null || isIP(a.host) === 0 || a.port === 0) return ctx.report(p, `${q(s)} is not a resolver address (an IP address with an optional port, like "10.0.0.2" or "127.0.0.1:8053")`);
+  return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+};
+
+function readOnDemand(v: unknown, p: string, ctx: Ctx): AcmeOnDemandConfig {
+  const t = table(v, p, KEYS.on_demand, ctx);
+  const d = DEFAULTS.acme.on_demand;
+  return { ask: opt(t, 'ask', p, ctx, askUrl, d.ask), rate: opt(t, 'rate', p, ctx, rate, d.rate) };
+}
 
 function readEab(t: Table, p: string, ctx: Ctx): AcmeEabConfig {
   return { kid: req(t, 'kid', p, ctx, nonEmptyString, ''), hmac_key: req(t, 'hmac_key', p, ctx, nonEmptyString, '') };
@@ -185,7 +220,15 @@ function readAcme(v: unknown, ctx: Ctx): AcmeConfig {
     challenges: opt(t, 'challenges', p, ctx, list(challenge, { nonEmpty: true, unique: true }), d.challenges),
     renew_before: opt(t, 'renew_before', p, ctx, renewBefore, d.renew_before),
     backoff: opt(t, 'backoff', p, ctx, backoffRange, d.backoff),
+    profile: opt(t, 'profile', p, ctx, profileName, d.profile),
+    dns_hook: opt(t, 'dns_hook', p, ctx, argv(false), d.dns_hook),
+    dns_hook_timeout: opt(t, 'dns_hook_timeout', p, ctx, timeout, d.dns_hook_timeout),
+    dns_resolvers: opt(t, 'dns_resolvers', p, ctx, list(resolver, { unique: true }), d.dns_resolvers),
+    dns_propagation_timeout: opt(t, 'dns_propagation_timeout', p, ctx, timeout, d.dns_propagation_timeout),
+    order_rate: opt(t, 'order_rate', p, ctx, rate, d.order_rate),
+    order_concurrency: opt(t, 'order_concurrency', p, ctx, integer(1, 100), d.order_concurrency),
     eab: eab === undefined ? null : readEab(table(eab, join(p, 'eab'), KEYS.eab, ctx), join(p, 'eab'), ctx),
+    on_demand: readOnDemand(get(t, 'on_demand'), join(p, 'on_demand'), ctx),
   };
 }
 
@@ -220,21 +263,25 @@ function checkListeners(server: ServerConfig, admin: AdminConfig, ctx: Ctx): voi
 }
 
 /**
- * ACME needs: `tls = "acme"` routes need `acme.enabled` and DNS names (wildcards need DNS-01, which
- * portico does not do); http-01 needs the `server.http` listener.
+ * ACME needs: `tls = "acme"` routes need `acme.enabled`; wildcards need the dns-01 hook; "dns-01" in
+ * `challenges` needs the hook too; http-01 needs the `server.http` listener; an on-demand route
+ * (`hosts = ["*"]` with `tls = "acme"`) needs `[acme.on_demand] ask`, and `ask` needs ACME on.
  */
 function checkAcme(acme: AcmeConfig, server: ServerConfig, routes: RouteConfig[], ctx: Ctx): void {
+  const hook = acme.dns_hook.length > 0;
   routes.forEach((r, i) => {
     if (r.tls !== 'acme') return;
     if (!acme.enabled) ctx.report(`routes[${i}].tls`, '"acme" needs [acme] enabled = true');
     r.hosts.forEach((h, j) => {
-      if (h.startsWith('*.')) {
-        ctx.report(`routes[${i}].hosts[${j}]`, `${q(h)}: wildcard certificates need the DNS-01 challenge, which portico does not support; use a certificate file (tls = "file") for wildcards`);
-      } else if (isIP(h) !== 0) {
-        ctx.report(`routes[${i}].hosts[${j}]`, `${q(h)}: ACME certificates are for DNS names, not IP addresses; use tls = "auto" for this route`);
+      if (h.startsWith('*.') && !hook) {
+        ctx.report(`routes[${i}].hosts[${j}]`, `${q(h)}: wildcard certificates need the DNS-01 challenge: set acme.dns_hook (docs/operations.md, "DNS-01 and wildcards"), or use a certificate file (tls = "file")`);
+      } else if (h === '*' && acme.on_demand.ask === '') {
+        ctx.report(`routes[${i}].hosts[${j}]`, '"*" with tls = "acme" is on-demand TLS: it needs [acme.on_demand] ask (the endpoint that approves each name)');
       }
     });
   });
+  if (acme.challenges.includes('dns-01') && !hook) ctx.report('acme.challenges', 'dns-01 needs acme.dns_hook (the program that sets the TXT record)');
+  if (acme.on_demand.ask !== '' && !acme.enabled) ctx.report('acme.on_demand.ask', 'on-demand TLS needs [acme] enabled = true');
   if (acme.enabled && server.http === null && acme.challenges.includes('http-01')) {
     ctx.report('acme.challenges', 'http-01 needs the server.http listener (server.http = ""): enable it or set challenges = ["tls-alpn-01"]');
   }

@@ -13,8 +13,12 @@ import { loadForHost, loadPair, type LoadedCert } from '../cert-sources/static.j
 import { X509Certificate } from 'node:crypto';
 import type { SelfSignedSource } from '../cert-sources/self-signed.js';
 
-/** CertSource is where a host's certificate comes from. */
-export type CertSource = 'file' | 'acme' | 'self-signed' | 'none';
+/**
+ * CertSource is where a host's certificate comes from: `on-demand` is the `"*"` host with
+ * `[acme.on_demand] ask` (each name's certificate at its first handshake), `default` the `"*"` host
+ * without (unlisted names get the default certificate).
+ */
+export type CertSource = 'file' | 'acme' | 'self-signed' | 'none' | 'on-demand' | 'default';
 
 /** HostCert is the plan for one routed host. */
 export interface HostCert {
@@ -58,6 +62,11 @@ export async function planCertificates(config: Config): Promise<CertPlan> {
   }
   const hosts: HostCert[] = [];
   for (const [host, { tls, index }] of routedHosts(config)) {
+    if (host === '*') {
+      const onDemand = config.acme.enabled && config.acme.on_demand.ask !== '' && (tls === 'auto' || tls === 'acme');
+      hosts.push({ host, source: onDemand ? 'on-demand' : 'default' });
+      continue;
+    }
     let own: LoadedCert | null = null;
     if (tls !== 'self-signed' && tls !== 'acme') {
       try {
@@ -68,11 +77,10 @@ export async function planCertificates(config: Config): Promise<CertPlan> {
       if (own !== null) files.push(own);
     }
     const covered = own ?? files.find((f) => f.names.some((n) => covers(n, host))) ?? null;
-    const acmeCapable = !host.startsWith('*.') && isIP(host) === 0;
-    if (tls === 'acme' || (tls === 'auto' && covered === null && config.acme.enabled && acmeCapable)) {
+    if (tls === 'acme' || (tls === 'auto' && covered === null && config.acme.enabled && autoAcme(config, host))) {
       hosts.push({ host, source: 'acme', issuer: config.acme.directory });
     } else if (tls === 'auto' && covered === null && config.acme.enabled && host.startsWith('*.')) {
-      problems.push({ path: `routes[${index}].hosts`, message: `${host}: no certificate file, and ACME cannot issue wildcards (they need DNS-01, which portico does not support); add ${config.tls.dir}/_wildcard.${host.slice(2)}.crt or set tls = "self-signed"` });
+      problems.push({ path: `routes[${index}].hosts`, message: `${host}: no certificate file, and ACME issues wildcards only with the DNS-01 challenge: set acme.dns_hook (docs/operations.md, "DNS-01 and wildcards"), add ${config.tls.dir}/_wildcard.${host.slice(2)}.crt, or set tls = "self-signed"` });
     } else if (covered !== null && tls !== 'self-signed') {
       hosts.push({ host, source: 'file', path: covered.certPath, notAfter: covered.notAfter, issuer: covered.issuer });
     } else if (tls === 'file') {
@@ -85,6 +93,17 @@ export async function planCertificates(config: Config): Promise<CertPlan> {
   }
   const acmeCaBundle = await readCaBundle(config, problems);
   return { hosts, files, problems, acmeCaBundle };
+}
+
+/**
+ * autoAcme: does `tls = "auto"` use ACME for a host without a certificate file? DNS names always;
+ * wildcards when the dns-01 hook is set; IP addresses when the profile is "shortlived" (Let's
+ * Encrypt issues IP certificates only in that profile; other CAs: `tls = "acme"` on the route).
+ */
+export function autoAcme(config: Config, host: string): boolean {
+  if (host.startsWith('*.')) return config.acme.dns_hook.length > 0;
+  if (isIP(host) !== 0) return config.acme.profile === 'shortlived';
+  return true;
 }
 
 /** readCaBundle loads `acme.ca_bundle` when ACME is on (a problem when unreadable or without a certificate). */

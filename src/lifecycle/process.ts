@@ -13,6 +13,7 @@ import type { Config } from '../config/types.js';
 import { ChallengeStore } from '../acme/challenges.js';
 import type { Issuer } from '../acme/issuer.js';
 import { OrderLimiter } from '../acme/limiter.js';
+import { OnDemand } from '../acme/on-demand.js';
 import { build, type AcmeDeps, type BuildDeps } from './build.js';
 import { SnapshotPublisher } from './publisher.js';
 import { waitForAppRoutes, type AppRoutesView } from './readiness.js';
@@ -45,6 +46,9 @@ import type { GroupWatcher } from '../supervisor/app-worker.js';
 import { VERSION } from '../version.js';
 
 export type { ReloadResult } from './reload.js';
+
+/** FINISH_ORDERS_MS: at shutdown, how long ACME orders still running may take to finish. */
+const FINISH_ORDERS_MS = 10_000;
 
 /** StartOptions: where the config is and, for tests, where log lines go. */
 export interface StartOptions {
@@ -134,8 +138,13 @@ export class Portico {
     const health = new HealthRegistry({ log, metrics, onChange: (u) => publisher.health(u), onTransition: (c) => history.transition(c) });
     const { storage, fleet } = await openStorage(config, log, metrics, opts.fleetTuning);
     const acme = acmeDeps(storage, log, metrics, opts.acmeTuning);
-    // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage)
-    const challenges = { httpToken: (t: string) => acme.challenges.lookupHttp(t), alpnCertificate: (n: string) => acme.challenges.lookupAlpn(n) };
+    // a challenge answer missing from the snapshot: ask the control plane (it reads the shared storage);
+    // an on-demand name: the current runtime obtains its certificate (when its ask endpoint approves)
+    const challenges = {
+      httpToken: (t: string) => acme.challenges.lookupHttp(t),
+      alpnCertificate: (n: string) => acme.challenges.lookupAlpn(n),
+      onDemandCertificate: (n: string) => publisher.runtime?.onDemandCertificate(n) ?? Promise.resolve(null),
+    };
     let dataPlane: DataPlane | null = null;
     if (config.server.workers > 1) {
       pool = new WorkerPool({
@@ -144,7 +153,7 @@ export class Portico {
         logOptions: { level: config.log.level, format: config.log.format },
         current: () => publisher.currentSnapshot(),
         report: (r) => health.report(r),
-        challenge: (kind, key) => (kind === 'http' ? challenges.httpToken(key) : challenges.alpnCertificate(key)),
+        challenge: (kind, key) => (kind === 'http' ? challenges.httpToken(key) : kind === 'alpn' ? challenges.alpnCertificate(key) : challenges.onDemandCertificate(key)),
       });
       const workers = pool;
       metrics.setPeers(() => workers.metrics());
@@ -450,9 +459,22 @@ export class Portico {
       stopApps: (ms) => this.supervisor.stop(ms),
       closeRest: async () => {
         this.watchdog.close();
+        await this.finishOrders();
         await Promise.all([this.listeners.close(0), this.fleet?.close()]);
       },
     };
+  }
+
+  /**
+   * finishOrders lets ACME orders still running end (the runtime's abort stops those before finalize
+   * at once; one past finalize downloads its certificate: issue 27), for at most FINISH_ORDERS_MS —
+   * the hard exit of main.ts still applies; an order cut anyway is resumed at the next start.
+   */
+  private async finishOrders(): Promise<void> {
+    const limiter = this.deps.acme?.limiter;
+    if (limiter === undefined || limiter.running === 0) return;
+    this.log.info({ component: 'acme', orders: limiter.running }, 'waiting for ACME orders to finish');
+    if (!(await limiter.settled(FINISH_ORDERS_MS))) this.log.warn({ component: 'acme', orders: limiter.running }, 'ACME orders still running at exit: an order past finalize is resumed at the next start');
   }
 
   /** drainTraffic: the data-plane workers drain themselves; the in-process data plane drains with its https and http listeners. */
@@ -487,6 +509,7 @@ function acmeDeps(storage: Storage, log: Logger, metrics: Metrics, tuning: AcmeD
     challenges: new ChallengeStore(storage),
     limiter: new OrderLimiter(tuning?.limiter),
     issuers: new Map<string, Promise<Issuer>>(),
+    onDemand: new OnDemand({ storage, log: acmeLog, metrics }),
     log: acmeLog,
     metrics,
     tuning,

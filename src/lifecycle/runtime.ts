@@ -4,6 +4,7 @@
  * outlives a config (listeners, upstream pools, self-signed certificates, metrics) is owned by the
  * process and shared by key, never by a runtime.
  */
+import { setMaxListeners } from 'node:events';
 import { isIP } from 'node:net';
 import type { AcmeHostStatus, AcmeManager } from '../acme/manager.js';
 import type { Config, RouteConfig } from '../config/types.js';
@@ -20,6 +21,8 @@ export interface RuntimeAcme {
   certificates: Map<string, CertPems>;
   /** pending challenge answers (process-wide), put in every snapshot */
   challenges: { snapshot(): SnapshotChallenges } | null;
+  /** on-demand TLS: the certificate for an unlisted name (null when off) */
+  onDemand?: ((name: string) => Promise<{ cert: string; key: string } | null>) | null;
 }
 
 /** AppEndpoints is what a runtime needs from the supervisor: the live workers of an app. */
@@ -78,12 +81,20 @@ export class Runtime {
     private readonly apps: AppEndpoints | null = null,
   ) {
     this.acme = { ...acme, certificates: new Map(acme.certificates) };
+    // every ACME host's loop (on-demand hosts: many) waits on this signal
+    setMaxListeners(0, this.abort.signal);
   }
 
   /** installCertificate serves a new certificate for an ACME host; published at once while the runtime is current. */
   installCertificate(host: string, pems: { cert: string; key: string }): void {
     this.acme.certificates.set(host, { names: [host], cert: pems.cert, key: pems.key });
     if (this.started) this.publish?.();
+  }
+
+  /** onDemandCertificate returns (obtaining it when approved) the certificate for a name no route lists; null when on-demand TLS is off or it has none. */
+  onDemandCertificate(name: string): Promise<{ cert: string; key: string } | null> {
+    if (!this.started || !this.acme.onDemand) return Promise.resolve(null);
+    return this.acme.onDemand(name.toLowerCase());
   }
 
   /** acmeStatus describes the ACME hosts (empty without ACME). */
@@ -119,15 +130,16 @@ export class Runtime {
       refused_names: [...this.refusedNames],
       acme_challenges: this.acme.challenges?.snapshot() ?? { http: {}, alpn: [] },
       ticket_key: '', // the control plane's (process-wide, rotated): SnapshotPublisher fills it in
+      on_demand: this.acme.onDemand ? true : undefined,
     };
   }
 
-  /** noSniCertificate: clients connecting to an IP send no SNI; serve the first routed IP literal's certificate. */
+  /** noSniCertificate: clients connecting to an IP send no SNI; serve the first routed IP literal's certificate (ACME's when it has one). */
   noSniCertificate(): { cert: string; key: string } {
     for (const r of this.config.routes) {
       for (const h of r.hosts) {
         if (!isIP(h)) continue;
-        const hit = [...this.certificates].reverse().find((c) => c.names.includes(h));
+        const hit = this.acme.certificates.get(h) ?? [...this.certificates].reverse().find((c) => c.names.includes(h));
         if (hit !== undefined) return { cert: hit.cert, key: hit.key };
       }
     }

@@ -3,6 +3,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { UpstreamStatus } from '../health/registry.js';
+import type { AcmeHostStatus } from '../acme/manager.js';
 import type { Runtime } from './runtime.js';
 
 /** StatusInput is what the status document is made from. */
@@ -41,23 +42,26 @@ const addr = (a: AddressInfo | null | undefined): string | null =>
  */
 function certificates(runtime: Runtime | null): Array<Record<string, unknown>> {
   const acme = new Map((runtime?.acmeStatus() ?? []).map((a) => [a.host, a]));
-  return (runtime?.certPlan.hosts ?? []).map((h) => {
+  const acmeRow = (a: AcmeHostStatus) => ({
+    host: a.host, source: 'acme', path: null, state: a.state, issuer: a.issuer ?? 'portico (self-signed until issued)',
+    directory: a.directory, serial: a.serial, not_after: a.not_after, next_renewal: a.next_renewal,
+    next_attempt: a.next_attempt, attempts: a.attempts, last_error: a.last_error, renewal_failing: a.renewal_failing, ari_window: a.ari_window,
+    ...(a.on_demand ? { on_demand: true } : {}),
+  });
+  const planned = (runtime?.certPlan.hosts ?? []).map((h) => {
     const a = acme.get(h.host);
-    if (a !== undefined) {
-      return {
-        host: h.host, source: 'acme', path: null, state: a.state, issuer: a.issuer ?? 'portico (self-signed until issued)',
-        directory: a.directory, serial: a.serial, not_after: a.not_after, next_renewal: a.next_renewal,
-        next_attempt: a.next_attempt, attempts: a.attempts, last_error: a.last_error, renewal_failing: a.renewal_failing, ari_window: a.ari_window,
-      };
-    }
+    if (a !== undefined) return acmeRow(a);
     return {
       host: h.host,
       source: h.source,
       path: h.path ?? null,
-      issuer: h.issuer ?? (h.source === 'self-signed' ? 'portico (self-signed)' : null),
+      issuer: h.issuer ?? (h.source === 'self-signed' ? 'portico (self-signed)' : h.source === 'default' || h.source === 'on-demand' ? 'portico default (unlisted names)' : null),
       not_after: h.notAfter?.toISOString() ?? null,
     };
   });
+  // names obtained on demand (no route lists them)
+  const listed = new Set(planned.map((c) => c.host));
+  return [...planned, ...[...acme.values()].filter((a) => !listed.has(a.host)).map(acmeRow)];
 }
 
 /** statusDocument renders the current state as plain JSON-able data. */

@@ -110,6 +110,7 @@ export class DataPlane implements ExchangeHost {
       refusedNames: snap.refused_names,
       alpn: new Map(snap.acme_challenges.alpn.map((a) => [a.name, { cert: a.cert, key: a.key }])),
       ticketKey: snap.ticket_key,
+      onDemand: snap.on_demand,
     });
     const poolOpts = { connectTimeout: s.timeouts.upstream_connect, keepAliveTimeout: s.timeouts.upstream_idle, responseTimeout: s.timeouts.upstream_response };
     const loads = new Map<string, Load>();

@@ -1,7 +1,7 @@
 /**
  * Router: Host → route, then the longest `path_prefix` within that host (leaf: no I/O).
- * Lookup is exact host, then a `*.parent` wildcard (one label). Prefixes are plain string
- * prefixes, sorted longest first once at build time.
+ * Lookup is exact host, then a `*.parent` wildcard (one label), then `"*"`: any host no other route
+ * lists. Prefixes are plain string prefixes, sorted longest first once at build time.
  */
 
 /** Routable is what the router needs from a route. */
@@ -14,10 +14,15 @@ export interface Routable {
 export class Router<T extends Routable> {
   private readonly exact = new Map<string, T[]>();
   private readonly wildcard = new Map<string, T[]>();
+  private readonly any: T[] = [];
 
   constructor(routes: readonly T[]) {
     for (const r of routes) {
       for (const host of r.hosts) {
+        if (host === '*') {
+          this.any.push(r);
+          continue;
+        }
         const map = host.startsWith('*.') ? this.wildcard : this.exact;
         const key = host.startsWith('*.') ? host.slice(2) : host;
         const list = map.get(key);
@@ -27,6 +32,7 @@ export class Router<T extends Routable> {
     }
     for (const list of this.exact.values()) list.sort(longestFirst);
     for (const list of this.wildcard.values()) list.sort(longestFirst);
+    this.any.sort(longestFirst);
   }
 
   /** match returns the route for a lower-case host (no port) and a path, or null. */
@@ -41,7 +47,7 @@ export class Router<T extends Routable> {
       const wild = this.wildcard.get(host.slice(dot + 1));
       if (wild !== undefined) return byPrefix(wild, path);
     }
-    return null;
+    return list === undefined && this.any.length > 0 ? byPrefix(this.any, path) : null;
   }
 }
 

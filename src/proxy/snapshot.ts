@@ -120,4 +120,6 @@ export interface Snapshot {
   acme_challenges: SnapshotChallenges;
   /** TLS session-ticket key (48 bytes, base64), the same in every data-plane process so sessions resume on any of them; set by the control plane */
   ticket_key: string;
+  /** on-demand TLS is on: a handshake for a name with no certificate asks the control plane (up to 10 s), then gets the default */
+  on_demand?: boolean;
 }

@@ -25,6 +25,8 @@ export interface LockOptions {
 export interface Lock {
   /** who holds it: unique per acquire (pid, host, random) */
   readonly owner: string;
+  /** aborts when the lock was lost: taken over by another process after this holder missed its heartbeats */
+  readonly signal?: AbortSignal;
   release(): Promise<void>;
 }
 

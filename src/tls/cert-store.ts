@@ -114,6 +114,16 @@ export class CertStore {
     return (isIP(host) !== 0 ? x.checkIP(host) : x.checkHost(host, { subject: 'never' })) !== undefined;
   }
 
+  /**
+   * add serves a certificate for one more name until the next `replace` (an on-demand certificate
+   * that arrived before the snapshot carrying it; the snapshot's replace reuses the same context).
+   */
+  add(name: string, c: { cert: string; key: string }): tls.SecureContext {
+    const ctx = this.context(c, this.byFingerprint);
+    this.exact.set(name, ctx);
+    return ctx;
+  }
+
   /** has tells whether a name has its own certificate (not the default). */
   has(servername: string): boolean {
     return this.lookup(servername) !== this.fallback;

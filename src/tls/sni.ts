@@ -3,15 +3,20 @@
  *
  * - `sniCallback` picks a handshake's certificate by SNI from the cert store (exact, wildcard,
  *   default); names refused by the control plane (`tls.self_signed = false`, no certificate) fail
- *   the handshake;
+ *   the handshake; with on-demand TLS on, a name with no certificate waits (up to 10 s) for the
+ *   control plane to obtain one (on-demand.ts), else gets the default;
  * - `acmeSniCallback` answers an `acme-tls/1` handshake with the RFC 8737 challenge certificate:
- *   from the snapshot, else asked of the control plane (another process may have written it);
+ *   from the snapshot, else asked of the control plane (another process may have written it); a CA
+ *   validating an IP address sends its reverse-DNS name (RFC 8738 §6); such handshakes never start
+ *   on-demand questions;
  * - `misdirected` tells whether the certificate a connection's SNI picked covers a request's host (421);
  * - listeners attached here serve the no-SNI certificate (IP clients) and the shared session-ticket key.
  */
 import tls from 'node:tls';
 import type { Logger } from '../log.js';
 import { CertStore, tlsOptions, type CertPems } from './cert-store.js';
+import { ipFromReverseName, orderableName } from './names.js';
+import { OnDemandHandshakes } from './on-demand.js';
 import { TicketKeys } from './ticket-keys.js';
 
 /** Pems is a certificate chain and its key. */
@@ -27,6 +32,8 @@ export interface Pems {
 export interface ChallengeLookup {
   httpToken(token: string): Promise<string | null>;
   alpnCertificate(name: string): Promise<Pems | null>;
+  /** on-demand TLS: the certificate for a name no route lists (obtained if the ask endpoint approves); null when none */
+  onDemandCertificate?(name: string): Promise<Pems | null>;
 }
 
 /** SniSnapshot is the part of a snapshot the TLS side serves. */
@@ -42,6 +49,8 @@ export interface SniSnapshot {
   alpn: ReadonlyMap<string, Pems>;
   /** the session-ticket key (base64; '' = none yet) */
   ticketKey: string;
+  /** on-demand TLS is on (names without a certificate ask the control plane) */
+  onDemand?: boolean;
 }
 
 type Callback = (err: Error | null, ctx?: tls.SecureContext) => void;
@@ -56,13 +65,19 @@ export class Sni {
   private refused: ReadonlySet<string> = new Set();
   private alpn: ReadonlyMap<string, Pems> = new Map();
   private readonly alpnContexts = new Map<string, { cert: string; ctx: tls.SecureContext }>();
+  private onDemandOn = false;
+  /** on-demand handshakes (null when the control plane cannot be asked) */
+  readonly onDemand: OnDemandHandshakes | null;
   /** the listeners' own settings: no-SNI certificate and ticket key */
   readonly listeners = new TicketKeys();
 
   constructor(
     private readonly log: Logger,
     private readonly challenges: ChallengeLookup | null,
-  ) {}
+  ) {
+    const ask = challenges?.onDemandCertificate?.bind(challenges);
+    this.onDemand = ask === undefined ? null : new OnDemandHandshakes(ask);
+  }
 
   /** apply installs a snapshot's certificates (contexts of unchanged certificates are reused). */
   apply(s: SniSnapshot): void {
@@ -73,6 +88,8 @@ export class Sni {
     this.certs.replace(s.certificates, s.defaultCertificate);
     this.refused = new Set(s.refusedNames);
     this.alpn = s.alpn;
+    if (this.onDemandOn !== (s.onDemand === true)) this.onDemand?.clear();
+    this.onDemandOn = s.onDemand === true;
     this.listeners.setNoSni(s.noSniCertificate, s.minVersion);
     this.listeners.setTicketKey(s.ticketKey);
   }
@@ -82,7 +99,15 @@ export class Sni {
     const certs = this.certs;
     if (certs === null) return cb(new Error('no certificates loaded'));
     if (servername && this.refused.has(servername.toLowerCase())) return cb(new Error(`no certificate for ${servername}`));
-    cb(null, certs.lookup(servername));
+    const ctx = certs.lookup(servername);
+    if (ctx !== certs.defaultContext || !this.onDemandOn || this.onDemand === null || !servername) return cb(null, ctx);
+    const name = servername.toLowerCase();
+    if (!orderableName(name)) return cb(null, ctx);
+    this.onDemand.get(
+      name,
+      (p) => cb(null, p === null ? this.certs!.defaultContext : this.certs!.add(name, p)),
+      (n, p) => this.certs!.add(n, p),
+    );
   };
 
   /** misdirected: the certificate SNI picked for a connection does not cover `host` (→ 421). */
@@ -93,11 +118,12 @@ export class Sni {
 
   /** acmeSniCallback picks the RFC 8737 certificate for an acme-tls/1 handshake; no challenge → the handshake fails. */
   readonly acmeSniCallback = (servername: string, cb: Callback): void => {
-    const name = (servername ?? '').toLowerCase();
+    const sni = (servername ?? '').toLowerCase();
+    const name = ipFromReverseName(sni) ?? sni;
     const pems = this.alpn.get(name);
     if (pems !== undefined) return this.answerAlpn(name, pems, 'snapshot', cb);
     if (this.challenges === null) return this.answerAlpn(name, null, '', cb);
-    this.challenges.alpnCertificate(name).then((p) => this.answerAlpn(name, p, 'storage', cb), (err: Error) => cb(err));
+    this.challenges.alpnCertificate(sni).then((p) => this.answerAlpn(name, p, 'storage', cb), (err: Error) => cb(err));
   };
 
   private answerAlpn(name: string, p: Pems | null, source: string, cb: Callback): void {

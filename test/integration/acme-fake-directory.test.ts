@@ -11,9 +11,8 @@ import { ariCertId } from '../../src/acme/ari.js';
 import { AcmeIssuer } from '../../src/acme/issuer.js';
 import { ChallengeStore } from '../../src/acme/challenges.js';
 import { OrderLimiter } from '../../src/acme/limiter.js';
-import { AcmeManager, storagePrefix } from '../../src/acme/manager.js';
+import { AcmeManager, storagePrefix, type AcmeSettings } from '../../src/acme/manager.js';
 import { CertFiles } from '../../src/acme/stored.js';
-import type { AcmeConfig } from '../../src/config/types.js';
 import { Metrics } from '../../src/metrics.js';
 import { FileStorage } from '../../src/storage/file.js';
 import { captureLogger, makeCA, startFakeAcme, type FakeAcme } from '../../test-support/index.js';
@@ -23,10 +22,10 @@ const HOUR = 3_600_000;
 
 function setup(fake: FakeAcme, dir: string, backoff = { min: 100, max: 400 }) {
   const storage = new FileStorage(dir);
-  const acme: AcmeConfig = { enabled: true, directory: fake.directoryUrl, email: '', ca_bundle: '', challenges: ['http-01'], renew_before: { fraction: 1 / 3 }, backoff, eab: null };
+  const acme: AcmeSettings = { directory: fake.directoryUrl, challenges: ['http-01'], renew_before: { fraction: 1 / 3 }, backoff };
   const { log, lines } = captureLogger();
   const metrics = new Metrics();
-  const issuer = new AcmeIssuer({ directory: fake.directoryUrl, email: '', caBundle: fake.tlsCa, eab: null, storage, prefix: storagePrefix(fake.directoryUrl), responder: new ChallengeStore(storage), log });
+  const issuer = new AcmeIssuer({ directory: fake.directoryUrl, email: '', caBundle: fake.tlsCa, eab: null, storage, prefix: storagePrefix(fake.directoryUrl), responder: new ChallengeStore(storage), dns: null, log });
   const m = new AcmeManager({
     hosts: ['ari.test'], acme, storage, issuer: async () => issuer, limiter: new OrderLimiter(), install: () => {}, log, metrics, lockOptions: { pollMs: 20 },
   });

@@ -5,10 +5,9 @@
  * handshakes and the served serial changes. Then pebble is restarted — it forgets every account —
  * and portico registers again and still renews.
  */
-import tls from 'node:tls';
 import t from 'tap';
 import {
-  acmeConfig, obtained, startBackend, startPebble, startProxy, TEST_TUNING, waitForLog,
+  acmeConfig, obtained, startBackend, startPebble, startProxy, TEST_TUNING, verifiedSerial, waitForLog,
 } from '../../test-support/index.js';
 
 const pebble = await startPebble({ validitySeconds: 60 });
@@ -18,19 +17,6 @@ t.teardown(() => backend.close());
 
 const HOST = 'renew.test';
 const roots: string[] = [await pebble.root()];
-
-/** handshake verifies the served certificate against every root seen so far; resolves with its serial. */
-function handshake(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, servername: HOST, ca: roots, rejectUnauthorized: true }, () => {
-      const serial = s.getPeerCertificate().serialNumber;
-      s.end();
-      resolve(serial);
-    });
-    s.setTimeout(10_000, () => s.destroy(new Error('handshake timeout')));
-    s.on('error', reject);
-  });
-}
 
 t.test('renews before expiry while clients connect; survives a CA that forgot the account', async (t) => {
   const p = await startProxy(t.testdir(), acmeConfig(pebble, [{ hosts: [HOST], upstreams: [backend.origin], tls: 'acme' }], { renewBefore: '50s', backoff: '200ms..1s' }), { acmeTuning: TEST_TUNING });
@@ -44,7 +30,7 @@ t.test('renews before expiry while clients connect; survives a CA that forgot th
   const client = (async () => {
     while (running) {
       try {
-        const serial = await handshake(p.port);
+        const serial = await verifiedSerial(p.port, HOST, roots);
         if (serials[serials.length - 1] !== serial) serials.push(serial);
       } catch (err) {
         failures.push((err as Error).message);

@@ -8,9 +8,8 @@ import t from 'tap';
 import type { Issuer, IssueRequest } from '../../../src/acme/issuer.js';
 import { ladderDelay, Ledger } from '../../../src/acme/ledger.js';
 import { OrderLimiter } from '../../../src/acme/limiter.js';
-import { AcmeManager, renewalTime, storagePrefix } from '../../../src/acme/manager.js';
+import { AcmeManager, renewalTime, storagePrefix, type AcmeSettings } from '../../../src/acme/manager.js';
 import { CertFiles } from '../../../src/acme/stored.js';
-import type { AcmeConfig } from '../../../src/config/types.js';
 import { Metrics } from '../../../src/metrics.js';
 import { FileStorage } from '../../../src/storage/file.js';
 import { captureLogger, makeCA } from '../../../test-support/index.js';
@@ -19,8 +18,8 @@ import { waitUntil as until } from '../../../test-support/wait.js';
 const DIRECTORY = 'https://ca.test/directory';
 const DAY = 86_400_000;
 
-function acmeConfig(backoff = { min: 100, max: 400 }): AcmeConfig {
-  return { enabled: true, directory: DIRECTORY, email: '', ca_bundle: '', challenges: ['http-01'], renew_before: { fraction: 1 / 3 }, backoff, eab: null };
+function acmeConfig(backoff = { min: 100, max: 400 }): AcmeSettings {
+  return { directory: DIRECTORY, challenges: ['http-01'], renew_before: { fraction: 1 / 3 }, backoff };
 }
 
 /** FakeIssuer records calls and fails (or issues with `issue`). */

@@ -76,11 +76,11 @@ t.test('parseHost', async (t) => {
     ['*.example.com', '*.example.com'], ['*.Example.com.', '*.example.com'], ['xn--mnchen-3ya.de', 'xn--mnchen-3ya.de'],
     ['münchen.de', 'xn--mnchen-3ya.de'], ['a-b.c0', 'a-b.c0'], ['127.0.0.1', '127.0.0.1'], ['::1', '::1'],
     ['[::1]', '::1'], ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'], ['[2001:db8::0:1]', '2001:db8::1'],
-    [`${'a'.repeat(63)}.com`, `${'a'.repeat(63)}.com`],
+    [`${'a'.repeat(63)}.com`, `${'a'.repeat(63)}.com`], ['*', '*'],
   ];
   for (const [s, host] of valid) t.equal(parseHost(s), host, s);
   const invalid = [
-    '', '.', '*', '*.', 'a.*.com', '*a.com', '*.*.com', '**.com', '-a.com', 'a-.com', 'a..com', 'a_b.com',
+    '', '.', '**', '*.', 'a.*.com', '*a.com', '*.*.com', '**.com', '-a.com', 'a-.com', 'a..com', 'a_b.com',
     'a b.com', '1.2.3', '1.2.3.999', 'a.123', '[127.0.0.1]', '[::1', '::1]', 'fe80::1%eth0', 'a.com:443',
     'http://a.com', `${'a'.repeat(64)}.com`, `${'a.'.repeat(127)}com`,
   ];
