@@ -113,6 +113,13 @@ export function renderStatusText(s: Doc, hist: Doc | null, o: TextOptions): stri
     ),
   );
 
+  if (s.storage) {
+    const st = f.storage(s.storage, now);
+    out.push(...heading('STORAGE'), `  ${st.ok ? st.text : paint(st.text, 'red')}`);
+    const locks = f.locks(s.storage);
+    if (locks.length > 0) out.push(...renderTable(['lock', 'held by', 'lease left'], locks, paint));
+  }
+
   const workers = s.data_plane?.workers ?? [];
   if (workers.length > 0) {
     out.push(...heading(`DATA-PLANE WORKERS (${s.data_plane.sharing})`));

@@ -140,6 +140,7 @@ t.test('a busy instance: self-contained, fits 1280×800, charts drawn, values as
   t.equal(await w.page.$$eval('[data-app="shop"] table.workers tbody tr', (rows) => rows.length), app.workers.length, 'one row per worker');
   const days = await w.page.$$eval('table.certs tbody tr', (rows) => rows.map((r) => [r.cells[0]!.textContent, r.querySelector('[data-days]')!.getAttribute('data-days')]));
   t.same(days, doc.certificates.map((c) => [c.host, String(Math.floor((Date.parse(c.not_after) - Date.now()) / 86_400_000))]), 'days left as /status.json');
+  t.match(await w.page.textContent('[data-storage="file"]'), /^directory \//, 'the storage (fleet-faults.test.ts shows Redis)');
 
   // as a person sees it: no horizontal scrolling at 1280×800, nothing from elsewhere, no error
   t.equal(await w.page.evaluate(() => document.documentElement.scrollWidth), 1280, 'no horizontal overflow at 1280 px');

@@ -115,3 +115,28 @@ export function days(at, now) {
   const t = toMs(at);
   return t === null ? null : Math.floor((t - now) / 86_400_000);
 }
+
+/**
+ * storage: the `storage` part of /status.json as one line, and whether it is in order (a Redis that
+ * does not answer is not: replicas serve from their caches and orders wait for it).
+ * @param {Record<string, any> | null | undefined} st
+ * @param {number} now epoch ms
+ * @returns {{ text: string, ok: boolean }}
+ */
+export function storage(st, now) {
+  if (!st) return { text: NONE, ok: true };
+  if (st.kind !== 'redis') return { text: `directory ${st.dir}`, ok: true };
+  const since = toMs(st.since);
+  const held = since === null ? NONE : span((now - since) / 1000);
+  if (st.connected) return { text: `redis ${st.url}: connected for ${held}, last sync ${relative(st.last_sync, now)}`, ok: true };
+  return { text: `redis ${st.url}: NOT ANSWERING for ${held}${st.last_error ? ` (${st.last_error})` : ''}; serving from the local cache, orders and renewals wait`, ok: false };
+}
+
+/**
+ * locks: the fleet's lock holders (Redis storage) as rows: name, holder, lease left.
+ * @param {Record<string, any> | null | undefined} st
+ * @returns {string[][]}
+ */
+export function locks(st) {
+  return (st?.locks ?? []).map((/** @type {Record<string, any>} */ l) => [String(l.name), l.mine ? 'this replica' : 'another replica', span(l.ttl_ms / 1000)]);
+}
