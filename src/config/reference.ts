@@ -71,7 +71,7 @@ export const REFERENCE: readonly SectionDoc[] = [
     table: '[storage]',
     keys: [
       { key: 'storage.dir', meaning: 'state portico manages: ACME account, certificates, failure ledger, challenge answers, locks, pre-start markers (files 0600, directories 0700); put it on a volume; replicas may share it; needs a restart to change. With `storage.redis` it is a local cache: a replica serves from it while Redis is away' },
-      { key: 'storage.redis', meaning: '`"redis://[user]:${REDIS_PASSWORD}@host:6379/0"` or `"rediss://…"` (TLS): replicas on many machines share the ACME account, certificates, failure ledger, challenge answers, locks (leases), pre-start markers and TLS session-ticket keys through this Redis (see docs/deploy.md, "Running several replicas"); `""`: only `dir`; needs a restart to change' },
+      { key: 'storage.redis', meaning: '`"redis://[user]:${REDIS_PASSWORD}@host:6379/0"` or `"rediss://…"` (TLS): replicas on many machines share the ACME account, certificates, failure ledger, challenge answers, locks (leases), pre-start markers and TLS session-ticket keys through this Redis (see docs/deploy.md, "Running several replicas"); the password is part of a URL (percent-encode `@`, `/`, `:`, `%`…); `rediss://` trusts the system CAs and `NODE_EXTRA_CA_CERTS`; `""`: only `dir`; needs a restart to change' },
     ],
   },
   {
