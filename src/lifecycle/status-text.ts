@@ -67,6 +67,8 @@ export function renderStatusText(s: Doc, hist: Doc | null, o: TextOptions): stri
     ),
   );
 
+  for (const rt of s.routes ?? []) out.push(`  ${rt.name}: ${f.features(rt).join(' · ')}`);
+
   const changes = new Map<string, Doc[]>((hist?.upstreams ?? []).map((u: Doc) => [`${u.route}\u0000${u.url}`, u.changes]));
   out.push(...heading('UPSTREAMS'));
   out.push(

@@ -37,6 +37,10 @@ t.test('status prints routes, upstream health with reasons, certificates; exit 0
   t.match(r.stdout, new RegExp(`^ {2}api +${dead.replace(/[.:/]/g, '\\$&')} +down +\\S.*ECONNREFUSED`, 'm'), 'the down upstream with its reason');
   t.match(row('shop.test'), ['shop.test', 'self-signed', /^\d{4}-\d\d-\d\d \d\d:\d\d$/, '364'], 'days left of the self-signed certificate');
   t.match(r.stdout, /\nSTORAGE\n {2}directory \/\S+\n/, 'where the managed state lives');
+  t.match(r.stdout, /^ {2}shop: round-robin$/m, 'each route\'s policy and features');
+  const features = renderStatusText({ portico: {}, routes: [{ name: 'x', hosts: ['x.test'], upstreams: [], balance: 'p2c', compress: ['br', 'gzip'], hsts: 'max-age=1', rate_limit: { count: 100, window: 1000 }, headers: { request: { set: { a: '1' }, remove: [] }, response: { set: {}, remove: ['server'] } } }, { name: 'y', hosts: ['y.test'], upstreams: [], redirect: { to: 'https://z.test', status: 308 } }] }, null, { color: false });
+  t.match(features, /^ {2}x: p2c · compress br, gzip · HSTS · 2 header rules · rate limit 100 in 1 s$/m);
+  t.match(features, /^ {2}y: redirect 308 → https:\/\/z\.test$/m);
 
   const doc = JSON.parse((await httpRequest({ port: adminPort, path: '/status.json' })).body) as Record<string, unknown>;
   const coloured = renderStatusText(doc, null, { color: true });

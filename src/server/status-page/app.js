@@ -171,6 +171,7 @@ function routeCards(s, hist) {
       'article',
       { class: 'card wide', 'data-route': name },
       head,
+      conf ? h('p', { class: 'muted features', 'data-features': name }, f.features(conf).join(' · ')) : null,
       stats,
       h(
         'div',

@@ -140,3 +140,21 @@ export function storage(st, now) {
 export function locks(st) {
   return (st?.locks ?? []).map((/** @type {Record<string, any>} */ l) => [String(l.name), l.mine ? 'this replica' : 'another replica', span(l.ttl_ms / 1000)]);
 }
+
+/**
+ * features: what a route of /status.json does besides proxying (issue 29), in short words: a
+ * redirect, else the balancing policy; compression, HSTS, header rules, the rate limit.
+ * @param {Record<string, any>} r
+ * @returns {string[]}
+ */
+export function features(r) {
+  const out = [];
+  if (r.redirect) out.push(`redirect ${r.redirect.status} → ${r.redirect.to}`);
+  else out.push(r.balance === 'least_requests' ? 'least requests' : r.balance === 'p2c' ? 'p2c' : 'round-robin');
+  if (r.compress?.length) out.push(`compress ${r.compress.join(', ')}`);
+  if (r.hsts) out.push('HSTS');
+  const rules = ['request', 'response'].reduce((n, k) => n + Object.keys(r.headers?.[k]?.set ?? {}).length + (r.headers?.[k]?.remove?.length ?? 0), 0);
+  if (rules > 0) out.push(`${rules} header rule${rules === 1 ? '' : 's'}`);
+  if (r.rate_limit) out.push(`rate limit ${r.rate_limit.count} in ${span(r.rate_limit.window / 1000)}`);
+  return out;
+}
