@@ -29,17 +29,18 @@ Usage:
                                    start serving (SIGHUP reloads the config, SIGTERM/SIGINT stop gracefully);
                                    --watch: also reload when the config file changes (an editor's save,
                                    a replaced file, a Kubernetes ConfigMap update)
-  portico check [--config PATH]    validate the config and print the plan
+  portico check [--config PATH]    validate the config and print the plan (with acme.profile it reads the CA's
+                                   directory, with storage.redis it asks Redis: a warning when either is unreachable);
                                    exit 0 valid, 1 invalid (every problem listed), 2 unreadable
   portico health [--config PATH]   GET the admin /healthz; exit 0 when healthy (Docker HEALTHCHECK)
   portico status [--config PATH]   the dashboard's overview in the terminal: routes with their traffic, upstreams,
-                                   apps and workers, certificates (GET the admin /status.json); exit 0 ready, 1 not
+                                   apps and workers, certificates, storage (GET the admin /status.json); exit 0 ready, 1 not
   portico reload [--config PATH]   POST the admin /reload (same as SIGHUP) and print the result;
                                    exit 0 reloaded, 1 refused (every problem listed; the old config keeps serving)
   portico restart-app NAME [--config PATH]
                                    POST the admin /apps/NAME/restart: replace the app's workers one at a time
                                    (a failed app is started again); exit 0 done, 1 failed
-  portico --version | --help
+  portico --version | --help       (-v | -h)
 
 Options:
   -c, --config PATH   config file (default: $PORTICO_CONFIG, else config/config.toml)

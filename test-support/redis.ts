@@ -2,11 +2,12 @@
  * A real redis-server (Debian package `redis-server`; test-support/tools.sh installs it) on a free
  * loopback port, one per test file, without persistence (a restart comes back empty, as a Redis
  * without RDB/AOF does). `stop()`/`restart()` model an outage and an emptied Redis, `freeze()` a hung
- * one (SIGSTOP: connections stay open, nothing answers), `cli()` runs redis-cli against it. Stopped by
+ * one (SIGSTOP: connections stay open, nothing answers), `cli()` runs redis-cli against it. With `tls`
+ * it also listens with TLS on `tlsPort` (the plain port stays for redis-cli). Stopped by
  * child PID; a missing redis-server fails loudly (never skips).
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,8 @@ export interface Redis {
   port: number;
   /** redis://127.0.0.1:PORT/0 (with the password when one was set) */
   url: string;
+  /** the TLS port (`rediss://`), with `tls` */
+  tlsPort: number | null;
   /** stop it (connections refused from now on) */
   stop(): Promise<void>;
   /** start it again on the same port: empty (no persistence) */
@@ -38,10 +41,15 @@ function assertInstalled(): void {
 }
 
 /** startRedis starts redis-server on a free port and waits until it answers PING. */
-export async function startRedis(opts: { password?: string } = {}): Promise<Redis> {
+export async function startRedis(opts: { password?: string; tls?: { cert: string; key: string } } = {}): Promise<Redis> {
   assertInstalled();
   const port = await freePort();
+  const tlsPort = opts.tls ? await freePort() : null;
   const dir = mkdtempSync(join(tmpdir(), 'portico-redis-'));
+  if (opts.tls) {
+    writeFileSync(join(dir, 'tls.crt'), opts.tls.cert);
+    writeFileSync(join(dir, 'tls.key'), opts.tls.key, { mode: 0o600 });
+  }
   let child: ChildProcess | null = null;
   let output = '';
   const auth = opts.password ? ['-a', opts.password, '--no-auth-warning'] : [];
@@ -53,6 +61,7 @@ export async function startRedis(opts: { password?: string } = {}): Promise<Redi
   const start = async () => {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
     if (opts.password) args.push('--requirepass', opts.password);
+    if (tlsPort !== null) args.push('--tls-port', String(tlsPort), '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key'), '--tls-auth-clients', 'no');
     child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -82,6 +91,7 @@ export async function startRedis(opts: { password?: string } = {}): Promise<Redi
   return {
     port,
     url: `redis://${opts.password ? `:${encodeURIComponent(opts.password)}@` : ''}127.0.0.1:${port}/0`,
+    tlsPort,
     stop,
     start,
     freeze: async (ms) => {

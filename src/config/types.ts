@@ -80,8 +80,9 @@ export interface ServerConfig {
   trusted_proxies: string[];
   /**
    * Normalised CIDRs of L4 load balancers that prefix every connection with a PROXY protocol v1/v2
-   * header (https, http and admin listeners): from them the header is required and its source is the
-   * client address; from anyone else a header closes the connection (default []: no header expected).
+   * header: from them the header is required on the https and http listeners (optional on admin) and
+   * its source is the client address; from anyone else a header closes the connection (default []: no
+   * header expected).
    */
   proxy_protocol: string[];
   /** Milliseconds in-flight requests get on shutdown/reload (default 30s). */

@@ -67,6 +67,8 @@ export function renderStatusText(s: Doc, hist: Doc | null, o: TextOptions): stri
     ),
   );
 
+  for (const rt of s.routes ?? []) out.push(`  ${rt.name}: ${f.features(rt).join(' · ')}`);
+
   const changes = new Map<string, Doc[]>((hist?.upstreams ?? []).map((u: Doc) => [`${u.route}\u0000${u.url}`, u.changes]));
   out.push(...heading('UPSTREAMS'));
   out.push(
@@ -112,6 +114,13 @@ export function renderStatusText(s: Doc, hist: Doc | null, o: TextOptions): stri
       paint,
     ),
   );
+
+  if (s.storage) {
+    const st = f.storage(s.storage, now);
+    out.push(...heading('STORAGE'), `  ${st.ok ? st.text : paint(st.text, 'red')}`);
+    const locks = f.locks(s.storage);
+    if (locks.length > 0) out.push(...renderTable(['lock', 'held by', 'lease left'], locks, paint));
+  }
 
   const workers = s.data_plane?.workers ?? [];
   if (workers.length > 0) {

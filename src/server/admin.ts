@@ -64,7 +64,7 @@ export function createAdminListener(o: AdminOptions): http.Server {
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  watchProxyProtocol(server, o.log);
+  watchProxyProtocol(server, o.log, { optional: true }); // probes and the CLI reach admin without a balancer
   if (o.proxyProtocol !== undefined) setProxyProtocol(server, o.proxyProtocol);
   return server;
 }

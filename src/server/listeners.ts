@@ -41,7 +41,7 @@ export interface ListenerSettings {
   /** client timeouts: `header` whole request head, `idle` keep-alive; `body`, `send` and `upstream_response` bound an h2 session with open streams */
   timeouts: { header: number; idle: number; body: number; send: number; upstream_response: number };
   http2: HttpsH2Options;
-  /** `server.proxy_protocol` (the https and http listeners; admin takes it too) */
+  /** `server.proxy_protocol` (the https and http listeners; admin takes it too, the header optional there) */
   proxyProtocol: ProxyProtocolSettings;
 }
 

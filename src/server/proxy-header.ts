@@ -48,6 +48,11 @@ export function looksLikeProxyHeader(buf: Buffer): boolean {
   return buf[0] === 0x0d && buf.length >= 5 && prefixOf(buf, V2_SIGNATURE);
 }
 
+/** couldBeProxyHeader: the bytes so far may begin a PROXY header (v1 or v2); false once they cannot. */
+export function couldBeProxyHeader(buf: Buffer): boolean {
+  return prefixOf(buf, V1_PREFIX) || prefixOf(buf, V2_SIGNATURE);
+}
+
 /** parseProxyHeader reads a header at the start of `buf` (see the file comment). */
 export function parseProxyHeader(buf: Buffer): ProxyHeaderResult {
   if (buf.length === 0) return MORE;

@@ -7,6 +7,11 @@
  * one from any other peer is served as is (a header from it fails the TLS handshake, or is refused
  * without an answer by the HTTP listeners' client-error handler: `looksLikeProxyHeader`).
  *
+ * The admin listener watches with `optional`: there a listed peer may also connect without a header
+ * and is then judged as itself (Kubernetes probes the admin port from the node's address, and the
+ * `portico` CLI on a balancer's machine connects from it too; neither speaks PROXY). A header it does
+ * send is read as on the other listeners.
+ *
  * With an empty list nothing is installed: the listener's own `connection` handling runs as if this
  * module did not exist (no check per connection). `setProxyProtocol` installs, updates (reload) or
  * removes it.
@@ -17,7 +22,7 @@ import type tls from 'node:tls';
 import type { Logger } from '../log.js';
 import { blockListOf } from '../proxy/data-plane.js';
 import { unwrapIp } from '../proxy/passes.js';
-import { parseProxyHeader, type ProxyClient } from './proxy-header.js';
+import { couldBeProxyHeader, parseProxyHeader, type ProxyClient } from './proxy-header.js';
 
 /** ProxyProtocolSettings: the balancers' CIDRs ([] = off) and how long a header may take (ms). */
 export interface ProxyProtocolSettings {
@@ -34,15 +39,20 @@ interface State {
   key: string;
   from: BlockList | null;
   timeoutMs: number;
+  /** a listed peer may send no header (the admin listener; see the file comment) */
+  optional: boolean;
 }
 
 const STATE = new WeakMap<net.Server, State>();
 /** the client a header named, on the raw socket (a TLS socket finds it on its `_parent`) */
 const kClient = Symbol('portico.proxyClient');
 
-/** watchProxyProtocol registers a listener (and the logger for refused connections) before its first setProxyProtocol. */
-export function watchProxyProtocol(server: net.Server, log: Logger): void {
-  if (!STATE.has(server)) STATE.set(server, { log, own: null, key: '[]', from: null, timeoutMs: 10_000 });
+/**
+ * watchProxyProtocol registers a listener (and the logger for refused connections) before its first
+ * setProxyProtocol; `optional`: a listed peer may connect without a header (the admin listener).
+ */
+export function watchProxyProtocol(server: net.Server, log: Logger, o: { optional?: boolean } = {}): void {
+  if (!STATE.has(server)) STATE.set(server, { log, own: null, key: '[]', from: null, timeoutMs: 10_000, optional: o.optional === true });
 }
 
 /** setProxyProtocol applies settings to a listener (see the file comment); same settings change nothing. */
@@ -108,6 +118,12 @@ function readHeader(server: net.Server, st: State, socket: net.Socket, peer: str
   const onReadable = () => {
     for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (st.optional && !couldBeProxyHeader(buf)) {
+        cleanup();
+        socket.unshift(buf);
+        if (st.own === null) return void socket.destroy();
+        return handOver(server, st, socket); // no header: the peer is the client
+      }
       const r = parseProxyHeader(buf);
       if (r.kind === 'more') continue;
       if (r.kind === 'bad') return refuse(r.reason);

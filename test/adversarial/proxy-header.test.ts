@@ -11,7 +11,7 @@
  */
 import fc from 'fast-check';
 import t from 'tap';
-import { looksLikeProxyHeader, parseProxyHeader, V2_SIGNATURE } from '../../src/server/proxy-header.js';
+import { couldBeProxyHeader, looksLikeProxyHeader, parseProxyHeader, V2_SIGNATURE } from '../../src/server/proxy-header.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20251225);
@@ -101,6 +101,15 @@ t.test('looksLikeProxyHeader', async (t) => {
   t.notOk(looksLikeProxyHeader(Buffer.from('PRI * HTTP/2.0\r\n')));
   t.notOk(looksLikeProxyHeader(Buffer.from('\r\n\r\nGET')));
   t.notOk(looksLikeProxyHeader(Buffer.alloc(0)));
+});
+
+t.test('couldBeProxyHeader (the admin listener: a header is optional there)', async (t) => {
+  for (const h of [Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n'), V2_SIGNATURE]) {
+    for (let n = 0; n <= h.length; n++) t.ok(couldBeProxyHeader(h.subarray(0, n)), `a ${n}-byte prefix may still be one`);
+  }
+  for (const req of ['POST / HTTP/1.1\r\n', 'PUT', 'PATCH', 'GET /readyz HTTP/1.1\r\n', 'PRI * HTTP/2.0\r\n', '\r\n\r\nGET']) {
+    t.notOk(couldBeProxyHeader(Buffer.from(req)), JSON.stringify(req));
+  }
 });
 
 const octet = fc.integer({ min: 0, max: 255 });

@@ -36,12 +36,23 @@ t.test('status prints routes, upstream health with reasons, certificates; exit 0
   t.match(row('api'), ['api', 'api.test', '0/s', '0/s', '0/s', '–', '0', '0', '1/2 up']);
   t.match(r.stdout, new RegExp(`^ {2}api +${dead.replace(/[.:/]/g, '\\$&')} +down +\\S.*ECONNREFUSED`, 'm'), 'the down upstream with its reason');
   t.match(row('shop.test'), ['shop.test', 'self-signed', /^\d{4}-\d\d-\d\d \d\d:\d\d$/, '364'], 'days left of the self-signed certificate');
+  t.match(r.stdout, /\nSTORAGE\n {2}directory \/\S+\n/, 'where the managed state lives');
+  t.match(r.stdout, /^ {2}shop: round-robin$/m, 'each route\'s policy and features');
+  const features = renderStatusText({ portico: {}, routes: [{ name: 'x', hosts: ['x.test'], upstreams: [], balance: 'p2c', compress: ['br', 'gzip'], hsts: 'max-age=1', rate_limit: { count: 100, window: 1000 }, headers: { request: { set: { a: '1' }, remove: [] }, response: { set: {}, remove: ['server'] } } }, { name: 'y', hosts: ['y.test'], upstreams: [], redirect: { to: 'https://z.test', status: 308 } }] }, null, { color: false });
+  t.match(features, /^ {2}x: p2c · compress br, gzip · HSTS · 2 header rules · rate limit 100 in 1 s$/m);
+  t.match(features, /^ {2}y: redirect 308 → https:\/\/z\.test$/m);
 
   const doc = JSON.parse((await httpRequest({ port: adminPort, path: '/status.json' })).body) as Record<string, unknown>;
   const coloured = renderStatusText(doc, null, { color: true });
   t.ok(coloured.includes('\x1b[31mdown\x1b[0m'), 'down in red on a terminal');
   t.ok(coloured.includes('\x1b[32mready\x1b[0m'));
   t.match(renderStatusText(doc, null, { color: false }), /ROUTES/, 'without history: still the tables');
+  // with storage.redis (fleet-faults.test.ts shows it against a real Redis): its state and the fleet's locks
+  const now = Date.parse('2026-06-01T12:00:00Z');
+  const redis = { kind: 'redis', url: 'redis://:***@10.0.0.5:6379/0', connected: false, since: '2026-06-01T11:58:00Z', last_error: 'ECONNREFUSED', last_sync: null, locks: [{ name: 'order-a.test', owner: 'x', ttl_ms: 8000, mine: true }] };
+  const fleet = renderStatusText({ ...doc, storage: redis }, null, { color: true, now });
+  t.ok(fleet.includes('\x1b[31mredis redis://:***@10.0.0.5:6379/0: NOT ANSWERING for 2 min (ECONNREFUSED)'), 'Redis away: in red, with why');
+  t.match(fleet, /order-a\.test +this replica +8 s/);
 
   await p.close();
   const down = await runCli(['status', '--config', p.configPath]);

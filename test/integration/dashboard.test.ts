@@ -84,10 +84,9 @@ t.test('a busy instance: self-contained, fits 1280×800, charts drawn, values as
   const dead = `http://127.0.0.1:${await freePort()}`;
   const appPort = await freePort();
   const toml = proxyConfig([
-    { name: 'shop', hosts: ['shop.test'], upstreams: [], tls: 'self-signed', health: 'path = "/", interval = "100ms"' },
-    { name: 'api', hosts: ['api.test'], upstreams: [ok.origin, dead], tls: 'self-signed', health: 'path = "/", interval = "100ms", unhealthy_threshold = 1' },
+    { name: 'shop', hosts: ['shop.test'], upstreams: [], tls: 'self-signed', health: 'path = "/", interval = "100ms"', extra: 'app = "shop"' },
+    { name: 'api', hosts: ['api.test'], upstreams: [ok.origin, dead], tls: 'self-signed', health: 'path = "/", interval = "100ms", unhealthy_threshold = 1', extra: 'balance = "least_requests"\nhsts = "max-age=60"' },
   ])
-    .replace('upstreams = []', 'app = "shop"')
     .concat(`\n[[apps]]\nname = "shop"\ncommand = [${JSON.stringify(process.execPath)}, ${JSON.stringify(APP)}]\nworkers = 2\nport = ${appPort}\nmemory = "128MiB"\n`);
   const p = await startProxy(t.testdir(), toml, { historyStepMs: STEP_MS, supervisorTuning: { sampleMs: STEP_MS } });
   t.teardown(() => p.close());
@@ -141,6 +140,9 @@ t.test('a busy instance: self-contained, fits 1280×800, charts drawn, values as
   t.equal(await w.page.$$eval('[data-app="shop"] table.workers tbody tr', (rows) => rows.length), app.workers.length, 'one row per worker');
   const days = await w.page.$$eval('table.certs tbody tr', (rows) => rows.map((r) => [r.cells[0]!.textContent, r.querySelector('[data-days]')!.getAttribute('data-days')]));
   t.same(days, doc.certificates.map((c) => [c.host, String(Math.floor((Date.parse(c.not_after) - Date.now()) / 86_400_000))]), 'days left as /status.json');
+  t.match(await w.page.textContent('[data-storage="file"]'), /^directory \//, 'the storage (fleet-faults.test.ts shows Redis)');
+  t.equal(await w.page.textContent('[data-features="shop"]'), 'round-robin', 'each route\'s policy and features');
+  t.equal(await w.page.textContent('[data-features="api"]'), 'least requests · HSTS');
 
   // as a person sees it: no horizontal scrolling at 1280×800, nothing from elsewhere, no error
   t.equal(await w.page.evaluate(() => document.documentElement.scrollWidth), 1280, 'no horizontal overflow at 1280 px');

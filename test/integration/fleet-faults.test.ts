@@ -9,7 +9,8 @@
  * - A replica started while Redis is down, with an empty storage.dir: it serves (self-signed) and
  *   says why; when Redis is back it serves the fleet's certificate without ordering.
  * - A TLS session from replica A resumes on replica B (the fleet's shared session-ticket key).
- * - /status.json shows the lock holders and the last sync; `portico check` says whether Redis answers.
+ * - /status.json shows the lock holders and the last sync, `portico status` and the /status page too;
+ *   `portico check` says whether Redis answers.
  */
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -19,6 +20,7 @@ import {
   type FleetSpec, type Replica,
 } from '../../test-support/index.js';
 import { httpRequest, runCli } from '../../test-support/http.js';
+import { launchBrowser } from '../../test-support/browser.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.close());
@@ -76,6 +78,9 @@ t.test('a lock holder shows on /status.json', async (t) => {
   t.equal(l.owner, '4242@elsewhere#abc');
   t.equal(l.mine, false);
   t.ok(Number(l.ttl_ms) > 0);
+  const text = await runCli(['status', '--config', join(replicas[1]!.dir, 'config.toml')]);
+  t.match(text.stdout, /\nSTORAGE\n {2}redis redis:\/\/127\.0\.0\.1:\d+\/0: connected for /, '`portico status`: the storage');
+  t.match(text.stdout, /order-demo +another replica +\d+ s/, 'and the lock holder');
   await redis.cli('DEL', 'portico:lock:order-demo');
 });
 
@@ -131,7 +136,7 @@ t.test('Redis stopped under load: no failed request; back empty: re-published, n
   t.same(failed, [], `no failed request (${ok} served)`);
   t.ok(ok > 20, `${ok} requests during the outage window`);
   t.equal(ordersOf('f.test').length, baseline, 'nothing ordered again');
-  t.match(await redis.cli('--raw', 'KEYS', 'portico:acme/*/certs/f.test.crt'), /f\.test\.crt/, 'the certificate is back in Redis');
+  t.match(await redis.cli('--raw', 'KEYS', 'portico:acme/*/certs/f.test.pem'), /f\.test\.pem/, 'the certificate is back in Redis');
   t.ok(replicas.some((r) => r.proc.logs.some((l) => l.msg === 'redis in step (re-published the local cache into an empty redis)')), 'a replica re-published its cache');
 });
 
@@ -146,6 +151,15 @@ t.test('a replica started while Redis is down, with an empty storage.dir, catche
   t.equal(await serving(c, 'f.test'), 'untrusted', 'self-signed meanwhile');
   const check = await runCli(['check', '--config', join(c.dir, 'config.toml')]);
   t.match(check.stdout, /storage: redis redis:\/\/127\.0\.0\.1:\d+\/0: NOT ANSWERING/, '`portico check` says Redis does not answer');
+  const text = await runCli(['status', '--config', join(c.dir, 'config.toml')]);
+  t.match(text.stdout, /\nSTORAGE\n {2}redis redis:\/\/127\.0\.0\.1:\d+\/0: NOT ANSWERING for /, 'so does `portico status`');
+  const browser = await launchBrowser(t.testdir());
+  t.teardown(() => browser.close());
+  const w = await browser.open();
+  await w.page.goto(`http://127.0.0.1:${c.admin}/status`);
+  await w.page.waitForSelector('#attention li');
+  t.match(await w.page.textContent('#attention'), /storage: redis redis:\/\/127\.0\.0\.1:\d+\/0: NOT ANSWERING/, 'and the dashboard, under "needs attention"');
+  t.same(w.errors, [], 'no console error');
   await redis.start();
   await waitUntil(async () => (await serving(c, 'f.test')) === serial || (await serving(c, 'f.test')) !== 'untrusted', 20_000, 'serving the fleet\'s certificate');
   t.equal(await serving(c, 'f.test'), serial, 'the stored certificate');

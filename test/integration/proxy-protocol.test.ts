@@ -4,7 +4,8 @@
  * (127.0.0.5…) and must be seen as themselves: by the upstream (X-Forwarded-For, Forwarded,
  * X-Real-IP), in the access log, by trusted_proxies and by admin.write_from; over send-proxy-v2 and
  * send-proxy (v1), HTTP/1.1 and h2, on the https, http and admin listeners. A listed peer without a
- * valid header (none, malformed, too slow) is refused; a header from a peer not listed is refused;
+ * valid header (none, malformed, too slow) is refused — on admin only a malformed one: probes and the
+ * CLI reach admin without a header and are judged as themselves; a header from a peer not listed is refused;
  * a reload turning it off serves direct connections again; data-plane workers (server.workers = 2)
  * read it too.
  */
@@ -128,6 +129,19 @@ t.test('a listed peer without a valid header is refused', async (t) => {
   t.equal(await rawFrom(LB, p.httpPort, 'PROXY TCP4 1.2.3.4', 5000), '', 'a header that never completes');
   t.ok(Date.now() - started >= 900, 'closed at the header timeout');
   await refused(/within 1000ms/, from);
+});
+
+t.test('admin: a listed peer may also come without a header (probes, the CLI) and is then itself', async (t) => {
+  const get = await httpRequest({ port: p.adminPort, path: '/readyz', localAddress: LB });
+  t.equal(get.status, 200, 'a probe from the balancer\'s address, without a header');
+  const from = p.logs.length;
+  const post = await httpRequest({ port: p.adminPort, method: 'POST', path: '/reload', localAddress: LB });
+  t.equal(post.status, 403, 'judged as the balancer itself, which write_from does not list');
+  t.equal((await waitForLog(p.logs, (l) => l.msg === 'admin write refused', 5000, from)).client_ip, LB);
+  const bad = await rawFrom(LB, p.adminPort, 'PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\nGET /healthz HTTP/1.1\r\n\r\n');
+  t.equal(bad, '', 'a malformed header is still refused');
+  const spoof = await rawFrom(LB, p.adminPort, 'PROXY TCP4 127.0.0.5 127.0.0.1 1000 80\r\nPOST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  t.match(spoof, /^HTTP\/1\.1 200/, 'and a header it sends is read (the client 127.0.0.5 may write)');
 });
 
 t.test('a header from a peer that is not listed is refused', async (t) => {

@@ -113,6 +113,8 @@ function attention(s) {
     const waiting = (a.workers ?? []).filter((/** @type {Doc} */ w) => w.state === 'backoff');
     if (waiting.length > 0) items.push(['warn', `app ${a.name}: ${waiting.length} worker${waiting.length === 1 ? '' : 's'} waiting to restart (${waiting.map((/** @type {Doc} */ w) => `#${w.index}: ${w.last_exit ?? 'exited'}`).join('; ')})`]);
   }
+  const st = f.storage(s.storage, t);
+  if (!st.ok) items.push(['bad', `storage: ${st.text}`]);
   const m = s.apps_memory;
   if (m && m.rss_bytes > m.budget_bytes) items.push(['warn', `app workers use ${f.bytes(m.rss_bytes)}, over the memory budget of ${f.bytes(m.budget_bytes)}`]);
   for (const c of s.certificates ?? []) {
@@ -169,6 +171,7 @@ function routeCards(s, hist) {
       'article',
       { class: 'card wide', 'data-route': name },
       head,
+      conf ? h('p', { class: 'muted features', 'data-features': name }, f.features(conf).join(' · ')) : null,
       stats,
       h(
         'div',
@@ -336,6 +339,16 @@ function dataPlaneTable(s) {
   ];
 }
 
+/** storageBlock: where the managed state lives; with Redis, whether it answers and the fleet's lock holders. @param {Doc} s */
+function storageBlock(s) {
+  if (!s.storage) return [];
+  const st = f.storage(s.storage, now());
+  const rows = f.locks(s.storage);
+  const out = [h('h3', {}, 'storage'), h('p', { class: st.ok ? 'muted' : 'error', 'data-storage': s.storage.kind }, st.text)];
+  if (rows.length > 0) out.push(table(['lock', 'held by', 'lease left'], rows, 'locks'));
+  return out;
+}
+
 /** @param {Doc} s @param {Doc} hist */
 function reloadList(s, hist) {
   const t = now();
@@ -372,7 +385,7 @@ function render() {
   fill('apps', m ? [h('p', { class: 'muted budget-all' }, `all apps: RSS ${f.bytes(m.rss_bytes)}, planned ${f.bytes(m.planned_bytes)} of a budget of ${f.bytes(m.budget_bytes)} (memory ${f.bytes(m.memory_total_bytes)} from ${m.memory_total_source}, minus ${f.bytes(m.reserve_bytes)} kept for portico)`), ...apps] : apps);
   fill('certificates', certificateTable(s));
   fill('system', systemCharts(hist));
-  fill('data-plane', dataPlaneTable(s));
+  fill('data-plane', [...dataPlaneTable(s), ...storageBlock(s)]);
   fill('reloads', reloadList(s, hist));
   live();
 }

@@ -14,3 +14,6 @@ export function toMs(at: Moment): number | null;
 export function clock(t: number, seconds?: boolean): string;
 export function date(at: Moment): string;
 export function days(at: string | null | undefined, now: number): number | null;
+export function storage(st: Record<string, unknown> | null | undefined, now: number): { text: string; ok: boolean };
+export function locks(st: Record<string, unknown> | null | undefined): string[][];
+export function features(r: Record<string, unknown>): string[];

@@ -115,3 +115,46 @@ export function days(at, now) {
   const t = toMs(at);
   return t === null ? null : Math.floor((t - now) / 86_400_000);
 }
+
+/**
+ * storage: the `storage` part of /status.json as one line, and whether it is in order (a Redis that
+ * does not answer is not: replicas serve from their caches and orders wait for it).
+ * @param {Record<string, any> | null | undefined} st
+ * @param {number} now epoch ms
+ * @returns {{ text: string, ok: boolean }}
+ */
+export function storage(st, now) {
+  if (!st) return { text: NONE, ok: true };
+  if (st.kind !== 'redis') return { text: `directory ${st.dir}`, ok: true };
+  const since = toMs(st.since);
+  const held = since === null ? NONE : span((now - since) / 1000);
+  if (st.connected) return { text: `redis ${st.url}: connected for ${held}, last sync ${relative(st.last_sync, now)}`, ok: true };
+  return { text: `redis ${st.url}: NOT ANSWERING for ${held}${st.last_error ? ` (${st.last_error})` : ''}; serving from the local cache, orders and renewals wait`, ok: false };
+}
+
+/**
+ * locks: the fleet's lock holders (Redis storage) as rows: name, holder, lease left.
+ * @param {Record<string, any> | null | undefined} st
+ * @returns {string[][]}
+ */
+export function locks(st) {
+  return (st?.locks ?? []).map((/** @type {Record<string, any>} */ l) => [String(l.name), l.mine ? 'this replica' : 'another replica', span(l.ttl_ms / 1000)]);
+}
+
+/**
+ * features: what a route of /status.json does besides proxying (issue 29), in short words: a
+ * redirect, else the balancing policy; compression, HSTS, header rules, the rate limit.
+ * @param {Record<string, any>} r
+ * @returns {string[]}
+ */
+export function features(r) {
+  const out = [];
+  if (r.redirect) out.push(`redirect ${r.redirect.status} → ${r.redirect.to}`);
+  else out.push(r.balance === 'least_requests' ? 'least requests' : r.balance === 'p2c' ? 'p2c' : 'round-robin');
+  if (r.compress?.length) out.push(`compress ${r.compress.join(', ')}`);
+  if (r.hsts) out.push('HSTS');
+  const rules = ['request', 'response'].reduce((n, k) => n + Object.keys(r.headers?.[k]?.set ?? {}).length + (r.headers?.[k]?.remove?.length ?? 0), 0);
+  if (rules > 0) out.push(`${rules} header rule${rules === 1 ? '' : 's'}`);
+  if (r.rate_limit) out.push(`rate limit ${r.rate_limit.count} in ${span(r.rate_limit.window / 1000)}`);
+  return out;
+}

@@ -186,7 +186,7 @@ t.test('a certificate adopted from a storage change notice while waiting for the
   m.start(ac.signal);
   await new Promise((r) => setTimeout(r, 100)); // the host has no certificate: its loop waits for the lock
   await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).save('a.test', await ca.issue(['a.test']));
-  for (const fn of listeners) fn(`${storagePrefix(DIRECTORY)}/certs/a.test.crt`);
+  for (const fn of listeners) fn(`${storagePrefix(DIRECTORY)}/certs/a.test.pem`); // what save() wrote (issue 27: one bundle)
   await until(() => lines.some((l) => l.msg === 'certificate obtained by another process; using it'), 2000);
   await other.release();
   await new Promise((r) => setTimeout(r, 300));
