@@ -55,9 +55,13 @@ export class CertFiles {
     return { bundle: `${base}.pem`, cert: `${base}.crt`, key: `${base}.key` };
   }
 
-  /** certKey is the storage key of a host's certificate (written after its key: a change of it means a new pair). */
-  certKey(host: string): string {
-    return this.keys(host).cert;
+  /**
+   * isCertKey: a change of this storage key means a new certificate for the host — its bundle, or the
+   * certificate of an older version's pair (written after its key), which another replica may still write.
+   */
+  isCertKey(host: string, key: string): boolean {
+    const k = this.keys(host);
+    return key === k.bundle || key === k.cert;
   }
 
   /** certPath is where a host's certificate is (for messages). */
