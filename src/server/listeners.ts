@@ -23,7 +23,7 @@ import { tlsOptions } from '../tls/cert-store.js';
 import { SESSION_ID_CONTEXT } from '../tls/ticket-keys.js';
 import { H2Sessions, type H2Settings } from './h2-sessions.js';
 import { looksLikeProxyHeader } from './proxy-header.js';
-import { setProxyProtocol, watchProxyProtocol, type ProxyProtocolSettings } from './proxy-protocol.js';
+import { clientAddressOf, dropPendingHeaders, setProxyProtocol, watchProxyProtocol, type ProxyProtocolSettings } from './proxy-protocol.js';
 
 /** ListenAddress is a host and port to bind. */
 export interface ListenAddress {
@@ -265,7 +265,7 @@ export function createHttpsListener(dp: DataPlane, o: HttpsListenerOptions, log:
   server.on('upgrade', dp.handleUpgrade);
   server.on('clientError', clientErrorHandler(log, metrics));
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-    log.debug({ code: err.code, reason: err.message, client_ip: socket.remoteAddress }, 'tls handshake failed');
+    log.debug({ code: err.code, reason: err.message, client_ip: clientAddressOf(socket) }, 'tls handshake failed');
   });
   return server;
 }
@@ -327,12 +327,14 @@ export function closeServer(server: http.Server, deadline: number): Promise<void
   return new Promise((resolve) => {
     if (!server.listening) {
       server.closeAllConnections();
+      dropPendingHeaders(server);
       h2?.destroyAll();
       resolve();
       return;
     }
     const timer = setTimeout(() => {
       server.closeAllConnections();
+      dropPendingHeaders(server);
       h2?.destroyAll();
     }, deadline);
     timer.unref();

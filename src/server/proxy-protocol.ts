@@ -41,6 +41,8 @@ interface State {
   timeoutMs: number;
   /** a listed peer may send no header (the admin listener; see the file comment) */
   optional: boolean;
+  /** connections still sending their header (cut with the listener's other connections at shutdown) */
+  pending: Set<net.Socket>;
 }
 
 const STATE = new WeakMap<net.Server, State>();
@@ -52,7 +54,7 @@ const kClient = Symbol('portico.proxyClient');
  * setProxyProtocol; `optional`: a listed peer may connect without a header (the admin listener).
  */
 export function watchProxyProtocol(server: net.Server, log: Logger, o: { optional?: boolean } = {}): void {
-  if (!STATE.has(server)) STATE.set(server, { log, own: null, key: '[]', from: null, timeoutMs: 10_000, optional: o.optional === true });
+  if (!STATE.has(server)) STATE.set(server, { log, own: null, key: '[]', from: null, timeoutMs: 10_000, optional: o.optional === true, pending: new Set() });
 }
 
 /** setProxyProtocol applies settings to a listener (see the file comment); same settings change nothing. */
@@ -135,14 +137,29 @@ function readHeader(server: net.Server, st: State, socket: net.Socket, peer: str
     }
   };
   function cleanup(): void {
+    st.pending.delete(socket);
     clearTimeout(timer);
     socket.off('readable', onReadable);
     socket.off('error', onError);
     socket.off('end', onEnd);
+    socket.off('close', cleanup);
   }
   socket.on('error', onError);
   socket.on('end', onEnd);
   socket.on('readable', onReadable);
+  socket.once('close', cleanup);
+  st.pending.add(socket);
+}
+
+/**
+ * dropPendingHeaders cuts the connections of a listener still sending their PROXY header: at the end
+ * of a shutdown's grace they are not the HTTP server's yet, so its closeAllConnections misses them.
+ */
+export function dropPendingHeaders(server: net.Server): void {
+  const st = STATE.get(server);
+  if (st === undefined) return;
+  for (const socket of st.pending) socket.destroy();
+  st.pending.clear();
 }
 
 /** adopt makes the header's client the socket's peer for every reader of remoteAddress/remotePort/remoteFamily. */
@@ -151,6 +168,16 @@ function adopt(socket: net.Socket, c: ProxyClient): void {
   Object.defineProperty(socket, 'remoteAddress', { value: c.address, configurable: true });
   Object.defineProperty(socket, 'remotePort', { value: c.port, configurable: true });
   Object.defineProperty(socket, 'remoteFamily', { value: c.family, configurable: true });
+}
+
+/**
+ * clientAddressOf is a socket's client address for log lines written before a TLS socket adopted the
+ * header's client (a failed handshake): the header's address when its raw socket carried one.
+ */
+export function clientAddressOf(socket: net.Socket): string | undefined {
+  const own = (socket as net.Socket & { [kClient]?: ProxyClient })[kClient];
+  const parent = (socket as net.Socket & { _parent?: net.Socket & { [kClient]?: ProxyClient } })._parent?.[kClient];
+  return (own ?? parent)?.address ?? socket.remoteAddress;
 }
 
 /** adoptFromParent gives a TLS socket the client of the raw socket it wraps (Node keeps that one as `_parent`). */

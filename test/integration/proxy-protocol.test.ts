@@ -22,7 +22,7 @@ t.teardown(() => backend.close());
 const routes = [{ hosts: ['localhost'], upstreams: [backend.origin] }];
 const LB = '127.0.0.9';
 const config = (server: string, admin = 'write_from = ["127.0.0.5/32"]') =>
-  proxyConfig(routes, { server, timeouts: 'header = "1s"', admin });
+  proxyConfig(routes, { server, timeouts: 'header = "1s"', admin, log: 'level = "debug"' });
 
 const dir = t.testdir();
 const p = await startProxy(dir, config(`proxy_protocol = ["${LB}/32"]`));
@@ -84,6 +84,13 @@ t.test('the http listener (v1): redirects, and its client errors name the client
   await rawFrom('127.0.0.5', lb.ports.http1!, 'GET / HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n');
   const line = await waitForLog(p.logs, (l) => l.msg === 'client error', 5000, from);
   t.equal(line.client_ip, '127.0.0.5');
+});
+
+t.test('a failed TLS handshake is logged with the client behind the balancer', async (t) => {
+  const from = p.logs.length;
+  await rawFrom('127.0.0.7', lb.ports.https2!, 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  const line = await waitForLog(p.logs, (l) => l.msg === 'tls handshake failed', 5000, from);
+  t.equal(line.client_ip, '127.0.0.7');
 });
 
 t.test('trusted_proxies judges the client address, not the balancer\'s', async (t) => {

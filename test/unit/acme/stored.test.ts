@@ -53,3 +53,19 @@ t.test('the two-file form of older versions is read, and replaced by the bundle 
   t.strictSame(await readdir(certs), ['b.test.pem'], 'one file now');
   t.not((await files.load('b.test'))?.cert, old.cert, 'the new one');
 });
+
+t.test('a change notice of the key a save writes is a new certificate (replicas adopt it from storage.watch)', async (t) => {
+  const storage = new FileStorage(t.testdir());
+  const written: string[] = [];
+  const watched = Object.assign(Object.create(storage) as FileStorage, {
+    write: (key: string, data: string | Buffer) => (written.push(key), storage.write(key, data)),
+  });
+  const files = new CertFiles(watched, PREFIX, () => {});
+  const ca = await makeCA();
+  await files.save('*.a.test', await ca.issue(['*.a.test']));
+  t.equal(written.length, 1, 'one write');
+  t.ok(files.isCertKey('*.a.test', written[0]!), `${written[0]} names the host's certificate`);
+  t.ok(files.isCertKey('*.a.test', written[0]!.replace(/\.pem$/, '.crt')), "an older replica's certificate file too");
+  t.notOk(files.isCertKey('*.a.test', written[0]!.replace(/\.pem$/, '.key')), 'not its key alone (written before its certificate)');
+  t.notOk(files.isCertKey('b.test', written[0]!), 'not another host');
+});
