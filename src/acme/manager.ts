@@ -246,7 +246,7 @@ export class AcmeManager {
     for (const s of this.states.values()) void this.maintain(s, signal);
     const unwatch = this.o.storage.watch?.((key) => {
       if (signal.aborted) return;
-      for (const s of this.states.values()) if (key === null || key === this.files.certKey(s.host)) void this.adoptStored(s);
+      for (const s of this.states.values()) if (key === null || this.files.isCertKey(s.host, key)) void this.adoptStored(s);
     });
     if (unwatch !== undefined) signal.addEventListener('abort', unwatch, { once: true });
   }

@@ -55,9 +55,14 @@ export class CertFiles {
     return { bundle: `${base}.pem`, cert: `${base}.crt`, key: `${base}.key` };
   }
 
-  /** certKey is the storage key of a host's certificate (written after its key: a change of it means a new pair). */
-  certKey(host: string): string {
-    return this.keys(host).cert;
+  /**
+   * isCertKey tells whether a changed storage key is a host's certificate: its bundle (one write: a
+   * change of it is a new pair), or the `.crt` an older version writes after its `.key` (a fleet
+   * upgraded one replica at a time).
+   */
+  isCertKey(host: string, key: string): boolean {
+    const k = this.keys(host);
+    return key === k.bundle || key === k.cert;
   }
 
   /** certPath is where a host's certificate is (for messages). */

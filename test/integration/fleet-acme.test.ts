@@ -149,7 +149,7 @@ t.test('the lock holder killed mid-order: another replica completes within the l
   await new Promise((r) => setTimeout(r, 1000)); // log lines are flushed by the replicas in their own time
   const completed = survivors.filter((r) => r.proc.logs.slice(from.get(r)).some((l) => l.msg === 'certificate obtained' && l.host === 'three.test'));
   t.equal(completed.length, 1, `one survivor ordered it (${completed.map((r) => r.name)})`);
-  const stored = await redis.cli('--raw', 'KEYS', 'portico:acme/*/certs/three.test.crt');
+  const stored = await redis.cli('--raw', 'KEYS', 'portico:acme/*/certs/three.test.pem');
   t.equal(stored.split('\n').filter(Boolean).length, 1, 'one certificate in Redis');
   t.ok(serial, `both survivors serve ${serial}`);
 

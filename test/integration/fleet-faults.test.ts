@@ -131,7 +131,7 @@ t.test('Redis stopped under load: no failed request; back empty: re-published, n
   t.same(failed, [], `no failed request (${ok} served)`);
   t.ok(ok > 20, `${ok} requests during the outage window`);
   t.equal(ordersOf('f.test').length, baseline, 'nothing ordered again');
-  t.match(await redis.cli('--raw', 'KEYS', 'portico:acme/*/certs/f.test.crt'), /f\.test\.crt/, 'the certificate is back in Redis');
+  t.match(await redis.cli('--raw', 'KEYS', 'portico:acme/*/certs/f.test.pem'), /f\.test\.pem/, 'the certificate is back in Redis');
   t.ok(replicas.some((r) => r.proc.logs.some((l) => l.msg === 'redis in step (re-published the local cache into an empty redis)')), 'a replica re-published its cache');
 });
 

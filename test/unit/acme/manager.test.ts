@@ -172,7 +172,8 @@ t.test('an issued certificate that cannot be saved is served from memory, not or
  * the certificate the lock holder had just stored; under the lock its re-check compared storage with
  * the certificate it now had (the same) and ordered again. The re-check asks "still due?" instead.
  */
-t.test('a certificate adopted from a storage change notice while waiting for the lock is not ordered again', async (t) => {
+// the notice names the key that changed: the one-write bundle (.pem), or the .crt of an older replica
+for (const ext of ['pem', 'crt']) t.test(`a certificate adopted from a storage change notice (.${ext}) while waiting for the lock is not ordered again`, async (t) => {
   const storage = new FileStorage(t.testdir());
   const listeners: Array<(k: string | null) => void> = [];
   const watched = Object.assign(Object.create(storage) as FileStorage, { watch: (fn: (k: string | null) => void) => (listeners.push(fn), () => undefined) });
@@ -186,7 +187,7 @@ t.test('a certificate adopted from a storage change notice while waiting for the
   m.start(ac.signal);
   await new Promise((r) => setTimeout(r, 100)); // the host has no certificate: its loop waits for the lock
   await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).save('a.test', await ca.issue(['a.test']));
-  for (const fn of listeners) fn(`${storagePrefix(DIRECTORY)}/certs/a.test.crt`);
+  for (const fn of listeners) fn(`${storagePrefix(DIRECTORY)}/certs/a.test.${ext}`);
   await until(() => lines.some((l) => l.msg === 'certificate obtained by another process; using it'), 2000);
   await other.release();
   await new Promise((r) => setTimeout(r, 300));
