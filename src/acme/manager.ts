@@ -9,8 +9,9 @@
  *   check: refresh ARI (RFC 9773) when the CA offers it, raise alerts, and when the certificate is
  *   due (ARI window, else `renew_before` of the lifetime ± 2 % jitter) and the ledger allows it,
  *   order — rate-limited process-wide, under a storage lock, after checking storage again (another
- *   process may have done it). A new certificate is saved, then `install`ed (the runtime publishes a
- *   snapshot, so the next handshake gets it). Failures go to the ledger and back off.
+ *   process may have done it); a lock lost meanwhile stops the order before finalize. A new
+ *   certificate is saved, then `install`ed (the runtime publishes a snapshot, so the next handshake
+ *   gets it). Failures go to the ledger and back off.
  * - Alerting: while a certificate has < 1/6 of its lifetime left and renewal fails, every check
  *   logs at error level; `portico_cert_renewal_failing{name}` is 1 while attempts fail.
  * - Hosts: DNS names, IP addresses (RFC 8738: http-01 / tls-alpn-01) and wildcards (dns-01 only).
@@ -376,7 +377,10 @@ export class AcmeManager {
   private async obtain(s: HostState, signal: AbortSignal): Promise<void> {
     await this.o.limiter.run(async () => {
       const lock = await this.o.storage.lock(`order-${this.prefix}-${s.host}`, { ...this.o.lockOptions, signal });
-      lock.signal?.addEventListener('abort', () => this.log.warn({ host: s.host }, 'the order lock was taken over by another process while ordering (this one was too slow); storage is checked again before saving'), { once: true });
+      // a lock lost while ordering (a file lock taken over after missed heartbeats, a Redis lease not
+      // renewed in time) stops this order before finalize: another process may be ordering now
+      const lost = lock.signal;
+      lost?.addEventListener('abort', () => this.log.warn({ host: s.host, err: errorText(lost.reason) }, 'the order lock was lost while ordering: this order stops before finalize; the next check looks at storage again'), { once: true });
       try {
         // Check again under the lock: another process (or the previous runtime) may have done it.
         const stored = await this.files.load(s.host);
@@ -395,7 +399,8 @@ export class AcmeManager {
         s.ledger = await this.readLedger(s.host);
         if (s.ledger.next_attempt_at !== null && Date.parse(s.ledger.next_attempt_at) > this.now()) return;
         if (s.onDemand && !(await this.permitted(s))) return;
-        await this.order(s, signal);
+        if (lost?.aborted) return;
+        await this.order(s, lost === undefined ? signal : AbortSignal.any([signal, lost]));
       } finally {
         await lock.release();
       }

@@ -10,7 +10,8 @@
  *   retry, as with a failing disk) and then to the cache. Each one bumps a version counter and is
  *   published on a channel in the same Lua script, so every replica hears of it at once (`watch`);
  *   a slow poll of the counter covers missed messages.
- * - Locks are leases (lease.ts): owner token, TTL renewed while held, released only by the owner.
+ * - Locks are leases (lease.ts): owner token, TTL renewed while held, released only by the owner; a
+ *   lost lease aborts the lock's `signal`.
  * - Sync on every (re)connection, before Redis is used again: an epoch key tells whether Redis is the
  *   one this cache mirrors; a new or emptied Redis gets the cache's durable keys back (SET-if-absent,
  *   a certificate and its key together: MSETNX), so a restarted-empty Redis is re-published from a
@@ -165,6 +166,11 @@ export class RedisStorage implements Storage {
     await this.link.close();
   }
 
+  /** settleMs: how long after a fresh epoch began a lock is held back (SETTLE_MS), for callers that bound their wait. */
+  get settleMs(): number {
+    return SETTLE_MS;
+  }
+
   /** connected: Redis answers and this replica is synced with it. */
   get connected(): boolean {
     return this.synced && this.link.isReady;
@@ -247,9 +253,14 @@ export class RedisStorage implements Storage {
     // a fresh epoch: give the replicas that hold the fleet's state time to re-publish it first
     const settle = epochBorn(this.epoch) + SETTLE_MS - Date.now();
     if (settle > 0) await sleepUnless(settle, opts.signal);
+    if (opts.signal?.aborted) {
+      // the caller stopped waiting meanwhile: it must not get a lock it no longer expects
+      await lock.release();
+      opts.signal.throwIfAborted();
+    }
     this.held.add(lock.owner);
     const release = lock.release.bind(lock);
-    return { owner: lock.owner, release: async () => (this.held.delete(lock.owner), release()) };
+    return { owner: lock.owner, signal: lock.signal, release: async () => (this.held.delete(lock.owner), release()) };
   }
 
   /** watch calls `fn` with each changed key (null: anything may have changed), until the returned function is called. */
