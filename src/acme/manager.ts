@@ -133,6 +133,8 @@ interface HostState {
   firstCheck?: Promise<void>;
   /** the current maintenance loop's number */
   loop?: number;
+  /** an on-demand host not yet recorded in storage (it failed): tried again at each check */
+  unremembered?: boolean;
 }
 
 /** challengesFor: wildcards are validated with dns-01 only, IP addresses never (RFC 8738); else the configured order. */
@@ -285,12 +287,26 @@ export class AcmeManager {
       state.firstCheck = (async () => {
         const stored = state.cert ?? (await this.loadHost(state));
         if (stored !== null) this.o.install(host, stored);
-        await this.o.onDemand!.gate.remember(host);
+        await this.remember(state);
         await new Promise<void>((first) => void this.maintain(state, signal, first));
       })().catch((err: unknown) => this.log.error({ host, err: errorText(err) }, 'on-demand certificate failed'));
     }
     await s.firstCheck;
     return s.cert;
+  }
+
+  /**
+   * remember records an on-demand host in storage (maintained after a restart). Failing storage (Redis
+   * away) must not keep the host from being maintained: it is tried again at each check.
+   */
+  private async remember(s: HostState): Promise<void> {
+    try {
+      await this.o.onDemand!.gate.remember(s.host);
+      s.unremembered = false;
+    } catch (err) {
+      if (!s.unremembered) this.log.warn({ host: s.host, err: errorText(err) }, 'on-demand name not recorded in storage yet (maintained now; recorded at a later check)');
+      s.unremembered = true;
+    }
   }
 
   /** status describes every host (for /status.json). */
@@ -335,6 +351,7 @@ export class AcmeManager {
         this.log.error({ host: s.host, path: this.files.describeCert(s.host), err: errorText(err) }, 'certificate still not saved to storage (served from memory)');
       }
     }
+    if (s.unremembered && !s.dropped) await this.remember(s);
     await this.refreshAri(s);
     this.alert(s);
     const now = this.now();

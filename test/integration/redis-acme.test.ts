@@ -5,12 +5,17 @@
  * - a lease lost while held aborts the lock's `signal`, as a file lock's does when taken over
  *   (another owner, or Redis hung longer than the lease), and the ACME manager stops the order it
  *   guarded: no failure recorded, ordered again under the lock once it is free;
- * - a lock whose caller stopped waiting during the settle time of a fresh epoch is not handed out.
+ * - a lock whose caller stopped waiting during the settle time of a fresh epoch is not handed out;
+ * - an on-demand name approved while Redis is away (it cannot be recorded in storage) is still
+ *   maintained: ordered when Redis is back, and recorded then.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import type { Issuer, IssueRequest } from '../../src/acme/issuer.js';
 import { OrderLimiter } from '../../src/acme/limiter.js';
 import { AcmeManager, storagePrefix } from '../../src/acme/manager.js';
+import { OnDemand } from '../../src/acme/on-demand.js';
 import { Metrics } from '../../src/metrics.js';
 import { RedisStorage, SETTLE_MS } from '../../src/storage/redis-storage.js';
 import { safeSegment } from '../../src/storage/storage.js';
@@ -114,4 +119,37 @@ t.test('an order whose lease is lost stops (no failure recorded) and is made aga
   await waitUntil(() => installs.includes('lost.test'), 10_000, 'ordered again and served');
   t.equal(issuer.calls.length, 2);
   t.equal(m.status()[0]!.state, 'valid');
+});
+
+t.test('an on-demand name approved while Redis is away is maintained: ordered when it is back, then recorded', async (t) => {
+  const s = await open(t, t.testdir());
+  const ask = http.createServer((req, res) => res.writeHead(new URL(req.url ?? '/', 'http://x').searchParams.get('domain') === 'od.example.com' ? 200 : 404).end());
+  await new Promise<void>((r) => ask.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => ask.close(() => r())));
+  const ca = await makeCA();
+  const issuer = new FakeIssuer((req) => ca.issue(req.names));
+  const { log, lines } = captureLogger();
+  const metrics = new Metrics();
+  const od = new OnDemand({ storage: s, log, metrics });
+  od.configure({ ask: `http://127.0.0.1:${(ask.address() as AddressInfo).port}/ask`, rate: { count: 10, window: 60_000 } });
+  const installs: string[] = [];
+  const m = new AcmeManager({
+    hosts: [], acme: { directory: DIRECTORY, challenges: ['http-01'], renew_before: { fraction: 1 / 3 }, backoff: { min: 100, max: 400 } },
+    storage: s, issuer: async () => issuer, limiter: new OrderLimiter({ perWindow: 1000 }), install: (h) => installs.push(h),
+    log, metrics, lockOptions: { pollMs: 20 }, checkIntervalMs: 50, onDemand: { hosts: [], gate: od.gate(PREFIX) },
+  });
+  const ac = new AbortController();
+  t.teardown(() => ac.abort());
+  m.start(ac.signal);
+  await redis.stop();
+  await waitUntil(() => !s.connected, 5000, 'redis away');
+  const got = od.certificate('od.example.com', m); // waits for the order (the lock waits for Redis)
+  await waitUntil(() => lines.some((l) => l.msg === 'on-demand name not recorded in storage yet (maintained now; recorded at a later check)'), 5000, 'not recorded');
+  t.equal(issuer.calls.length, 0, 'no order without Redis (its lock waits)');
+  await redis.start(); // empty: a new epoch, whose settle time the lock waits out
+  const pems = await got;
+  t.ok(pems?.cert.includes('BEGIN CERTIFICATE'), 'the handshake got its certificate');
+  t.equal(issuer.calls.length, 1, 'ordered once Redis was back');
+  t.ok(installs.includes('od.example.com'));
+  await waitUntil(async () => (await redis.cli('EXISTS', `portico:${PREFIX}/on-demand/od.example.com.json`)) === '1', 5000, 'recorded in storage');
 });
