@@ -84,10 +84,10 @@ t.test('a busy instance: self-contained, fits 1280×800, charts drawn, values as
   const dead = `http://127.0.0.1:${await freePort()}`;
   const appPort = await freePort();
   const toml = proxyConfig([
-    { name: 'shop', hosts: ['shop.test'], upstreams: [], tls: 'self-signed', health: 'path = "/", interval = "100ms"' },
+    // no upstreams: routeToml writes no `upstreams` line, the route balances to the app's workers
+    { name: 'shop', hosts: ['shop.test'], upstreams: [], tls: 'self-signed', health: 'path = "/", interval = "100ms"', extra: 'app = "shop"' },
     { name: 'api', hosts: ['api.test'], upstreams: [ok.origin, dead], tls: 'self-signed', health: 'path = "/", interval = "100ms", unhealthy_threshold = 1' },
   ])
-    .replace('upstreams = []', 'app = "shop"')
     .concat(`\n[[apps]]\nname = "shop"\ncommand = [${JSON.stringify(process.execPath)}, ${JSON.stringify(APP)}]\nworkers = 2\nport = ${appPort}\nmemory = "128MiB"\n`);
   const p = await startProxy(t.testdir(), toml, { historyStepMs: STEP_MS, supervisorTuning: { sampleMs: STEP_MS } });
   t.teardown(() => p.close());
