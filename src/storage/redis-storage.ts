@@ -4,8 +4,8 @@
  *
  * - Reads ask Redis; what it returns for a durable key (ACME account, certificates, ledger, pre-start
  *   markers, ticket keys: not challenge answers) is mirrored into the cache. While Redis is
- *   unreachable or not yet synced, reads come from the cache: a replica starts and serves while Redis
- *   is away.
+ *   unreachable or not yet synced, reads (and lists of durable keys) come from the cache: a replica
+ *   starts and serves while Redis is away.
  * - Writes and deletes go to Redis (they fail while it is away: callers keep the value in memory and
  *   retry, as with a failing disk) and then to the cache. Each one bumps a version counter and is
  *   published on a channel in the same Lua script, so every replica hears of it at once (`watch`);
@@ -223,18 +223,26 @@ export class RedisStorage implements Storage {
     if (isDurable(key)) await this.cache.delete(key).catch(() => undefined);
   }
 
+  /** list asks Redis; while it is away or not in step, durable keys are listed from the cache (as `read` does), others throw. */
   async list(prefix: string): Promise<string[]> {
     checkKey(prefix);
+    const cached = isDurable(`${prefix}/`);
+    if (cached && !(await this.inStep())) return this.cache.list(prefix);
     const out = new Set<string>();
     let cursor = '0';
-    do {
-      const [next, keys] = (await this.link.call(['SCAN', cursor, 'MATCH', `${KEY_PREFIX}${prefix}/*`, 'COUNT', '500'])) as [string, string[]];
-      cursor = next;
-      for (const k of keys) {
-        const rest = k.slice(KEY_PREFIX.length + prefix.length + 1);
-        if (rest !== '' && !rest.includes('/')) out.add(`${prefix}/${rest}`);
-      }
-    } while (cursor !== '0');
+    try {
+      do {
+        const [next, keys] = (await this.link.call(['SCAN', cursor, 'MATCH', `${KEY_PREFIX}${prefix}/*`, 'COUNT', '500'])) as [string, string[]];
+        cursor = next;
+        for (const k of keys) {
+          const rest = k.slice(KEY_PREFIX.length + prefix.length + 1);
+          if (rest !== '' && !rest.includes('/')) out.add(`${prefix}/${rest}`);
+        }
+      } while (cursor !== '0');
+    } catch (err) {
+      if (cached && err instanceof RedisUnavailableError) return this.cache.list(prefix);
+      throw err;
+    }
     return [...out].sort();
   }
 

@@ -7,7 +7,10 @@
  *   guarded: no failure recorded, ordered again under the lock once it is free;
  * - a lock whose caller stopped waiting during the settle time of a fresh epoch is not handed out;
  * - an on-demand name approved while Redis is away (it cannot be recorded in storage) is still
- *   maintained: ordered when Redis is back, and recorded then.
+ *   maintained: ordered when Redis is back, and recorded then;
+ * - portico with on-demand TLS starts and stops while Redis is away (the names remembered are listed
+ *   from the local cache; it used to end silently before "portico ready": a failed list, then a
+ *   close of the Redis client that never returned).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +22,9 @@ import { OnDemand } from '../../src/acme/on-demand.js';
 import { Metrics } from '../../src/metrics.js';
 import { RedisStorage, SETTLE_MS } from '../../src/storage/redis-storage.js';
 import { safeSegment } from '../../src/storage/storage.js';
-import { captureLogger, makeCA, startRedis, waitUntil } from '../../test-support/index.js';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { captureLogger, makeCA, proxyConfig, spawnPortico, startBackend, startRedis, waitUntil } from '../../test-support/index.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.close());
@@ -152,4 +157,23 @@ t.test('an on-demand name approved while Redis is away is maintained: ordered wh
   t.equal(issuer.calls.length, 1, 'ordered once Redis was back');
   t.ok(installs.includes('od.example.com'));
   await waitUntil(async () => (await redis.cli('EXISTS', `portico:${PREFIX}/on-demand/od.example.com.json`)) === '1', 5000, 'recorded in storage');
+});
+
+t.test('portico with on-demand TLS starts and stops while Redis is away', async (t) => {
+  const backend = await startBackend('any');
+  t.teardown(() => backend.close());
+  await redis.stop();
+  const dir = t.testdir();
+  const acme = ['enabled = true', 'directory = "https://127.0.0.1:9/dir"', '[acme.on_demand]', 'ask = "http://127.0.0.1:9/ask"'].join('\n');
+  await writeFile(join(dir, 'config.toml'), proxyConfig([{ hosts: ['*'], upstreams: [backend.origin], tls: 'acme' }], { redis: redis.url, acme }));
+  const p = spawnPortico(['run', '--config', join(dir, 'config.toml')]);
+  t.teardown(() => {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  });
+  await p.waitFor((l) => l.msg === 'portico ready', 15_000);
+  t.ok(p.logs.some((l) => l.msg === 'starting without redis: serving what the local cache holds (self-signed where it holds nothing)'));
+  p.child.kill('SIGTERM');
+  t.equal(await p.exited, 0);
+  t.ok(p.logs.some((l) => l.msg === 'stopped'), 'the shutdown ran to its end');
+  await redis.start();
 });
