@@ -451,7 +451,15 @@ export class AcmeManager {
     try {
       const issuer = await this.o.issuer();
       const replaces = renewal && s.ari?.info ? issuer.certId(s.cert!.cert) : null;
-      const issued = await issuer.issue({ names: [s.host], challenges: challengesFor(s.host, this.o.acme.challenges), profile: this.o.acme.profile, replaces, signal });
+      const request = { names: [s.host], challenges: challengesFor(s.host, this.o.acme.challenges), profile: this.o.acme.profile, replaces, signal };
+      let issued = await issuer.issue(request);
+      if (issued.resumed && !this.newer(s, issued)) {
+        // a stale record (an emptied Redis re-published from a replica's cache): its certificate is
+        // the one served, or older; forget it and order for real
+        await this.pending.delete(s.host);
+        this.log.warn({ host: s.host }, 'the order recorded as finalized gave no newer certificate than the one served: ordering again');
+        issued = await issuer.issue(request);
+      }
       let cert: StoredCert;
       try {
         cert = await this.files.save(s.host, issued);
@@ -475,6 +483,12 @@ export class AcmeManager {
       if (signal.aborted) return;
       await this.recordFailure(s, err);
     }
+  }
+
+  /** newer: an issued certificate expires later than the one served (and is not expired). */
+  private newer(s: HostState, issued: { cert: string; key: string }): boolean {
+    const na = this.files.parse(s.host, issued).notAfter.getTime();
+    return na > this.now() && (s.cert === null || na > s.cert.notAfter.getTime());
   }
 
   private async recordFailure(s: HostState, err: unknown, waitMs?: number): Promise<void> {
