@@ -12,19 +12,18 @@
  *   from the local cache; it used to end silently before "portico ready": a failed list, then a
  *   close of the Redis client that never returned).
  */
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import t from 'tap';
-import type { Issuer, IssueRequest } from '../../src/acme/issuer.js';
 import { OrderLimiter } from '../../src/acme/limiter.js';
 import { AcmeManager, storagePrefix } from '../../src/acme/manager.js';
 import { OnDemand } from '../../src/acme/on-demand.js';
 import { Metrics } from '../../src/metrics.js';
 import { RedisStorage, SETTLE_MS } from '../../src/storage/redis-storage.js';
 import { safeSegment } from '../../src/storage/storage.js';
-import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
-import { captureLogger, makeCA, proxyConfig, spawnPortico, startBackend, startRedis, waitUntil } from '../../test-support/index.js';
+import { captureLogger, FakeIssuer, makeCA, proxyConfig, spawnPortico, startBackend, startRedis, waitUntil } from '../../test-support/index.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.close());
@@ -39,22 +38,6 @@ async function open(t: { teardown(fn: () => unknown): void }, cacheDir: string, 
   t.teardown(() => s.close());
   await waitUntil(() => s.connected, 5000, 'redis storage in step');
   return s;
-}
-
-/** FakeIssuer: `issue` runs `result` with the request (its signal included). */
-class FakeIssuer implements Issuer {
-  calls: IssueRequest[] = [];
-  constructor(private readonly result: (req: IssueRequest) => Promise<{ cert: string; key: string }>) {}
-  async issue(req: IssueRequest) {
-    this.calls.push(req);
-    return { ...(await this.result(req)), challenge: 'http-01' as const };
-  }
-  async renewalInfo() {
-    return null;
-  }
-  certId() {
-    return null;
-  }
 }
 
 t.test('a fresh epoch: a lock whose caller stopped waiting during the settle time is not handed out', async (t) => {
