@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
+import type { Issuer, IssueRequest } from '../src/acme/issuer.js';
 import { makeCertificate } from '../src/cert-sources/self-signed.js';
 import { createLogger, type Logger } from '../src/log.js';
 
@@ -87,4 +88,20 @@ export function captureLogger(): { log: Logger; lines: Array<Record<string, unkn
     for (const l of parts) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
   });
   return { log: createLogger({ level: 'debug', format: 'json', destination: sink }), lines };
+}
+
+/** FakeIssuer is an ACME manager's issuer without a CA: `issue` records the request and answers with `result` (no ARI). */
+export class FakeIssuer implements Issuer {
+  calls: IssueRequest[] = [];
+  constructor(private readonly result: (req: IssueRequest) => Promise<{ cert: string; key: string }>) {}
+  async issue(req: IssueRequest) {
+    this.calls.push(req);
+    return { ...(await this.result(req)), challenge: 'http-01' as const };
+  }
+  async renewalInfo() {
+    return null;
+  }
+  certId() {
+    return null;
+  }
 }

@@ -9,8 +9,9 @@
  *   check: refresh ARI (RFC 9773) when the CA offers it, raise alerts, and when the certificate is
  *   due (ARI window, else `renew_before` of the lifetime ± 2 % jitter) and the ledger allows it,
  *   order — rate-limited process-wide, under a storage lock, after checking storage again (another
- *   process may have done it). A new certificate is saved, then `install`ed (the runtime publishes a
- *   snapshot, so the next handshake gets it). Failures go to the ledger and back off.
+ *   process may have done it); a lock lost meanwhile stops the order before finalize. A new
+ *   certificate is saved, then `install`ed (the runtime publishes a snapshot, so the next handshake
+ *   gets it). Failures go to the ledger and back off.
  * - Alerting: while a certificate has < 1/6 of its lifetime left and renewal fails, every check
  *   logs at error level; `portico_cert_renewal_failing{name}` is 1 while attempts fail.
  * - Hosts: DNS names, IP addresses (RFC 8738: http-01 / tls-alpn-01) and wildcards (dns-01 only).
@@ -132,6 +133,8 @@ interface HostState {
   firstCheck?: Promise<void>;
   /** the current maintenance loop's number */
   loop?: number;
+  /** an on-demand host not yet recorded in storage (it failed): tried again at each check */
+  unremembered?: boolean;
 }
 
 /** challengesFor: wildcards are validated with dns-01 only, IP addresses never (RFC 8738); else the configured order. */
@@ -284,12 +287,26 @@ export class AcmeManager {
       state.firstCheck = (async () => {
         const stored = state.cert ?? (await this.loadHost(state));
         if (stored !== null) this.o.install(host, stored);
-        await this.o.onDemand!.gate.remember(host);
+        await this.remember(state);
         await new Promise<void>((first) => void this.maintain(state, signal, first));
       })().catch((err: unknown) => this.log.error({ host, err: errorText(err) }, 'on-demand certificate failed'));
     }
     await s.firstCheck;
     return s.cert;
+  }
+
+  /**
+   * remember records an on-demand host in storage (maintained after a restart). Failing storage (Redis
+   * away) must not keep the host from being maintained: it is tried again at each check.
+   */
+  private async remember(s: HostState): Promise<void> {
+    try {
+      await this.o.onDemand!.gate.remember(s.host);
+      s.unremembered = false;
+    } catch (err) {
+      if (!s.unremembered) this.log.warn({ host: s.host, err: errorText(err) }, 'on-demand name not recorded in storage yet (maintained now; recorded at a later check)');
+      s.unremembered = true;
+    }
   }
 
   /** status describes every host (for /status.json). */
@@ -334,6 +351,7 @@ export class AcmeManager {
         this.log.error({ host: s.host, path: this.files.describeCert(s.host), err: errorText(err) }, 'certificate still not saved to storage (served from memory)');
       }
     }
+    if (s.unremembered && !s.dropped) await this.remember(s);
     await this.refreshAri(s);
     this.alert(s);
     const now = this.now();
@@ -376,7 +394,10 @@ export class AcmeManager {
   private async obtain(s: HostState, signal: AbortSignal): Promise<void> {
     await this.o.limiter.run(async () => {
       const lock = await this.o.storage.lock(`order-${this.prefix}-${s.host}`, { ...this.o.lockOptions, signal });
-      lock.signal?.addEventListener('abort', () => this.log.warn({ host: s.host }, 'the order lock was taken over by another process while ordering (this one was too slow); storage is checked again before saving'), { once: true });
+      // a lock lost while ordering (a file lock taken over after missed heartbeats, a Redis lease not
+      // renewed in time) stops this order before finalize: another process may be ordering now
+      const lost = lock.signal;
+      lost?.addEventListener('abort', () => this.log.warn({ host: s.host, err: errorText(lost.reason) }, 'the order lock was lost while ordering: this order stops before finalize; the next check looks at storage again'), { once: true });
       try {
         // Check again under the lock: another process (or the previous runtime) may have done it.
         const stored = await this.files.load(s.host);
@@ -395,7 +416,8 @@ export class AcmeManager {
         s.ledger = await this.readLedger(s.host);
         if (s.ledger.next_attempt_at !== null && Date.parse(s.ledger.next_attempt_at) > this.now()) return;
         if (s.onDemand && !(await this.permitted(s))) return;
-        await this.order(s, signal);
+        if (lost?.aborted) return;
+        await this.order(s, lost === undefined ? signal : AbortSignal.any([signal, lost]));
       } finally {
         await lock.release();
       }
@@ -429,7 +451,15 @@ export class AcmeManager {
     try {
       const issuer = await this.o.issuer();
       const replaces = renewal && s.ari?.info ? issuer.certId(s.cert!.cert) : null;
-      const issued = await issuer.issue({ names: [s.host], challenges: challengesFor(s.host, this.o.acme.challenges), profile: this.o.acme.profile, replaces, signal });
+      const request = { names: [s.host], challenges: challengesFor(s.host, this.o.acme.challenges), profile: this.o.acme.profile, replaces, signal };
+      let issued = await issuer.issue(request);
+      if (issued.resumed && !this.newer(s, issued)) {
+        // a stale record (an emptied Redis re-published from a replica's cache): its certificate is
+        // the one served, or older; forget it and order for real
+        await this.pending.delete(s.host);
+        this.log.warn({ host: s.host }, 'the order recorded as finalized gave no newer certificate than the one served: ordering again');
+        issued = await issuer.issue(request);
+      }
       let cert: StoredCert;
       try {
         cert = await this.files.save(s.host, issued);
@@ -453,6 +483,12 @@ export class AcmeManager {
       if (signal.aborted) return;
       await this.recordFailure(s, err);
     }
+  }
+
+  /** newer: an issued certificate expires later than the one served (and is not expired). */
+  private newer(s: HostState, issued: { cert: string; key: string }): boolean {
+    const na = this.files.parse(s.host, issued).notAfter.getTime();
+    return na > this.now() && (s.cert === null || na > s.cert.notAfter.getTime());
   }
 
   private async recordFailure(s: HostState, err: unknown, waitMs?: number): Promise<void> {

@@ -56,8 +56,9 @@ export class CertFiles {
   }
 
   /**
-   * isCertKey: a change of this storage key means a new certificate for the host — its bundle, or the
-   * certificate of the two-file form (older versions write it after the key).
+   * isCertKey tells whether a changed storage key is a host's certificate: its bundle (one write: a
+   * change of it is a new pair), or the `.crt` an older version writes after its `.key` (a fleet
+   * upgraded one replica at a time).
    */
   isCertKey(host: string, key: string): boolean {
     const k = this.keys(host);

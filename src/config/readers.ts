@@ -68,6 +68,15 @@ export function wrongType(ctx: Ctx, path: string, want: string, v: unknown): und
   return ctx.report(path, `must be ${want}, not ${typeName(v)}`);
 }
 
+/** urlOf parses a URL-valued key; undefined (reported as `notUrl`) when it is not a URL. */
+export function urlOf(s: string, path: string, ctx: Ctx, notUrl: string): URL | undefined {
+  try {
+    return new URL(s);
+  } catch {
+    return ctx.report(path, notUrl);
+  }
+}
+
 /** The known key within edit distance 2 of `key` (and closer than its own length), if any. */
 export function suggest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;

@@ -14,7 +14,7 @@ import { parseRate } from './grammar.js';
 import { KEYS } from './keys.js';
 import type { Balance, Coding, HeaderRules, HeadersConfig, RouteConfig } from './types.js';
 import {
-  Ctx, join, q, table, get, opt, str, bool, list, oneOf, parsed, isTable, wrongType, type Reader, type Table,
+  Ctx, join, q, table, get, opt, str, bool, list, oneOf, parsed, isTable, wrongType, urlOf, type Reader, type Table,
 } from './readers.js';
 
 export const balance = oneOf<Balance>(['round_robin', 'least_requests', 'p2c']);
@@ -122,12 +122,8 @@ export const redirectTarget: Reader<string | null> = (v, p, ctx) => {
   const s = str(v, p, ctx);
   if (s === undefined) return undefined;
   if (s === '') return null;
-  let url: URL;
-  try {
-    url = new URL(s);
-  } catch {
-    return ctx.report(p, `${q(s)} is not a URL (like "https://www.example.com")`);
-  }
+  const url = urlOf(s, p, ctx, `${q(s)} is not a URL (like "https://www.example.com")`);
+  if (url === undefined) return undefined;
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return ctx.report(p, `${q(s)} must be an https:// (or http://) URL`);
   if (url.username !== '' || url.password !== '' || url.hash !== '' || s.includes('#')) return ctx.report(p, `${q(s)} must not have a user, password or #fragment`);
   return url.pathname === '/' && url.search === '' ? url.origin : url.href;

@@ -18,7 +18,7 @@ import type {
 import { KEYS } from './keys.js';
 import {
   Ctx, join, q, table, get, orElse, opt, req, str, parsed, address, cidr, optionalAddress, timeout, grace, size,
-  integer, bool, port, oneOf, filePath, nonEmptyString, list, tableList, type Table, type Reader, clash, formatAddress,
+  integer, bool, port, oneOf, filePath, nonEmptyString, list, tableList, type Table, type Reader, clash, formatAddress, urlOf,
 } from './readers.js';
 import { argv, readSupervisor, checkAppListeners, readApps, checkRouteApps } from './validate-apps.js';
 import { readRoutes } from './validate-routes.js';
@@ -123,12 +123,8 @@ function readTls(v: unknown, ctx: Ctx): TlsConfig {
 const httpsUrl: Reader<string> = (v, p, ctx) => {
   const s = str(v, p, ctx);
   if (s === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(s);
-  } catch {
-    return ctx.report(p, `${q(s)} is not a URL`);
-  }
+  const url = urlOf(s, p, ctx, `${q(s)} is not a URL`);
+  if (url === undefined) return undefined;
   return url.protocol === 'https:' ? s : ctx.report(p, `${q(s)} must be an https:// URL`);
 };
 
@@ -136,12 +132,8 @@ const httpsUrl: Reader<string> = (v, p, ctx) => {
 const redisUrl: Reader<string> = (v, p, ctx) => {
   const s = str(v, p, ctx);
   if (s === undefined || s === '') return s;
-  let url: URL;
-  try {
-    url = new URL(s);
-  } catch {
-    return ctx.report(p, 'is not a URL (like "redis://:${REDIS_PASSWORD}@10.0.0.5:6379/0" or "rediss://…")');
-  }
+  const url = urlOf(s, p, ctx, 'is not a URL (like "redis://:${REDIS_PASSWORD}@10.0.0.5:6379/0" or "rediss://…")');
+  if (url === undefined) return undefined;
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return ctx.report(p, `must be a redis:// or rediss:// URL, not ${url.protocol}//…`);
   if (url.hostname === '') return ctx.report(p, 'names no host');
   if (!/^\/?(\d{1,2})?$/.test(url.pathname)) return ctx.report(p, `the path must be a database number (like "/0"), not ${q(url.pathname)}`);
@@ -170,12 +162,8 @@ const backoffRange = parsed(parseRange, 'a range of durations "MIN..MAX" (like "
 const askUrl: Reader<string> = (v, p, ctx) => {
   const s = str(v, p, ctx);
   if (s === undefined || s === '') return s;
-  let url: URL;
-  try {
-    url = new URL(s);
-  } catch {
-    return ctx.report(p, `${q(s)} is not a URL`);
-  }
+  const url = urlOf(s, p, ctx, `${q(s)} is not a URL`);
+  if (url === undefined) return undefined;
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return ctx.report(p, `${q(s)} must be an http:// or https:// URL`);
   return url.search === '' && url.hash === '' ? s : ctx.report(p, `${q(s)} must not have a query or fragment (portico adds ?domain=NAME)`);
 };

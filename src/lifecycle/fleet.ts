@@ -90,7 +90,7 @@ export class Fleet {
 
   /** shareTicketKeys keeps the fleet's session-ticket key on the publisher. */
   shareTicketKeys(target: TicketKeyTarget): void {
-    this.tickets = new TicketKeySync(this.storage, target, this.log);
+    this.tickets = new TicketKeySync(this.storage, target, this.log, Date.now, 5000, this.storage.settleMs);
     this.tickets.start();
   }
 
@@ -128,6 +128,8 @@ export class TicketKeySync {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     private readonly retryMs = 5000,
+    /** how long the storage may hold a lock back on top (a fresh Redis epoch: RedisStorage.settleMs) */
+    private readonly settleMs = 0,
   ) {}
 
   start(): void {
@@ -178,7 +180,7 @@ export class TicketKeySync {
 
   /** create writes the slot's key under a lock unless another replica did first; old slots' keys are deleted. */
   private async create(key: string): Promise<string> {
-    const lock = await this.storage.lock('tls-ticket-key', { signal: AbortSignal.timeout(Math.max(this.retryMs, 2000)) });
+    const lock = await this.storage.lock('tls-ticket-key', { signal: AbortSignal.timeout(Math.max(this.retryMs, 2000) + this.settleMs) });
     try {
       const again = (await this.storage.read(key))?.toString() ?? null;
       if (again !== null) return again;

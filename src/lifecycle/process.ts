@@ -49,6 +49,8 @@ export type { ReloadResult } from './reload.js';
 
 /** FINISH_ORDERS_MS: at shutdown, how long ACME orders still running may take to finish. */
 const FINISH_ORDERS_MS = 10_000;
+/** ORDERS_SLACK_MS: past shutdown_delay + shutdown_grace, how long orders may still take (main.ts exits 0.9 s past them whatever hangs). */
+const ORDERS_SLACK_MS = 500;
 
 /** StartOptions: where the config is and, for tests, where log lines go. */
 export interface StartOptions {
@@ -78,6 +80,8 @@ export class Portico {
   private certHosts = new Set<string>();
   private ready = false;
   private shuttingDown: Promise<void> | null = null;
+  /** when ACME orders must have finished at shutdown, within the bound main.ts enforces (epoch ms) */
+  private ordersBy = Number.POSITIVE_INFINITY;
   readonly reloader: Reloader<Runtime>;
   private readonly listeners = new ListenerSet();
   private detected: DetectedMemory | null = null;
@@ -441,6 +445,7 @@ export class Portico {
 
   private async stop(): Promise<void> {
     const config = this.publisher.runtime?.config;
+    this.ordersBy = Date.now() + (config?.server.shutdown_delay ?? 0) + (config?.server.shutdown_grace ?? 0) + ORDERS_SLACK_MS;
     await shutdown(this.shutdownSteps(), { delay: config?.server.shutdown_delay ?? 0, grace: config?.server.shutdown_grace ?? 0, log: this.log, inFlight: () => this.inFlight });
     flushLogger(this.log);
   }
@@ -467,14 +472,15 @@ export class Portico {
 
   /**
    * finishOrders lets ACME orders still running end (the runtime's abort stops those before finalize
-   * at once; one past finalize downloads its certificate: issue 27), for at most FINISH_ORDERS_MS —
-   * the hard exit of main.ts still applies; an order cut anyway is resumed at the next start.
+   * at once; one past finalize downloads its certificate: issue 27), for at most FINISH_ORDERS_MS and
+   * never past the bound of main.ts's hard exit (the shutdown then still ends in order: the fleet
+   * closed, exit 0); an order cut is resumed at the next start.
    */
   private async finishOrders(): Promise<void> {
     const limiter = this.deps.acme?.limiter;
     if (limiter === undefined || limiter.running === 0) return;
     this.log.info({ component: 'acme', orders: limiter.running }, 'waiting for ACME orders to finish');
-    if (!(await limiter.settled(FINISH_ORDERS_MS))) this.log.warn({ component: 'acme', orders: limiter.running }, 'ACME orders still running at exit: an order past finalize is resumed at the next start');
+    if (!(await limiter.settled(Math.max(0, Math.min(FINISH_ORDERS_MS, this.ordersBy - Date.now()))))) this.log.warn({ component: 'acme', orders: limiter.running }, 'ACME orders still running at exit: an order past finalize is resumed at the next start');
   }
 
   /** drainTraffic: the data-plane workers drain themselves; the in-process data plane drains with its https and http listeners. */

@@ -51,6 +51,14 @@ export function renderStatusText(s: Doc, hist: Doc | null, o: TextOptions): stri
     const resumed = last(hist.tls?.resumed) ?? 0;
     out.push(`  now: ${f.rate(rps)}; TLS handshakes ${f.rate(full + resumed)}${full + resumed > 0 ? ` (${f.percent((resumed / (full + resumed)) * 100)} resumed)` : ''}; portico ${f.percent(last(hist.portico?.cpu_percent))} CPU, ${f.bytes(last(hist.portico?.rss_bytes))} RSS`);
   }
+  const st = s.storage;
+  if (st?.kind === 'redis') {
+    out.push(st.connected
+      ? `  storage: redis ${st.url}, ${paint('in step', 'green')}, last sync ${st.last_sync ? f.relative(st.last_sync, now) : '–'}, ${st.locks?.length ?? 0} lock(s) held in the fleet`
+      : `  storage: redis ${st.url} ${paint('NOT CONNECTED', 'red')} since ${f.relative(st.since, now)} (${st.last_error ?? 'no answer'}): serving from the local cache ${st.cache_dir}; orders, renewals and pre-start steps wait`);
+  } else if (st?.kind === 'file') {
+    out.push(`  storage: directory ${st.dir}`);
+  }
   if (r?.result === 'failure') out.push(...heading('LAST RELOAD FAILED (the previous config keeps serving)'), ...(r.problems ?? []).map((x: string) => `  - ${x}`));
 
   out.push(...heading('ROUTES'));
@@ -61,7 +69,8 @@ export function renderStatusText(s: Doc, hist: Doc | null, o: TextOptions): stri
         const h = routesHist.get(rt.name);
         const ups = rt.upstreams ?? [];
         const healthy = `${rt.healthy_upstreams}/${ups.length} up`;
-        return [rt.name, rt.hosts.join(', '), f.rate(last(h?.rps)), f.rate(last(h?.r4xx)), f.rate(last(h?.r5xx)), f.ms(last(h?.p99_ms)), f.count(last(h?.in_flight)), f.count(rt.requests?.requests), rt.healthy_upstreams === ups.length ? paint(healthy, 'green') : paint(healthy, rt.healthy_upstreams === 0 ? 'red' : 'yellow')];
+        const upstreams = rt.redirect ? `redirect ${rt.redirect.status} → ${rt.redirect.to}` : rt.healthy_upstreams === ups.length ? paint(healthy, 'green') : paint(healthy, rt.healthy_upstreams === 0 ? 'red' : 'yellow');
+        return [rt.name, rt.hosts.join(', '), f.rate(last(h?.rps)), f.rate(last(h?.r4xx)), f.rate(last(h?.r5xx)), f.ms(last(h?.p99_ms)), f.count(last(h?.in_flight)), f.count(rt.requests?.requests), upstreams];
       }),
       paint,
     ),

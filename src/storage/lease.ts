@@ -3,10 +3,11 @@
  * its owner's token, created only if absent (`SET NX PX lease`), renewed by its holder every third of
  * the lease while held, and deleted only by its owner (compare-and-delete in one Lua script). A
  * holder that dies (SIGKILL, a lost machine) releases by expiry; a holder that cannot renew in time
- * (Redis away longer than the lease) loses it (`onLost`): callers check again after taking a lock, so
- * the rare overlap that follows is harmless. While Redis is unreachable a waiter keeps waiting
- * (polling with backoff, `onWaiting` once), it does not fail: work that needs the fleet's lock waits
- * for the fleet.
+ * (Redis away longer than the lease) or finds another owner loses it (`onLost`, and the lock's
+ * `signal` aborts, as a file lock's does when taken over): callers check again after taking a lock,
+ * and stop the work the lock guarded when its signal aborts, so the rare overlap is harmless. While
+ * Redis is unreachable a waiter keeps waiting (polling with backoff, `onWaiting` once), it does not
+ * fail: work that needs the fleet's lock waits for the fleet.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -70,24 +71,39 @@ export async function acquireLease(link: RedisLink, key: string, o: LeaseOptions
   }
 }
 
-/** held renews the lease until release; release deletes it only while it is still ours. */
+/**
+ * held renews the lease until release; release deletes it only while it is still ours. The lease is
+ * lost — `signal` aborts, `onLost` is called, renewing stops — when a renewal finds another owner (or
+ * none), or when no renewal succeeded for a whole lease (Redis away or hung: it has expired there, and
+ * another replica may hold it now).
+ */
 function held(link: RedisLink, key: string, owner: string, o: LeaseOptions): Lock {
   let released = false;
-  let lost = false;
+  const lost = new AbortController();
+  let renewedAt = Date.now();
+  const lose = (why: string) => {
+    if (released || lost.signal.aborted) return;
+    clearInterval(timer);
+    o.onLost?.();
+    lost.abort(new Error(`lock lease ${key} lost: ${why}`));
+  };
   const timer = setInterval(() => {
+    const sent = Date.now();
     link.call(['EVAL', RENEW, '1', key, owner, String(o.leaseMs)]).then(
       (r) => {
-        if (r === 0 && !released && !lost) {
-          lost = true;
-          o.onLost?.();
-        }
+        if (r === 0) lose('another replica holds it (or it expired)');
+        else renewedAt = sent;
       },
-      () => undefined, // Redis away: try again next period (the lease lasts three)
+      () => {
+        // Redis away: try again next period (the lease lasts three), unless it has run out
+        if (Date.now() - renewedAt >= o.leaseMs) lose(`not renewed for ${o.leaseMs}ms (redis away)`);
+      },
     );
   }, o.renewMs ?? Math.max(10, Math.floor(o.leaseMs / 3)));
   timer.unref();
   return {
     owner,
+    signal: lost.signal,
     async release() {
       if (released) return;
       released = true;

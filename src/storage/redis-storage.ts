@@ -4,13 +4,14 @@
  *
  * - Reads ask Redis; what it returns for a durable key (ACME account, certificates, ledger, pre-start
  *   markers, ticket keys: not challenge answers) is mirrored into the cache. While Redis is
- *   unreachable or not yet synced, reads come from the cache: a replica starts and serves while Redis
- *   is away.
+ *   unreachable or not yet synced, reads (and lists of durable keys) come from the cache: a replica
+ *   starts and serves while Redis is away.
  * - Writes and deletes go to Redis (they fail while it is away: callers keep the value in memory and
  *   retry, as with a failing disk) and then to the cache. Each one bumps a version counter and is
  *   published on a channel in the same Lua script, so every replica hears of it at once (`watch`);
  *   a slow poll of the counter covers missed messages.
- * - Locks are leases (lease.ts): owner token, TTL renewed while held, released only by the owner.
+ * - Locks are leases (lease.ts): owner token, TTL renewed while held, released only by the owner; a
+ *   lost lease aborts the lock's `signal`.
  * - Sync on every (re)connection, before Redis is used again: an epoch key tells whether Redis is the
  *   one this cache mirrors; a new or emptied Redis gets the cache's durable keys back (SET-if-absent,
  *   a certificate and its key together: MSETNX), so a restarted-empty Redis is re-published from a
@@ -165,6 +166,11 @@ export class RedisStorage implements Storage {
     await this.link.close();
   }
 
+  /** settleMs: how long after a fresh epoch began a lock is held back (SETTLE_MS), for callers that bound their wait. */
+  get settleMs(): number {
+    return SETTLE_MS;
+  }
+
   /** connected: Redis answers and this replica is synced with it. */
   get connected(): boolean {
     return this.synced && this.link.isReady;
@@ -217,18 +223,26 @@ export class RedisStorage implements Storage {
     if (isDurable(key)) await this.cache.delete(key).catch(() => undefined);
   }
 
+  /** list asks Redis; while it is away or not in step, durable keys are listed from the cache (as `read` does), others throw. */
   async list(prefix: string): Promise<string[]> {
     checkKey(prefix);
+    const cached = isDurable(`${prefix}/`);
+    if (cached && !(await this.inStep())) return this.cache.list(prefix);
     const out = new Set<string>();
     let cursor = '0';
-    do {
-      const [next, keys] = (await this.link.call(['SCAN', cursor, 'MATCH', `${KEY_PREFIX}${prefix}/*`, 'COUNT', '500'])) as [string, string[]];
-      cursor = next;
-      for (const k of keys) {
-        const rest = k.slice(KEY_PREFIX.length + prefix.length + 1);
-        if (rest !== '' && !rest.includes('/')) out.add(`${prefix}/${rest}`);
-      }
-    } while (cursor !== '0');
+    try {
+      do {
+        const [next, keys] = (await this.link.call(['SCAN', cursor, 'MATCH', `${KEY_PREFIX}${prefix}/*`, 'COUNT', '500'])) as [string, string[]];
+        cursor = next;
+        for (const k of keys) {
+          const rest = k.slice(KEY_PREFIX.length + prefix.length + 1);
+          if (rest !== '' && !rest.includes('/')) out.add(`${prefix}/${rest}`);
+        }
+      } while (cursor !== '0');
+    } catch (err) {
+      if (cached && err instanceof RedisUnavailableError) return this.cache.list(prefix);
+      throw err;
+    }
     return [...out].sort();
   }
 
@@ -247,9 +261,14 @@ export class RedisStorage implements Storage {
     // a fresh epoch: give the replicas that hold the fleet's state time to re-publish it first
     const settle = epochBorn(this.epoch) + SETTLE_MS - Date.now();
     if (settle > 0) await sleepUnless(settle, opts.signal);
+    if (opts.signal?.aborted) {
+      // the caller stopped waiting meanwhile: it must not get a lock it no longer expects
+      await lock.release();
+      opts.signal.throwIfAborted();
+    }
     this.held.add(lock.owner);
     const release = lock.release.bind(lock);
-    return { owner: lock.owner, release: async () => (this.held.delete(lock.owner), release()) };
+    return { owner: lock.owner, signal: lock.signal, release: async () => (this.held.delete(lock.owner), release()) };
   }
 
   /** watch calls `fn` with each changed key (null: anything may have changed), until the returned function is called. */

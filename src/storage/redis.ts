@@ -129,11 +129,32 @@ export class RedisLink {
     await sub.subscribe(channel, (message: string) => fn(message));
   }
 
-  /** close ends both connections (pending commands reject). */
+  /**
+   * close ends both connections. The command connection, when up, is closed politely (the replies
+   * of commands sent are waited for, at most `timeoutMs`); a connection that is down, and the pub/sub
+   * one (whose queued SUBSCRIBE a Redis that is away never answers), are destroyed: node-redis's own
+   * close would wait for those replies forever.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const wasReady = this.ready;
     this.ready = false;
-    await Promise.all([this.cmd, this.sub].map((c) => c?.close().catch(() => undefined)));
+    const destroy = (c: ReturnType<typeof createClient> | null) => {
+      try {
+        c?.destroy();
+      } catch {
+        // already closed
+      }
+    };
+    destroy(this.sub);
+    if (!wasReady) return destroy(this.cmd);
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      this.cmd.close().then(() => true, () => true),
+      new Promise<false>((r) => (timer = setTimeout(r, this.timeoutMs, false))),
+    ]);
+    clearTimeout(timer);
+    if (!closed) destroy(this.cmd);
   }
 }

@@ -1,10 +1,12 @@
 /**
  * `portico status` (issue 26): the dashboard's overview in a terminal, read from a running portico's
  * admin listener — routes with their traffic, an upstream that is down with its reason, the
- * certificates with days left — in plain text when stdout is not a terminal and in colour when asked.
+ * certificates with days left — in plain text when stdout is not a terminal and in colour when asked;
+ * with every feature's parts on: the storage (Redis in step, then away) and a redirect route (no
+ * upstreams: shown as its redirect, not as "0/0 up").
  */
 import t from 'tap';
-import { freePort, proxyConfig, request, startBackend, startProxy, waitUntil } from '../../test-support/index.js';
+import { freePort, proxyConfig, request, startBackend, startProxy, startRedis, waitUntil } from '../../test-support/index.js';
 import { httpRequest, runCli } from '../../test-support/http.js';
 import { renderStatusText } from '../../src/lifecycle/status-text.js';
 
@@ -58,4 +60,27 @@ t.test('status prints routes, upstream health with reasons, certificates; exit 0
   const down = await runCli(['status', '--config', p.configPath]);
   t.equal(down.code, 1);
   t.match(down.stderr, /unreachable/);
+});
+
+t.test('status shows the storage (Redis in step, then away) and a redirect route as its redirect', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  const b = await startBackend('b');
+  t.teardown(() => b.close());
+  const adminPort = await freePort();
+  const toml = proxyConfig([
+    { name: 'shop', hosts: ['shop.test'], upstreams: [b.origin], tls: 'self-signed' },
+    { name: 'old', hosts: ['old.test'], upstreams: [], tls: 'self-signed', extra: 'redirect = "https://shop.test"\nredirect_status = 301' },
+  ], { redis: redis.url }).replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${adminPort}"`);
+  const p = await startProxy(t.testdir(), toml, { historyStepMs: 100 });
+  t.teardown(() => p.close());
+  const row = (out: string, first: string) => out.split('\n').map((l) => l.trim().split(/ {2,}/)).find((cells) => cells[0] === first && cells.length > 5);
+  let r = await runCli(['status', '--config', p.configPath]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, new RegExp(`storage: redis redis://127\\.0\\.0\\.1:${redis.port}/0, in step, last sync`), 'Redis in step');
+  t.match(row(r.stdout, 'old')?.at(-1), 'redirect 301 → https://shop.test', 'the redirect route shows its redirect');
+  await redis.stop();
+  await waitUntil(async () => (JSON.parse((await httpRequest({ port: adminPort, path: '/status.json' })).body) as { storage: { connected: boolean } }).storage.connected === false, 10_000, 'redis seen away');
+  r = await runCli(['status', '--config', p.configPath]);
+  t.match(r.stdout, /storage: redis \S+ NOT CONNECTED since .*: serving from the local cache/, 'Redis away, said plainly');
 });

@@ -3,11 +3,12 @@
  * it loads with no console error and no request to any other origin, fits 1280×800 without
  * horizontal scrolling, draws its charts, shows what /status.json says (requests, health states,
  * workers, days left), updates itself while traffic runs, and with two data-plane workers shows the
- * sum of both. The history samples every 200 ms here (5 s in production) so the page moves quickly.
+ * sum of both; with storage.redis, Redis away is in the attention list, and a redirect route's card
+ * shows its redirect. The history samples every 200 ms here (5 s in production) so the page moves quickly.
  */
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { freePort, proxyConfig, request, startBackend, startProxy, waitUntil, type ProxyHandle } from '../../test-support/index.js';
+import { freePort, proxyConfig, request, startBackend, startProxy, startRedis, waitUntil, type ProxyHandle } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
 import { launchBrowser, type Browser, type PageWatch } from '../../test-support/browser.js';
 import { ROOT } from '../../test-support/proxy.js';
@@ -185,5 +186,24 @@ t.test('server.workers = 2: the page shows the sum of both data-plane workers', 
   t.equal(rows.length, 2);
   t.ok(rows.every((n) => n > 0), `each worker served connections: ${rows.join(' + ')}`);
   t.same(foreign(w, p), []);
+  t.same(w.errors, []);
+});
+
+t.test('storage.redis away: needs attention; a redirect route shows its redirect', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  const ok = await startBackend('ok');
+  t.teardown(() => ok.close());
+  const p = await startProxy(t.testdir(), proxyConfig([
+    { name: 'web', hosts: ['web.test'], upstreams: [ok.origin], tls: 'self-signed' },
+    { name: 'old', hosts: ['old.test'], upstreams: [], tls: 'self-signed', extra: 'redirect = "https://web.test"' },
+  ], { redis: redis.url }), { historyStepMs: STEP_MS });
+  t.teardown(() => p.close());
+  await redis.stop();
+  await waitUntil(async () => ((await statusOf(p)) as unknown as { storage: { connected: boolean } }).storage.connected === false, 10_000, 'redis seen away');
+  const w = await (await browserFor(t)).open();
+  await w.page.goto(`http://127.0.0.1:${p.adminPort}/status`);
+  t.match(await w.page.textContent('#attention'), /storage: redis redis:\/\/127\.0\.0\.1:\d+\/0 not connected since .*serving from the local cache/);
+  t.match(await w.page.textContent('[data-route="old"] .card-head'), 'redirect 308 → https://web.test');
   t.same(w.errors, []);
 });

@@ -1,9 +1,10 @@
 /**
  * Issue 25: RedisStorage against a real redis-server (started here on a free loopback port, without
  * persistence): the Storage contract (atomic values, keys, lists), change notices to other
- * processes, the local cache (mirrored on read, served while Redis is down or hung, re-published
- * into a restarted-empty Redis — a certificate and its key together — and never resurrecting what
- * was deleted while Redis kept its data), and leases (one holder, renewed past the lease while
+ * processes, the local cache (mirrored on read, served — reads and lists of durable keys — while
+ * Redis is down or hung, re-published into a restarted-empty Redis — a certificate and its key
+ * together — and never resurrecting what was deleted while Redis kept its data), closing while Redis
+ * is away, and leases (one holder, renewed past the lease while
  * held, released only by their owner, freed by expiry when the holder dies, waiting — not failing —
  * while Redis is away).
  */
@@ -57,6 +58,13 @@ t.test('Redis down: reads come from the cache, writes fail, and the state is rep
   await waitUntil(() => !s.connected, 5000, 'down noticed');
   t.equal((await s.read('acme/ca/ledger/y.test.json'))?.toString(), '{"n":1}', 'from the cache');
   await t.rejects(s.write('acme/ca/ledger/y.test.json', '{"n":2}'), /redis/);
+  t.same(await s.list('acme/ca/ledger'), ['acme/ca/ledger/y.test.json'], 'durable keys listed from the cache (on-demand names at start)');
+  await t.rejects(s.list('challenges/http-01'), /redis/, 'challenge answers are not in the cache: no list');
+  // a second storage that never reached Redis closes at once (node-redis's close waited forever for its SUBSCRIBE)
+  const never = new RedisStorage({ url: redis.url, cacheDir: join(dir, 'never'), ...FAST });
+  never.start();
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(await Promise.race([never.close().then(() => 'closed'), new Promise((r) => setTimeout(r, 3000, 'hung'))]), 'closed', 'closed while Redis is away');
   const st = s.status();
   t.equal(st.connected, false);
   t.match(st.last_error, /./);

@@ -102,6 +102,8 @@ function attention(s) {
   if (!s.portico.ready) items.push(['warn', 'portico is not ready (starting, or shutting down)']);
   const r = s.last_reload;
   if (r?.result === 'failure') items.push(['bad', `the last reload failed ${f.relative(r.at, t)}; the previous config keeps serving: ${(r.problems ?? []).join('; ')}`]);
+  const st = s.storage;
+  if (st?.kind === 'redis' && !st.connected) items.push(['bad', `storage: redis ${st.url} not connected since ${f.relative(st.since, t)} (${st.last_error ?? 'no answer'}): serving from the local cache; orders, renewals and pre-start steps wait`]);
   for (const route of s.routes ?? []) {
     const ups = route.upstreams ?? [];
     const down = ups.filter((/** @type {Doc} */ u) => !u.healthy);
@@ -154,7 +156,7 @@ function routeCards(s, hist) {
       { class: 'card-head' },
       h('h3', {}, name === '' ? '(no route matched)' : name),
       conf ? h('span', { class: 'muted hosts' }, `${conf.hosts.join(', ')}${conf.path_prefix && conf.path_prefix !== '/' ? ` ${conf.path_prefix}` : ''}`) : h('span', { class: 'muted' }, 'requests for hosts or paths no route serves'),
-      conf ? pill(`${healthy}/${ups.length} up`, ups.length === 0 ? 'idle' : healthy === ups.length ? 'ok' : healthy === 0 ? 'bad' : 'warn') : null,
+      conf?.redirect ? pill(`redirect ${conf.redirect.status} → ${conf.redirect.to}`, 'idle') : conf ? pill(`${healthy}/${ups.length} up`, ups.length === 0 ? 'idle' : healthy === ups.length ? 'ok' : healthy === 0 ? 'bad' : 'warn') : null,
     );
     const stats = h(
       'dl',

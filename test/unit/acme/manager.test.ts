@@ -172,7 +172,8 @@ t.test('an issued certificate that cannot be saved is served from memory, not or
  * the certificate the lock holder had just stored; under the lock its re-check compared storage with
  * the certificate it now had (the same) and ordered again. The re-check asks "still due?" instead.
  */
-t.test('a certificate adopted from a storage change notice while waiting for the lock is not ordered again', async (t) => {
+// the notice names the key that changed: the one-write bundle (.pem), or the .crt of an older replica
+for (const ext of ['pem', 'crt']) t.test(`a certificate adopted from a storage change notice (.${ext}) while waiting for the lock is not ordered again`, async (t) => {
   const storage = new FileStorage(t.testdir());
   const listeners: Array<(k: string | null) => void> = [];
   const watched = Object.assign(Object.create(storage) as FileStorage, { watch: (fn: (k: string | null) => void) => (listeners.push(fn), () => undefined) });
@@ -186,9 +187,33 @@ t.test('a certificate adopted from a storage change notice while waiting for the
   m.start(ac.signal);
   await new Promise((r) => setTimeout(r, 100)); // the host has no certificate: its loop waits for the lock
   await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).save('a.test', await ca.issue(['a.test']));
-  for (const fn of listeners) fn(`${storagePrefix(DIRECTORY)}/certs/a.test.pem`); // what save() wrote (issue 27: one bundle)
+  for (const fn of listeners) fn(`${storagePrefix(DIRECTORY)}/certs/a.test.${ext}`);
   await until(() => lines.some((l) => l.msg === 'certificate obtained by another process; using it'), 2000);
   await other.release();
   await new Promise((r) => setTimeout(r, 300));
   t.equal(issuer.calls.length, 0, 'nothing ordered');
+});
+
+t.test('an order resumed from a stale record (no newer certificate than the one served) is forgotten and made again', async (t) => {
+  // a fleet: a replica's cache held an orders/ record another replica had finished, and re-published it into an emptied Redis
+  const storage = new FileStorage(t.testdir());
+  const ca = await makeCA();
+  const served = await ca.issue(['a.test'], { days: 30 });
+  await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).save('a.test', served);
+  const stale = await ca.issue(['a.test'], { days: 10 });
+  const fresh = await ca.issue(['a.test'], { days: 90 });
+  const answers = [{ ...stale, resumed: true }, fresh];
+  const issuer = new FakeIssuer(async () => answers.shift()!);
+  const later = () => Date.now() + 21 * DAY; // the served certificate is due (1/3 of 30 days left), the stale one expired
+  const { m, lines } = manager(storage, issuer, { now: later });
+  await m.load();
+  const ac = new AbortController();
+  t.teardown(() => ac.abort());
+  m.start(ac.signal);
+  await until(() => lines.some((l) => l.msg === 'certificate obtained'), 3000);
+  t.equal(issuer.calls.length, 2, 'ordered again after the stale resumption');
+  t.ok(lines.some((l) => l.msg === 'the order recorded as finalized gave no newer certificate than the one served: ordering again'));
+  const stored = await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).load('a.test');
+  t.equal(stored?.notAfter.getTime(), m.status()[0] && Date.parse(m.status()[0]!.not_after!), 'the served certificate is the stored one');
+  t.ok(stored!.notAfter.getTime() > Date.now() + 80 * DAY, 'and it is the fresh one, not the stale one');
 });

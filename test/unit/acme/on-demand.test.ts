@@ -7,13 +7,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import type { Issuer, IssueRequest } from '../../../src/acme/issuer.js';
 import { OrderLimiter } from '../../../src/acme/limiter.js';
 import { AcmeManager, storagePrefix } from '../../../src/acme/manager.js';
 import { OnDemand, onDemandHosts } from '../../../src/acme/on-demand.js';
 import { Metrics } from '../../../src/metrics.js';
 import { FileStorage } from '../../../src/storage/file.js';
-import { captureLogger, makeCA } from '../../../test-support/index.js';
+import { captureLogger, FakeIssuer, makeCA } from '../../../test-support/index.js';
 import { waitUntil as until } from '../../../test-support/wait.js';
 
 const DIRECTORY = 'https://ca.test/directory';
@@ -34,21 +33,6 @@ async function askServer(t: Test, allow: Set<string>, delayMs = 0) {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ask`, state };
-}
-
-class FakeIssuer implements Issuer {
-  calls: IssueRequest[] = [];
-  constructor(private readonly issue_: (req: IssueRequest) => Promise<{ cert: string; key: string }>) {}
-  async issue(req: IssueRequest) {
-    this.calls.push(req);
-    return { ...(await this.issue_(req)), challenge: 'http-01' as const };
-  }
-  async renewalInfo() {
-    return null;
-  }
-  certId() {
-    return null;
-  }
 }
 
 function setup(t: Test, ask: string, rate = { count: 10, window: 60_000 }, issuer?: FakeIssuer, now?: () => number) {
