@@ -51,14 +51,6 @@ export function renderStatusText(s: Doc, hist: Doc | null, o: TextOptions): stri
     const resumed = last(hist.tls?.resumed) ?? 0;
     out.push(`  now: ${f.rate(rps)}; TLS handshakes ${f.rate(full + resumed)}${full + resumed > 0 ? ` (${f.percent((resumed / (full + resumed)) * 100)} resumed)` : ''}; portico ${f.percent(last(hist.portico?.cpu_percent))} CPU, ${f.bytes(last(hist.portico?.rss_bytes))} RSS`);
   }
-  const st = s.storage;
-  if (st?.kind === 'redis') {
-    out.push(st.connected
-      ? `  storage: redis ${st.url}, ${paint('in step', 'green')}, last sync ${st.last_sync ? f.relative(st.last_sync, now) : '–'}, ${st.locks?.length ?? 0} lock(s) held in the fleet`
-      : `  storage: redis ${st.url} ${paint('NOT CONNECTED', 'red')} since ${f.relative(st.since, now)} (${st.last_error ?? 'no answer'}): serving from the local cache ${st.cache_dir}; orders, renewals and pre-start steps wait`);
-  } else if (st?.kind === 'file') {
-    out.push(`  storage: directory ${st.dir}`);
-  }
   if (r?.result === 'failure') out.push(...heading('LAST RELOAD FAILED (the previous config keeps serving)'), ...(r.problems ?? []).map((x: string) => `  - ${x}`));
 
   out.push(...heading('ROUTES'));

@@ -77,10 +77,10 @@ t.test('status shows the storage (Redis in step, then away) and a redirect route
   const row = (out: string, first: string) => out.split('\n').map((l) => l.trim().split(/ {2,}/)).find((cells) => cells[0] === first && cells.length > 5);
   let r = await runCli(['status', '--config', p.configPath]);
   t.equal(r.code, 0, r.stderr);
-  t.match(r.stdout, new RegExp(`storage: redis redis://127\\.0\\.0\\.1:${redis.port}/0, in step, last sync`), 'Redis in step');
+  t.match(r.stdout, new RegExp(`redis redis://127\\.0\\.0\\.1:${redis.port}/0: connected for .*, last sync`), 'Redis in step');
   t.match(row(r.stdout, 'old')?.at(-1), 'redirect 301 → https://shop.test', 'the redirect route shows its redirect');
   await redis.stop();
   await waitUntil(async () => (JSON.parse((await httpRequest({ port: adminPort, path: '/status.json' })).body) as { storage: { connected: boolean } }).storage.connected === false, 10_000, 'redis seen away');
   r = await runCli(['status', '--config', p.configPath]);
-  t.match(r.stdout, /storage: redis \S+ NOT CONNECTED since .*: serving from the local cache/, 'Redis away, said plainly');
+  t.match(r.stdout, /redis \S+: NOT ANSWERING for .*; serving from the local cache/, 'Redis away, said plainly');
 });

@@ -203,7 +203,7 @@ t.test('storage.redis away: needs attention; a redirect route shows its redirect
   await waitUntil(async () => ((await statusOf(p)) as unknown as { storage: { connected: boolean } }).storage.connected === false, 10_000, 'redis seen away');
   const w = await (await browserFor(t)).open();
   await w.page.goto(`http://127.0.0.1:${p.adminPort}/status`);
-  t.match(await w.page.textContent('#attention'), /storage: redis redis:\/\/127\.0\.0\.1:\d+\/0 not connected since .*serving from the local cache/);
+  t.match(await w.page.textContent('#attention'), /storage: redis redis:\/\/127\.0\.0\.1:\d+\/0: NOT ANSWERING for .*serving from the local cache/);
   t.match(await w.page.textContent('[data-route="old"] .card-head'), 'redirect 308 → https://web.test');
   t.same(w.errors, []);
 });

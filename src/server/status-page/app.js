@@ -102,8 +102,6 @@ function attention(s) {
   if (!s.portico.ready) items.push(['warn', 'portico is not ready (starting, or shutting down)']);
   const r = s.last_reload;
   if (r?.result === 'failure') items.push(['bad', `the last reload failed ${f.relative(r.at, t)}; the previous config keeps serving: ${(r.problems ?? []).join('; ')}`]);
-  const st = s.storage;
-  if (st?.kind === 'redis' && !st.connected) items.push(['bad', `storage: redis ${st.url} not connected since ${f.relative(st.since, t)} (${st.last_error ?? 'no answer'}): serving from the local cache; orders, renewals and pre-start steps wait`]);
   for (const route of s.routes ?? []) {
     const ups = route.upstreams ?? [];
     const down = ups.filter((/** @type {Doc} */ u) => !u.healthy);

@@ -129,7 +129,7 @@ export function storage(st, now) {
   const since = toMs(st.since);
   const held = since === null ? NONE : span((now - since) / 1000);
   if (st.connected) return { text: `redis ${st.url}: connected for ${held}, last sync ${relative(st.last_sync, now)}`, ok: true };
-  return { text: `redis ${st.url}: NOT ANSWERING for ${held}${st.last_error ? ` (${st.last_error})` : ''}; serving from the local cache, orders and renewals wait`, ok: false };
+  return { text: `redis ${st.url}: NOT ANSWERING for ${held}${st.last_error ? ` (${st.last_error})` : ''}; serving from the local cache; orders, renewals and pre-start steps wait`, ok: false };
 }
 
 /**
