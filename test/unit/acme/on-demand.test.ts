@@ -120,6 +120,23 @@ t.test('a name the ask endpoint stops approving is not renewed (until it approve
   t.strictSame(await onDemandHosts(storage, PREFIX), ['renew.example.com'], 'remembered again');
 });
 
+t.test('an approved name whose order fails is backed off by the ledger: more handshakes order nothing more', async (t) => {
+  const { url } = await askServer(t, new Set(['fail.example.com']));
+  let now = Date.now(); // frozen: only the test moves time, so the back-off cannot end by itself
+  const issuer = new FakeIssuer(() => Promise.reject(new Error('urn:ietf:params:acme:error:connection: refused')));
+  const { od, m } = setup(t, url, undefined, issuer, () => now);
+  t.equal(await od.certificate('fail.example.com', m), null, 'the first handshake gets the default certificate');
+  t.equal(issuer.calls.length, 1, 'one order');
+  const st = m.status().find((s) => s.host === 'fail.example.com');
+  t.match(st, { attempts: 1, last_error: /connection: refused/ }, 'the failure is in the ledger');
+  for (let i = 0; i < 10; i++) t.equal(await od.certificate('fail.example.com', m), null);
+  await new Promise((r) => setTimeout(r, 300)); // several maintenance checks (every 50 ms) inside the back-off
+  t.equal(issuer.calls.length, 1, 'handshakes and checks during the back-off order nothing');
+  now += 500; // past the back-off (min 100 ms, max 400 ms here)
+  await until(() => issuer.calls.length === 2, 5000);
+  t.equal(m.status().find((s) => s.host === 'fail.example.com')?.attempts, 2, 'tried again once the back-off ended');
+});
+
 t.test('the order limiter: configurable, and settled() waits for running orders', async (t) => {
   const l = new OrderLimiter({ perWindow: 1, windowMs: 60_000 });
   await l.run(async () => undefined);
