@@ -167,6 +167,8 @@ export function renderPlan(
   out.push(`  https  ${show(config.server.https)}  (TLS ${config.tls.min_version}+, SNI, ALPN ${config.server.http2.enabled ? `h2 (≤ ${config.server.http2.max_concurrent_streams} streams), ` : ''}http/1.1)`);
   out.push(`  http   ${show(config.server.http)}${config.server.http ? `  (308 redirect to https port ${config.server.public_https_port}; /.well-known/acme-challenge/ reserved)` : ''}`);
   out.push(`  admin  ${show(config.admin.listen)}`);
+  const pp = config.server.proxy_protocol;
+  if (pp.length > 0) out.push(`  PROXY protocol (v1/v2) required on https and http from ${pp.join(', ')} (header within ${config.server.timeouts.header} ms; optional on admin)`);
   const w = config.server.workers;
   out.push(`  https served by ${w === 1 ? 'this process (server.workers = 1)' : `${w} data-plane worker processes (${reusePortSupported() ? 'SO_REUSEPORT: the kernel spreads connections' : 'one shared socket, cluster SCHED_NONE: Node < 22.12 has no reusePort'})`}`);
   out.push('', `routes (${config.routes.length}):`);

@@ -105,6 +105,10 @@ t.test('check on a valid config prints the plan and exits 0', async (t) => {
   t.match(r.stdout, new RegExp(`^\\s+a\\.test\\s+file certs/a\\.test\\.crt .*expires ${notAfter.replace(/\./g, '\\.')}`, 'm'), 'file source with expiry');
   t.match(r.stdout, /^\s+b\.test\s+self-signed\b/m);
   t.match(r.stdout, /^\s+c\.test\s+self-signed\b/m);
+  t.notMatch(r.stdout, /PROXY protocol/, 'no PROXY protocol line without server.proxy_protocol');
+  await writeFile(join(dir, 'config.toml'), toml.replace('[server]\n', '[server]\nproxy_protocol = ["10.0.0.0/8"]\n'));
+  const pp = await runCli(['check', '--config', 'config.toml'], { cwd: dir });
+  t.match(pp.stdout, /^\s+PROXY protocol \(v1\/v2\) required on https and http from 10\.0\.0\.0\/8 \(header within 10000 ms; optional on admin\)/m);
 });
 
 t.test('check on a config with several problems lists each with its key path and exits 1', async (t) => {
