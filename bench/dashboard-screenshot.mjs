@@ -69,6 +69,9 @@ name = "shop"
 hosts = ["shop.example.test", "www.example.test"]
 app = "shop"
 tls = "self-signed"
+balance = "least_requests"
+compress = ["br", "gzip"]
+hsts = "max-age=31536000"
 [routes.health]
 path = "/healthz"
 interval = "2s"
@@ -77,6 +80,7 @@ name = "api"
 hosts = ["api.example.test"]
 upstreams = ["http://127.0.0.1:${api}", "http://127.0.0.1:${dead}"]
 tls = "self-signed"
+rate_limit = "200 in 1s"
 [routes.health]
 path = "/"
 interval = "2s"
@@ -88,6 +92,11 @@ tls = "self-signed"
 [routes.health]
 path = "/"
 interval = "2s"
+[[routes]]
+name = "old-domain"
+hosts = ["old.example.test"]
+redirect = "https://shop.example.test"
+tls = "self-signed"
 [[apps]]
 name = "shop"
 command = [${JSON.stringify(process.execPath)}, "shop.mjs"]
