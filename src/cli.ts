@@ -10,7 +10,7 @@ import type { Address, AppConfig, Config, RouteConfig } from './config/types.js'
 import { AdminRequestError, ConfigInvalidError, ConfigUnreadableError, formatProblem } from './errors.js';
 import { allProblems, plan, usesAcme, type MemoryPlan, type Plan } from './lifecycle/build.js';
 import { acmeLine, acmeSection, acmeWarnings, durText, onDemandLine } from './lifecycle/acme-plan.js';
-import type { CertPlan } from './lifecycle/cert-plan.js';
+import { keyTypeWarning, type CertPlan } from './lifecycle/cert-plan.js';
 import { featureLines, featureWarnings, policyText, redirectText } from './lifecycle/feature-plan.js';
 import { renderStatusText } from './lifecycle/status-text.js';
 import { formatBytes, totalText } from './supervisor/memory.js';
@@ -221,6 +221,8 @@ export function planWarnings(config: Config, certs: CertPlan & Partial<Pick<Plan
   if (config.routes.length === 0) w.push('no [[routes]]: every request gets 404');
   w.push(...featureWarnings(config));
   w.push(...acmeWarnings(config, certs));
+  const keyTypes = keyTypeWarning(config, certs);
+  if (keyTypes !== null) w.push(keyTypes);
   for (const h of certs.hosts) {
     if (h.source === 'none') w.push(`${h.host} has no certificate and tls.self_signed = false: its handshakes fail`);
     if (h.notAfter && h.notAfter.getTime() < Date.now()) w.push(`the certificate for ${h.host} expired on ${h.notAfter.toISOString()}`);

@@ -21,6 +21,7 @@ import { snapshotServer, type Runtime } from './runtime.js';
 import { statusDocument } from './status-document.js';
 import { PlainRedirects } from './plain-redirects.js';
 import { History } from './history.js';
+import { keyTypeDefectText, keyTypeMismatches, keyTypeOf, SNI_KEY_TYPE_DEFECT } from '../tls/key-types.js';
 import { Reloader, type ReloadResult, type ReloadSteps } from './reload.js';
 import { shutdown, type ShutdownSteps } from './shutdown.js';
 import { createLogger, flushLogger, setLogLevel, type Logger } from '../log.js';
@@ -330,6 +331,16 @@ export class Portico {
   swap(runtime: Runtime): void {
     this.publisher.swap(runtime);
     this.certMetrics(runtime);
+    this.warnKeyTypes(runtime);
+  }
+
+  /** warnKeyTypes says which hosts get the default certificate on a Node with the SNI key-type defect (tls/key-types.ts). */
+  private warnKeyTypes(runtime: Runtime): void {
+    if (!SNI_KEY_TYPE_DEFECT) return;
+    const defaultType = keyTypeOf(runtime.noSniCertificate().cert);
+    const names = keyTypeMismatches(runtime.certificates, defaultType);
+    if (names.length === 0) return;
+    this.log.child({ component: 'tls' }).warn({ hosts: names, default_key_type: defaultType, node: process.version }, keyTypeDefectText(names, defaultType));
   }
 
   /** certMetrics sets the expiry of file certificates (ACME ones are set by their manager) and drops hosts no longer routed. */
