@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import { CertStore, tlsOptions, type CertPems } from './cert-store.js';
 import { ipFromReverseName, orderableName } from './names.js';
 import { OnDemandHandshakes } from './on-demand.js';
+import { keyTypeOf } from './key-types.js';
 import { TicketKeys } from './ticket-keys.js';
 
 /** Pems is a certificate chain and its key. */
@@ -66,6 +67,7 @@ export class Sni {
   private alpn: ReadonlyMap<string, Pems> = new Map();
   private readonly alpnContexts = new Map<string, { cert: string; ctx: tls.SecureContext }>();
   private onDemandOn = false;
+  private rsaByCert = new Map<string, boolean>();
   /** on-demand handshakes (null when the control plane cannot be asked) */
   readonly onDemand: OnDemandHandshakes | null;
   /** the listeners' own settings: no-SNI certificate and ticket key */
@@ -90,8 +92,17 @@ export class Sni {
     this.alpn = s.alpn;
     if (this.onDemandOn !== (s.onDemand === true)) this.onDemand?.clear();
     this.onDemandOn = s.onDemand === true;
+    this.listeners.setRenew(this.anyRsa([s.noSniCertificate, ...s.certificates]));
     this.listeners.setNoSni(s.noSniCertificate, s.minVersion);
     this.listeners.setTicketKey(s.ticketKey);
+  }
+
+  /** anyRsa: some certificate's key is RSA (each certificate parsed once: snapshots repeat them). */
+  private anyRsa(certs: readonly { cert: string }[]): boolean {
+    const known = new Map<string, boolean>();
+    for (const { cert } of certs) known.set(cert, this.rsaByCert.get(cert) ?? keyTypeOf(cert) === 'rsa');
+    this.rsaByCert = known;
+    return [...known.values()].some(Boolean);
   }
 
   /** sniCallback picks the certificate for a handshake; refused names fail it (unrecognized_name). */

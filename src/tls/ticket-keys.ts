@@ -14,7 +14,8 @@
  * "renew" for every ticket it accepts, so each resumed connection gets a fresh ticket. It also accepts
  * tickets of the previous key after a rotation (renewing them under the new one), so a rotation no
  * longer turns every client's next connection into a full handshake. Without the callback, the keys
- * go to `setTicketKeys` as before. Measured in docs/performance.md ("TLS session tickets").
+ * go to `setTicketKeys` as before. Measured in docs/performance.md ("TLS session tickets"): renewal
+ * pays with RSA certificates only, so `setRenew` (tls/sni.ts: some served certificate is RSA) turns it on.
  */
 import { randomBytes } from 'node:crypto';
 import type tls from 'node:tls';
@@ -74,6 +75,8 @@ export class TicketKeys {
   private previous: TicketKey | null = null;
   /** a fixed key for an unknown ticket's answer (OpenSSL needs HMAC/AES keys even when it drops the ticket) */
   private readonly dummy = randomBytes(16);
+  /** renew tickets through the callback (see setRenew) */
+  private renew = true;
 
   /** attach installs the current settings on a listener and keeps it up to date. */
   attach(server: tls.Server): void {
@@ -110,6 +113,21 @@ export class TicketKeys {
   }
 
   /**
+   * setRenew turns ticket renewal on or off (measured, docs/performance.md "TLS session tickets": it
+   * pays with RSA certificates, a quarter less CPU per new connection, and costs 10-19 % with P-256
+   * ones). Off, a listener gets a new default context with Node's own ticket handling.
+   */
+  setRenew(renew: boolean): void {
+    if (renew === this.renew) return;
+    this.renew = renew;
+    if (this.noSni === null || this.noSniVersion === null) return;
+    for (const server of this.servers) {
+      server.setSecureContext({ ...this.noSni, ...tlsOptions(this.noSniVersion), sessionIdContext: SESSION_ID_CONTEXT });
+      this.installKeys(server);
+    }
+  }
+
+  /**
    * installKeys puts the keys on a listener's default context (the one OpenSSL takes ticket keys
    * from, whatever context SNI picks): the renewing callback where Node has it, else setTicketKeys.
    * A context replaced by setSecureContext needs it again.
@@ -117,7 +135,7 @@ export class TicketKeys {
   private installKeys(server: tls.Server): void {
     if (this.key === null) return;
     const ctx = nativeContext(server);
-    if (ctx === null || typeof ctx.enableTicketKeyCallback !== 'function') {
+    if (!this.renew || ctx === null || typeof ctx.enableTicketKeyCallback !== 'function') {
       server.setTicketKeys(this.key);
       return;
     }

@@ -6,7 +6,8 @@
  * them; /metrics sums the workers; SIGTERM drains every worker and exits 0.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type http from 'node:http';
@@ -217,7 +218,11 @@ t.test('the session-ticket key rotates in every worker', async (t) => {
   const dir = t.testdir();
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await spawn(t, dir, proxyConfig([route(a)], { server: 'workers = 2', tls: 'ticket_key_rotation = "2s"' }));
+  // an RSA certificate: portico renews tickets (and keeps the previous key) only when it serves one
+  mkdirSync(join(dir, 'certs'), { recursive: true });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+    '-keyout', join(dir, 'certs', 'localhost.key'), '-out', join(dir, 'certs', 'localhost.crt')], { stdio: 'ignore' });
+  const p = await spawn(t, dir, proxyConfig([route(a, { tls: 'file' })], { server: 'workers = 2', tls: 'ticket_key_rotation = "2s"' }));
   const rotated = () => p.logs.filter((l) => l.msg === 'tls session-ticket key rotated').length;
 
   // right after a rotation (and its snapshot reached the workers), a session resumes on any worker

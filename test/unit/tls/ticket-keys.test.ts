@@ -88,3 +88,15 @@ t.test('a new default context (the no-SNI certificate changed) keeps renewing', 
   s.keys.setNoSni(other, 'TLSv1.3');
   t.same(await chain(s.port, 3), [false, true, true]);
 });
+
+t.test('setRenew(false) (P-256 certificates only): Node\'s own handling; on again: renewing', async (t) => {
+  const s = await server(t);
+  s.keys.setNoSni(await makeCertificate({ commonName: 'tickets.test', names: ['tickets.test'] }), 'TLSv1.3');
+  s.keys.setRenew(false);
+  t.same(await chain(s.port, 5), [false, true, false, true, false], 'the resumed connection got no ticket');
+  const first = await connect(s.port, null);
+  s.keys.setTicketKey(newTicketKey());
+  t.notOk((await connect(s.port, first.ticket)).resumed, 'one key only: a rotation ends the tickets of the previous one');
+  s.keys.setRenew(true);
+  t.same(await chain(s.port, 4), [false, true, true, true], 'renewing again');
+});
