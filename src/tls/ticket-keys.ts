@@ -81,8 +81,7 @@ export class TicketKeys {
   /** attach installs the current settings on a listener and keeps it up to date. */
   attach(server: tls.Server): void {
     this.servers.push(server);
-    if (this.noSni !== null && this.noSniVersion !== null) server.setSecureContext({ ...this.noSni, ...tlsOptions(this.noSniVersion), sessionIdContext: SESSION_ID_CONTEXT });
-    this.installKeys(server);
+    this.install(server);
   }
 
   /** detach forgets a closed listener. */
@@ -106,10 +105,7 @@ export class TicketKeys {
     if (this.noSni !== null && this.noSni.cert === pems.cert && this.noSni.key === pems.key && this.noSniVersion === minVersion) return;
     this.noSni = pems;
     this.noSniVersion = minVersion;
-    for (const server of this.servers) {
-      server.setSecureContext({ ...pems, ...tlsOptions(minVersion), sessionIdContext: SESSION_ID_CONTEXT });
-      this.installKeys(server);
-    }
+    for (const server of this.servers) this.install(server);
   }
 
   /**
@@ -120,11 +116,13 @@ export class TicketKeys {
   setRenew(renew: boolean): void {
     if (renew === this.renew) return;
     this.renew = renew;
-    if (this.noSni === null || this.noSniVersion === null) return;
-    for (const server of this.servers) {
-      server.setSecureContext({ ...this.noSni, ...tlsOptions(this.noSniVersion), sessionIdContext: SESSION_ID_CONTEXT });
-      this.installKeys(server);
-    }
+    if (this.noSni !== null) for (const server of this.servers) this.install(server);
+  }
+
+  /** install gives a listener a new default context (the no-SNI certificate, when known) and the ticket keys on it. */
+  private install(server: tls.Server): void {
+    if (this.noSni !== null && this.noSniVersion !== null) server.setSecureContext({ ...this.noSni, ...tlsOptions(this.noSniVersion), sessionIdContext: SESSION_ID_CONTEXT });
+    this.installKeys(server);
   }
 
   /**
