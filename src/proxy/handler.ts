@@ -130,6 +130,9 @@ export class Exchange implements DispatchHandler, BodyEvents, CompressionSink {
     this.path = req.url ?? '/';
     res.on('close', this.onClientClose); // 'close' comes once; `on` spares once()'s wrapper per request
     this.h2 = h2;
+    // read (and cache on the connection) while it is up: a client gone before the access line (499)
+    // leaves a socket whose getProtocol() is null
+    if (!h2) tlsVersionOf((req as IncomingMessage).socket);
   }
 
   /**

@@ -19,6 +19,7 @@ import { UpgradeProxy, type UpgradeEvents } from './upgrade.js';
 import { featureAnswer } from './route-extras.js';
 import type { Load } from '../upstream/selector.js';
 import { WsTunnel } from './ws-tunnel.js';
+import { tlsVersionOf } from './exchange-parts.js';
 
 /** WebSocketHost is what the WebSocket side needs from its data plane. */
 export interface WebSocketHost {
@@ -58,6 +59,7 @@ export class WebSockets implements UpgradeEvents {
   /** handle routes one upgrade request and hands it to the upstream its route's selector picks. */
   handle(router: Matcher | null, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    tlsVersionOf(req.socket); // cached while the connection is up, for the access line
     const target = splitTarget(req.url ?? '/');
     const host = hostOf(target.host ?? req.headers.host);
     const route = router?.match(host, target.path) ?? null;
@@ -182,7 +184,7 @@ export class WebSockets implements UpgradeEvents {
       duration_ms: Math.round((performance.now() - l.start) * 1000) / 1000,
       bytes: l.bytes,
       client_ip: unwrapIp(req.socket.remoteAddress),
-      tls_version: (req.socket as TLSSocket).getProtocol?.() ?? null,
+      tls_version: tlsVersionOf(req.socket),
       proto: 'http/1.1',
       error: undefined,
       upgrade: true,

@@ -59,7 +59,7 @@ t.test('HTTP/1.1 client close', async (t) => {
       await waitUntil(() => accessLines(s.p.logs, prefix).length > 0, 3000).catch(() => undefined);
       const lines = accessLines(s.p.logs, prefix);
       t.equal(lines.length, 1, 'exactly one access line', { lines });
-      t.match(lines[0], { status: 499, attempts: 1 }, 'logged 499, one attempt');
+      t.match(lines[0], { status: 499, attempts: 1, tls_version: /^TLSv1\.[23]$/ }, 'logged 499, one attempt, with the TLS version the gone connection had');
       t.equal(seenBy([s.a, s.b], prefix).length, 1, 'one upstream request (no retry)');
       await assertRoutesIntact(t, s.p);
     });

@@ -102,6 +102,9 @@ t.test('WebSocket echo through the proxy, with forwarding headers replaced', asy
   t.equal(reply, 'echo:hi');
   t.equal(xff, '127.0.0.1');
   ws.close();
+  // the access line is written once the tunnel is over, its sockets gone: it still names the TLS version
+  await waitUntil(() => p.logs.some((l) => l.msg === 'request' && l.path === '/chat'), 3000);
+  t.match(p.logs.find((l) => l.msg === 'request' && l.path === '/chat'), { status: 101, upgrade: true, tls_version: /^TLSv1\.[23]$/ }, 'the upgrade access line');
 });
 
 t.test('failures map to statuses and the process keeps serving', async (t) => {
