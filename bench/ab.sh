@@ -18,7 +18,8 @@
 # big (GET /1m, 1 MiB), h2 (h2load), text (GET /text.json, 1 MiB of JSON, with `Accept-Encoding: $AE`, default
 # gzip: per MiB of uncompressed text; the upstream must serve it: bench/features.sh starts one that does).
 # Uses the upstream and certs of run-anchors.sh (started here); CERT_TYPE=rsa takes its RSA-2048 certificate
-# (run-anchors.sh with CERT_TYPE=rsa makes it) instead of P-256.
+# (run-anchors.sh with CERT_TYPE=rsa makes it) instead of P-256. A non-2xx answer stops the run (error
+# answers are cheap and would flatter the target that gives them); ALLOW_ERRORS=1 counts them anyway.
 # Not a report: the figures are for the person running it; npm run bench writes the results.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,8 +41,11 @@ cpu_ticks() { local t=0 p v; for p in $1 $(descendants "$1"); do v=$(sed 's/^.*)
 rss_kb() { local r=0 p v; for p in $1 $(descendants "$1"); do v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null || true); r=$((r + ${v:-0})); done; echo $r; }
 CLK=$(getconf CLK_TCK)
 
-# the upstream: run-anchors.sh's nginx, unless one already answers
+# the upstream: run-anchors.sh's nginx, unless one already answers (then not ours: another run may stop
+# it mid-way, so any non-2xx answer below ends the run rather than counting cheap error answers)
+UPSTREAM_OWNER="another process (already answering when this run began)"
 if ! curl -s --max-time 1 "http://$BIND:$UP1_PORT/" | grep -q Hello; then
+  UPSTREAM_OWNER="this run"
   [ -s "$WORK/upstream/nginx.conf" ] || { echo "no upstream config: run 'bash bench/run-anchors.sh --quick' once" >&2; exit 1; }
   ( cd "$WORK/upstream" && exec taskset -c "$LOAD_CPUS" nginx -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf" ) > "$OUT/upstream.log" 2>&1 &
   PIDS+=($!); sleep 0.5
@@ -105,6 +109,12 @@ one_run() { # K SECONDS
   else UNITS=$(awk '/requests in/{print $1}' "$f"); fi
   UNITS=${UNITS:-0}
   if grep -q 'Non-2xx\|Socket errors' "$f"; then echo "  (${NAMES[$k]}: $(grep 'Non-2xx\|Socket errors' "$f" | tr '\n' ' '))"; fi
+  # an error answer costs less than a proxied one: a run with any would flatter its target (ALLOW_ERRORS=1
+  # for a scenario that answers non-2xx on purpose)
+  if grep -q 'Non-2xx' "$f" && [ -z "${ALLOW_ERRORS:-}" ]; then
+    echo "${NAMES[$k]} answered non-2xx: the figures would be wrong; stopping (the upstream on :$UP1_PORT/:$UP2_PORT is run by $UPSTREAM_OWNER; see $f)" >&2
+    exit 1
+  fi
 }
 
 for k in "${!NAMES[@]}"; do one_run "$k" "$WARMUP"; done   # warm-up
