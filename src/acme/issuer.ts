@@ -360,6 +360,9 @@ export class AcmeIssuer implements Issuer {
         // an account.json of an older version (no thumbprint) is checked at the CA once: the same URL comes back when it matches
         ({ url, created } = await this.register(key));
         registered = true;
+        // lost while registering (another process may be registering now): write nothing; this order
+        // fails and the next one reads what the new holder stored (the CA gives the same URL for a key)
+        if (lock.signal?.aborted) throw new AcmeError(`the ACME account lock was lost while registering: ${(lock.signal.reason as Error | undefined)?.message ?? 'lost'}`, { retryAfterMs: 5_000 });
       }
       this.account = { key, url };
       const contactChanged = !created && meta !== null && (meta.email ?? '') !== this.o.email;

@@ -32,47 +32,69 @@ export interface PreStartOptions {
 
 /**
  * runPreStart runs the step unless its marker exists; resolves when the workers may start, rejects
- * with an Error saying why they may not.
+ * with an Error saying why they may not. A lock lost while the step runs (a file lock taken over
+ * after missed heartbeats, a Redis lease not renewed in time: another replica may start the step)
+ * stops the step, as a leader that lost its lease stops its work; then the lock is waited for again
+ * and the marker read again (the replica that took it over has usually run the step by then).
  */
 export async function runPreStart(app: AppSpec, o: PreStartOptions): Promise<PreStartResult> {
   const hash = definitionHash(app);
   if (app.pre_start.length === 0) return { ran: false, hash, at: null };
-  const base = baseKey(app);
   const marker = doneKey(app, hash);
-  const done = await o.storage.read(marker);
-  if (done !== null) return { ran: false, hash, at: done.toString().trim() || null };
-  const lock = await o.storage.lock(`${base}/pre-start`, { signal: o.signal });
-  try {
-    // another replica may have run it while we waited for the lock
-    const again = await o.storage.read(marker);
-    if (again !== null) return { ran: false, hash, at: again.toString().trim() || null };
-    const log = o.log.child({ app: app.name, pre_start: true });
-    log.info({ argv: app.pre_start, hash }, 'pre-start step running');
-    const run = new ChildRun({ argv: app.pre_start, cwd: app.cwd, env: o.env }, log, o.watcher);
-    const grace = o.killGrace ?? 5000;
-    const timer = setTimeout(() => void run.stop(grace), app.pre_start_timeout);
-    const onAbort = () => void run.stop(grace);
-    o.signal.addEventListener('abort', onAbort, { once: true });
-    const exit = await run.exited;
-    clearTimeout(timer);
-    o.signal.removeEventListener('abort', onAbort);
-    const took = Date.now() - run.startedAt;
-    if (o.signal.aborted) throw new Error('pre-start step stopped: portico is shutting down');
-    const at = new Date().toISOString();
-    if (exit.code !== 0) {
-      const why = took >= app.pre_start_timeout && exit.error === null ? `timed out after ${app.pre_start_timeout}ms` : describeExit(exit);
-      const error = `pre-start step ${JSON.stringify(app.pre_start.join(' '))} failed: ${why}`;
-      // recorded for `portico check` (and other replicas' operators); cleared by the next success
-      await o.storage.write(failedKey(app, hash), JSON.stringify({ at, error })).catch(() => undefined);
-      throw new Error(error);
+  const log = o.log.child({ app: app.name, pre_start: true });
+  for (;;) {
+    const done = await o.storage.read(marker);
+    if (done !== null) return { ran: false, hash, at: done.toString().trim() || null };
+    const lock = await o.storage.lock(`${baseKey(app)}/pre-start`, { signal: o.signal });
+    try {
+      // another replica may have run it while we waited for the lock
+      const again = await o.storage.read(marker);
+      if (again !== null) return { ran: false, hash, at: again.toString().trim() || null };
+      const r = await runStep(app, hash, o, log, lock.signal);
+      if (r !== 'lock lost') return r;
+    } finally {
+      await lock.release();
     }
-    await o.storage.write(marker, `${at}\n`);
-    await o.storage.delete(failedKey(app, hash)).catch(() => undefined);
-    log.info({ hash, took_ms: took }, 'pre-start step succeeded');
-    return { ran: true, hash, at };
-  } finally {
-    await lock.release();
   }
+}
+
+/** runStep runs the step once under its lock; 'lock lost' when it was stopped for losing the lock. */
+async function runStep(app: AppSpec, hash: string, o: PreStartOptions, log: Logger, lockLost: AbortSignal | undefined): Promise<PreStartResult | 'lock lost'> {
+  const marker = doneKey(app, hash);
+  if (lockLost?.aborted) return 'lock lost';
+  log.info({ argv: app.pre_start, hash }, 'pre-start step running');
+  const run = new ChildRun({ argv: app.pre_start, cwd: app.cwd, env: o.env }, log, o.watcher);
+  const grace = o.killGrace ?? 5000;
+  const timer = setTimeout(() => void run.stop(grace), app.pre_start_timeout);
+  const stop = AbortSignal.any(lockLost === undefined ? [o.signal] : [o.signal, lockLost]);
+  let forLock = false;
+  const onStop = () => {
+    forLock = !o.signal.aborted;
+    void run.stop(grace);
+  };
+  stop.addEventListener('abort', onStop, { once: true });
+  const exit = await run.exited;
+  clearTimeout(timer);
+  stop.removeEventListener('abort', onStop);
+  const took = Date.now() - run.startedAt;
+  if (o.signal.aborted) throw new Error('pre-start step stopped: portico is shutting down');
+  if (forLock && exit.code !== 0) {
+    // (a step that finished with success despite the stop is done: its marker is written below)
+    log.warn({ hash, err: (lockLost?.reason as Error | undefined)?.message, exit: describeExit(exit) }, 'pre-start step stopped: its lock was lost (another replica may be running it); waiting for the lock again');
+    return 'lock lost';
+  }
+  const at = new Date().toISOString();
+  if (exit.code !== 0) {
+    const why = took >= app.pre_start_timeout && exit.error === null ? `timed out after ${app.pre_start_timeout}ms` : describeExit(exit);
+    const error = `pre-start step ${JSON.stringify(app.pre_start.join(' '))} failed: ${why}`;
+    // recorded for `portico check` (and other replicas' operators); cleared by the next success
+    await o.storage.write(failedKey(app, hash), JSON.stringify({ at, error })).catch(() => undefined);
+    throw new Error(error);
+  }
+  await o.storage.write(marker, `${at}\n`);
+  await o.storage.delete(failedKey(app, hash)).catch(() => undefined);
+  log.info({ hash, took_ms: took }, 'pre-start step succeeded');
+  return { ran: true, hash, at };
 }
 
 const baseKey = (app: AppSpec): string => `apps/${safeSegment(app.name)}`;

@@ -3,7 +3,9 @@
  * - a 429 with Retry-After is honoured: the next attempt waits for it (not the 100ms ladder step),
  *   also for a restarted manager, and the log carries PORTICO_ERR_ACME_RATE_LIMITED;
  * - ACME Renewal Information (RFC 9773): the renewal time is taken from the CA's suggested window,
- *   requested with the certificate's ARI id (AKI key id . serial).
+ *   requested with the certificate's ARI id (AKI key id . serial);
+ * - an account lock lost while the CA registers the account: nothing is written, the order fails,
+ *   and the next one registers (looks up) the account again and records it.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import t from 'tap';
@@ -101,4 +103,36 @@ t.test('ARI: the CA\'s suggested window decides the renewal time', async (t) => 
   t.ok(planned >= start.getTime() && planned <= end.getTime(), `renewal planned inside the window (${s.next_renewal})`);
   t.strictSame(s.ari_window, { start: start.toISOString(), end: end.toISOString() });
   t.ok(lines.some((l) => l.msg === 'renewal window from the CA (ARI)' && l.explanation === 'https://ca.test/why'));
+});
+
+t.test('the account lock lost while registering: nothing is written; the next attempt registers and records it', async (t) => {
+  // the account lock's first holder is taken over while the CA registers it (as a file lock past
+  // staleMs or a lapsed Redis lease is; the real takeovers: lock-takeover.test.ts, redis-acme.test.ts)
+  let held: AbortController | null = null;
+  let accounts = 0;
+  const fake = await startFakeAcme({
+    newAccount: () => {
+      if (++accounts === 1) held?.abort(new Error('another process holds it'));
+      return { status: 201, headers: { location: `https://ca.test/acct/${accounts}` }, body: { status: 'valid', contact: [] } };
+    },
+  });
+  t.teardown(() => fake.close());
+  class TakenOver extends FileStorage {
+    override async lock(name: string, o?: Parameters<FileStorage['lock']>[1]) {
+      const l = await super.lock(name, o);
+      if (!name.startsWith('account-') || held !== null) return l;
+      held = new AbortController();
+      return { owner: l.owner, signal: held.signal, release: () => l.release() };
+    }
+  }
+  const storage = new TakenOver(t.testdir());
+  const prefix = storagePrefix(fake.directoryUrl);
+  const { log } = captureLogger();
+  const issuer = new AcmeIssuer({ directory: fake.directoryUrl, email: '', caBundle: fake.tlsCa, eab: null, storage, prefix, responder: new ChallengeStore(storage), dns: null, log });
+  const req = { names: ['lost.test'], challenges: ['http-01' as const], profile: '', replaces: null };
+  await t.rejects(issuer.issue(req), /the ACME account lock was lost while registering: another process holds it/);
+  t.equal(await storage.read(`${prefix}/account.json`), null, 'no account recorded by the holder that lost the lock');
+  await t.rejects(issuer.issue(req), /no such resource \/new-order/, 'the next attempt gets past the account (to the fake\'s missing new-order)');
+  const meta = JSON.parse(String(await storage.read(`${prefix}/account.json`))) as { url: string };
+  t.equal(meta.url, 'https://ca.test/acct/2', 'registered (looked up) again, and recorded');
 });
