@@ -99,10 +99,10 @@ export class Fleet {
     return this.storage.status();
   }
 
-  /** close stops the ticket-key timer and the Redis connections. */
-  async close(): Promise<void> {
+  /** close stops the ticket-key timer and the Redis connections (waiting at most `waitMs` for replies). */
+  async close(waitMs?: number): Promise<void> {
     this.tickets?.stop();
-    await this.storage.close();
+    await this.storage.close(waitMs);
   }
 }
 

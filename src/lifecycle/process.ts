@@ -476,7 +476,8 @@ export class Portico {
       closeRest: async () => {
         this.watchdog.close();
         await this.finishOrders();
-        await Promise.all([this.listeners.close(0), this.fleet?.close()]);
+        // a hung Redis: the polite close ends by the orders' bound too (before main.ts's hard exit)
+        await Promise.all([this.listeners.close(0), this.fleet?.close(this.ordersBy - Date.now())]);
       },
     };
   }

@@ -159,11 +159,11 @@ export class RedisStorage implements Storage {
     this.poller.unref();
   }
 
-  /** close stops the poll and the connections. */
-  async close(): Promise<void> {
+  /** close stops the poll and the connections (replies of calls sent are waited for, at most `waitMs`, or the call deadline). */
+  async close(waitMs?: number): Promise<void> {
     this.closed = true;
     if (this.poller !== null) clearInterval(this.poller);
-    await this.link.close();
+    await this.link.close(waitMs);
   }
 
   /** settleMs: how long after a fresh epoch began a lock is held back (SETTLE_MS), for callers that bound their wait. */

@@ -133,9 +133,9 @@ export class RedisLink {
    * close ends both connections. The command connection, when up, is closed politely (the replies
    * of commands sent are waited for, at most `timeoutMs`); a connection that is down, and the pub/sub
    * one (whose queued SUBSCRIBE a Redis that is away never answers), are destroyed: node-redis's own
-   * close would wait for those replies forever.
+   * close would wait for those replies forever. `waitMs` shortens the wait (a shutdown's deadline).
    */
-  async close(): Promise<void> {
+  async close(waitMs = this.timeoutMs): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const wasReady = this.ready;
@@ -152,7 +152,7 @@ export class RedisLink {
     let timer: NodeJS.Timeout | undefined;
     const closed = await Promise.race([
       this.cmd.close().then(() => true, () => true),
-      new Promise<false>((r) => (timer = setTimeout(r, this.timeoutMs, false))),
+      new Promise<false>((r) => (timer = setTimeout(r, Math.max(0, Math.min(waitMs, this.timeoutMs)), false))),
     ]);
     clearTimeout(timer);
     if (!closed) destroy(this.cmd);

@@ -4,7 +4,7 @@
  * processes, the local cache (mirrored on read, served — reads and lists of durable keys — while
  * Redis is down or hung, re-published into a restarted-empty Redis — a certificate and its key
  * together — and never resurrecting what was deleted while Redis kept its data), closing while Redis
- * is away, and leases (one holder, renewed past the lease while
+ * is away or hung (bounded), and leases (one holder, renewed past the lease while
  * held, released only by their owner, freed by expiry when the holder dies, waiting — not failing —
  * while Redis is away).
  */
@@ -85,6 +85,20 @@ t.test('a hung Redis: every call gives up within its deadline and the cache answ
   t.equal(v?.toString(), 'at\n', 'the cache answered');
   await frozen;
   await waitUntil(async () => (await s.read('apps/web/pre-start-abc.done'))?.toString() === 'at\n' && s.connected, 5000);
+});
+
+t.test('closing while Redis hangs with a reply pending: the wait is cut at the given bound (a shutdown\'s), or the call deadline', async (t) => {
+  const dir = t.testdir();
+  const s = await open(t, join(dir, 'a'), { timeoutMs: 3000 });
+  const frozen = redis.freeze(2500);
+  t.teardown(() => frozen);
+  await new Promise((r) => setTimeout(r, 50));
+  const pending = s.write('acme/ca/ledger/z.test.json', '{}').catch(() => undefined); // no reply while frozen
+  const started = Date.now();
+  await s.close(100);
+  const took = Date.now() - started;
+  t.ok(took < 2000, `closed in ${took} ms with a bound of 100 ms (the call deadline is 3000 ms; Redis answers again at 2500 ms)`);
+  await pending;
 });
 
 t.test('restarted empty: re-published from a cache, a certificate with its key; deletions stay deleted otherwise', async (t) => {
