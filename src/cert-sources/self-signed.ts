@@ -1,6 +1,7 @@
 /**
  * Self-signed certificates (control plane only). The key pair is ECDSA P-256 (node:crypto: ~1 ms,
- * accepted by every current TLS client); the certificate is written and signed by x509.ts, also
+ * accepted by every current TLS client), or RSA-2048 for the default certificate where the Node has
+ * the SNI key-type defect and RSA certificates are served (tls/key-types.ts); the certificate is written and signed by x509.ts, also
  * on node:crypto, so making one loads no library (node-forge did: ~10 MiB of RSS, issue 14).
  */
 import { createPrivateKey, generateKeyPair, randomBytes } from 'node:crypto';
@@ -19,6 +20,8 @@ export interface SelfSignedOptions {
   days?: number;
   /** Make it a CA (for tests that sign leaves with it). */
   isCA?: boolean;
+  /** the key pair's type (default `ec`: P-256) */
+  keyType?: 'ec' | 'rsa';
   /** Sign with this CA instead of self-signing. */
   issuer?: { cert: string; key: string };
 }
@@ -31,7 +34,9 @@ export interface Pems {
 
 /** makeCertificate generates a key pair and a certificate for the given names. */
 export async function makeCertificate(opts: SelfSignedOptions): Promise<Pems> {
-  const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
+  const { privateKey, publicKey } = opts.keyType === 'rsa'
+    ? await generateKeyPairAsync('rsa', { modulusLength: 2048 })
+    : await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
   const now = Date.now();
   const serial = randomBytes(16);
   serial[0] = (serial[0]! & 0x7f) | 0x01; // positive, 16 bytes
@@ -65,11 +70,16 @@ export class SelfSignedSource {
     return p;
   }
 
-  /** defaultCertificate is served for unknown or missing SNI ("portico default"). */
-  defaultCertificate(): Promise<Pems> {
-    this.defaultPems ??= makeCertificate({ commonName: 'portico default', names: [] });
-    return this.defaultPems;
+  /** defaultCertificate is served for unknown or missing SNI ("portico default"); one per key type, kept across runtimes. */
+  defaultCertificate(keyType: 'ec' | 'rsa' = 'ec'): Promise<Pems> {
+    let p = this.defaults.get(keyType);
+    if (p === undefined) {
+      p = makeCertificate({ commonName: 'portico default', names: [], keyType });
+      p.catch(() => this.defaults.delete(keyType));
+      this.defaults.set(keyType, p);
+    }
+    return p;
   }
 
-  private defaultPems: Promise<Pems> | undefined;
+  private readonly defaults = new Map<'ec' | 'rsa', Promise<Pems>>();
 }

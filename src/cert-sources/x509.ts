@@ -1,7 +1,7 @@
 /**
  * A minimal X.509 v3 certificate writer (RFC 5280) on node:crypto: DER by hand for the one shape
  * portico makes (self-signed leaves, and test CAs with the leaves they sign), signed with
- * `crypto.sign` (ECDSA P-256 keys only). Node can parse certificates (X509Certificate) but not make them; this replaces
+ * `crypto.sign` (ECDSA P-256 keys; RSA for the default certificate on a Node with the SNI key-type defect). Node can parse certificates (X509Certificate) but not make them; this replaces
  * node-forge, which cost ~10 MiB of RSS in every process that made one (issue 14: the default
  * certificate for unknown SNI is made at every start).
  */
@@ -90,6 +90,7 @@ const OID = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
   ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
 };
 
 const extension = (id: string, critical: boolean, value: Buffer): Buffer =>
@@ -151,9 +152,10 @@ export function buildCertificate(spec: CertificateSpec): string {
   );
   const issuer = spec.issuerCert ? new X509Certificate(spec.issuerCert) : null;
   const issuerName = issuer ? subjectOf(issuer.raw) : subject;
-  // every key portico makes is ECDSA P-256 (self-signed.ts)
-  for (const k of [spec.publicKey, spec.signingKey]) if (k.asymmetricKeyType !== 'ec') throw new Error(`not an EC key: ${k.asymmetricKeyType}`);
-  const sigAlg = seq(oid(OID.ecdsaWithSha256));
+  // the keys portico makes are ECDSA P-256, or RSA (self-signed.ts)
+  for (const k of [spec.publicKey, spec.signingKey]) if (k.asymmetricKeyType !== 'ec' && k.asymmetricKeyType !== 'rsa') throw new Error(`not an EC or RSA key: ${k.asymmetricKeyType}`);
+  // RFC 5754 §3.2: ecdsa-with-SHA256 has no parameters; RFC 4055 §5: sha256WithRSAEncryption has NULL
+  const sigAlg = spec.signingKey.asymmetricKeyType === 'rsa' ? seq(oid(OID.sha256WithRSAEncryption), Buffer.from([0x05, 0x00])) : seq(oid(OID.ecdsaWithSha256));
 
   const exts = [
     extension(OID.basicConstraints, true, spec.isCA ? seq(bool(true)) : seq()),

@@ -12,7 +12,7 @@ import type { CertPems } from '../tls/cert-store.js';
 import { loadForHost, loadPair, type LoadedCert } from '../cert-sources/static.js';
 import { X509Certificate } from 'node:crypto';
 import type { SelfSignedSource } from '../cert-sources/self-signed.js';
-import { keyTypeDefectText, keyTypeMismatches, keyTypeOf, SNI_KEY_TYPE_DEFECT } from '../tls/key-types.js';
+import { defaultKeyTypeFor, keyTypeDefectText, keyTypeMismatches, keyTypeOf, SNI_KEY_TYPE_DEFECT } from '../tls/key-types.js';
 
 /**
  * CertSource is where a host's certificate comes from: `on-demand` is the `"*"` host with
@@ -150,13 +150,13 @@ export async function materialise(plan: CertPlan, selfSigned: SelfSignedSource):
 
 /**
  * keyTypeWarning (check): on a Node with the SNI key-type defect (tls/key-types.ts), the hosts whose
- * certificate file has another key type than the default certificate — the first routed IP literal's
- * file certificate, else portico's self-signed ECDSA one — and so get the default one.
+ * certificate file the default certificate shadows — the first routed IP literal's file certificate,
+ * else portico's self-signed one (RSA when a file certificate is RSA) — and so get the default one.
  */
 export function keyTypeWarning(config: Config, p: CertPlan): string | null {
   if (!SNI_KEY_TYPE_DEFECT || p.files.length === 0) return null;
   const ip = config.routes.flatMap((r) => r.hosts).find((h) => isIP(h) !== 0 && p.files.some((f) => f.names.includes(h)));
-  const defaultType = ip === undefined ? 'ec' : keyTypeOf([...p.files].reverse().find((f) => f.names.includes(ip))!.cert);
+  const defaultType = ip === undefined ? defaultKeyTypeFor(p.files) : keyTypeOf([...p.files].reverse().find((f) => f.names.includes(ip))!.cert);
   const routed = new Set(p.hosts.filter((h) => h.source === 'file').map((h) => h.host));
   const names = keyTypeMismatches(p.files.map((f) => ({ names: f.names.filter((n) => routed.has(n)), cert: f.cert })), defaultType);
   if (names.length === 0) return null;

@@ -28,6 +28,30 @@ t.test('a self-signed leaf: names, validity, not a CA, verifies with its own key
   t.ok(/^[0-7]/.test(c.serialNumber) && c.serialNumber.length === 32, `positive 16-byte serial (${c.serialNumber})`);
 });
 
+t.test('an RSA self-signed leaf (the default certificate where Node has the SNI key-type defect): openssl verifies it, a TLS client gets it', async (t) => {
+  const p = await makeCertificate({ commonName: 'portico default', names: [], keyType: 'rsa' });
+  const c = new X509Certificate(p.cert);
+  t.equal(c.publicKey.asymmetricKeyType, 'rsa');
+  t.equal(c.publicKey.asymmetricKeyDetails?.modulusLength, 2048);
+  t.ok(c.verify(c.publicKey), 'signature verifies (sha256WithRSAEncryption)');
+  t.ok(c.checkPrivateKey(createPrivateKey(p.key)), 'the key is the certificate key');
+  const dir = t.testdir();
+  await writeFile(join(dir, 'rsa.pem'), p.cert);
+  const { stdout } = await promisify(execFile)('openssl', ['x509', '-in', join(dir, 'rsa.pem'), '-noout', '-text']);
+  t.match(stdout, /Signature Algorithm: sha256WithRSAEncryption/);
+  t.match(stdout, /Public-Key: \(2048 bit\)/);
+  const server = tls.createServer({ cert: p.cert, key: p.key }, (s) => s.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const peer = await new Promise<tls.PeerCertificate>((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => (resolve(s.getPeerCertificate()), s.end()));
+    s.on('error', reject);
+  });
+  t.equal(peer.subject.CN, 'portico default');
+  t.ok(peer.modulus, 'served over TLS as an RSA certificate');
+});
+
 t.test('a CA and a leaf it signs: openssl verifies the chain, and a TLS client trusting the CA connects', async (t) => {
   const ca = await makeCertificate({ commonName: 'test CA', names: [], isCA: true, days: 30 });
   const leaf = await makeCertificate({ commonName: 'localhost', names: ['localhost'], issuer: ca, days: 30 });
