@@ -323,6 +323,7 @@ export class RedisStorage implements Storage {
         await this.link.call(['SET', EPOCH, `${randomBytes(8).toString('hex')}:${Date.now()}`, 'NX']);
         const epoch = String(await this.link.call(['GET', EPOCH]));
         const mine = (await this.cache.read(CACHE_EPOCH))?.toString() ?? null;
+        if (this.closed) return; // nothing written to the cache after close
         const republished = mine === epoch ? 0 : await this.republish();
         if (mine !== epoch) await this.cache.write(CACHE_EPOCH, epoch);
         this.epoch = epoch;

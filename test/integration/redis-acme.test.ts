@@ -46,7 +46,9 @@ t.test('a fresh epoch: a lock whose caller stopped waiting during the settle tim
   t.ok(Number(epoch.split(':')[1]) > Date.now() - SETTLE_MS, 'the epoch began just now (a new Redis)');
   await t.rejects(s.lock('ticket', { signal: AbortSignal.timeout(300) }), /timeout|aborted/i, 'rejected with the signal');
   t.equal(await redis.cli('GET', 'portico:lock:ticket'), '', 'and released');
-  // the epoch's settle time is over for the tests below
+  // the epoch's settle time is over for the tests below (closed first: a storage seeing the epoch
+  // change would sync, writing into its cache — this test's directory, removed as the test ends)
+  await s.close();
   await redis.cli('SET', 'portico:meta:epoch', epoch.replace(/:\d+$/, ':0'));
 });
 
