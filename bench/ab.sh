@@ -6,7 +6,9 @@
 # a shared machine cancel out, which they do not across the minutes of a run.sh round. Each target's CPU
 # per request (per connection for close, per MiB for big) is measured per run; the ratio of each target
 # to the first one is taken per cycle, and the median and [min-max] over cycles are printed; PAIRS="a/b c/d"
-# prints those ratios too.
+# prints those ratios too. CONTROL=1 adds an identical copy of the first target (NAME-again): two
+# identical targets drift apart by up to 7 % in one run here (bench/results/ab-2026-12-06-ratelimit.md),
+# so a change whose ratio is inside the control's is not a finding.
 #
 #   bash bench/ab.sh NAME='COMMAND' NAME='COMMAND' ...
 #   CYCLES=10 DURATION=3 SCENARIO=ka bash bench/ab.sh floor='node bench/engines/undici-dispatch.js' \
@@ -28,6 +30,8 @@ CONNS="${CONNS:-50}"; PROXY_CPUS="${PROXY_CPUS:-0}"; LOAD_CPUS="${LOAD_CPUS:-1}"
 UP1_PORT="${UP1_PORT:-18081}"; UP2_PORT="${UP2_PORT:-18082}"; BASE_PORT="${BASE_PORT:-18540}"
 BIND=127.0.0.1; WORK="${WORK:-$HERE/run}"; OUT="${OUT:-$WORK/ab}"
 [ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
+# the control: an identical copy of the first target (its ratio is the run's own noise)
+if [ -n "${CONTROL:-}" ]; then set -- "$@" "${1%%=*}-again=${1#*=}"; fi
 mkdir -p "$OUT"
 CRT="$WORK/certs-${CERT_TYPE:-ec}"; CERT="$CRT/fullchain.pem"; KEY="$CRT/key.pem"
 [ -s "$CERT" ] || { echo "no test certificate: run '${CERT_TYPE:+CERT_TYPE=$CERT_TYPE }bash bench/run-anchors.sh --quick' once (it makes $CRT)" >&2; exit 1; }
