@@ -325,6 +325,7 @@ export class RedisStorage implements Storage {
         const mine = (await this.cache.read(CACHE_EPOCH))?.toString() ?? null;
         if (this.closed) return; // nothing written to the cache after close
         const republished = mine === epoch ? 0 : await this.republish();
+        if (this.closed) return; // (closed while re-publishing: the next start re-publishes, MSETNX)
         if (mine !== epoch) await this.cache.write(CACHE_EPOCH, epoch);
         this.epoch = epoch;
         this.seenVersion = String(await this.link.call(['GET', VERSION]));
