@@ -150,15 +150,30 @@ export async function materialise(plan: CertPlan, selfSigned: SelfSignedSource):
 
 /**
  * keyTypeWarning (check): on a Node with the SNI key-type defect (tls/key-types.ts), the hosts whose
- * certificate file the default certificate shadows — the first routed IP literal's file certificate,
- * else portico's self-signed one (RSA when a file certificate is RSA) — and so get the default one.
+ * certificate file the default certificate shadows — the no-SNI certificate (`noSniKeyType`) — and so
+ * get the default one.
  */
 export function keyTypeWarning(config: Config, p: CertPlan): string | null {
   if (!SNI_KEY_TYPE_DEFECT || p.files.length === 0) return null;
-  const ip = config.routes.flatMap((r) => r.hosts).find((h) => isIP(h) !== 0 && p.files.some((f) => f.names.includes(h)));
-  const defaultType = ip === undefined ? defaultKeyTypeFor(p.files) : keyTypeOf([...p.files].reverse().find((f) => f.names.includes(ip))!.cert);
+  const defaultType = noSniKeyType(config, p);
   const routed = new Set(p.hosts.filter((h) => h.source === 'file').map((h) => h.host));
   const names = keyTypeMismatches(p.files.map((f) => ({ names: f.names.filter((n) => routed.has(n)), cert: f.cert })), defaultType);
   if (names.length === 0) return null;
   return keyTypeDefectText(names, defaultType);
+}
+
+/**
+ * noSniKeyType is the key type of the certificate Runtime.noSniCertificate picks: the first routed IP
+ * literal that has one — portico's own (ACME, or its self-signed placeholder; self-signed: P-256), else
+ * the last file naming it — else portico's default one (RSA when a file certificate is RSA).
+ */
+function noSniKeyType(config: Config, p: CertPlan): string | null {
+  const source = new Map(p.hosts.map((h) => [h.host, h.source]));
+  for (const h of config.routes.flatMap((r) => r.hosts)) {
+    if (isIP(h) === 0) continue;
+    if (source.get(h) === 'acme' || source.get(h) === 'self-signed') return 'ec';
+    const file = [...p.files].reverse().find((f) => f.names.includes(h));
+    if (file !== undefined) return keyTypeOf(file.cert);
+  }
+  return defaultKeyTypeFor(p.files);
 }

@@ -5,7 +5,8 @@
  * ECDHE-ECDSA-first suites in TLS 1.2): an ECDSA default would shadow every RSA host. portico's own
  * default certificate is therefore RSA there as soon as an RSA certificate is served — behind it an
  * ECDSA host's certificate is still the one chosen — so every host gets its own certificate on every
- * Node. What is left (an IP host's ECDSA certificate as the no-SNI default, next to an RSA host) is
+ * Node. What is left (an IP host's ECDSA certificate — a file, or portico's self-signed one — as the
+ * no-SNI default, next to an RSA host) is
  * read off a real handshake, and portico must say so exactly then: `check` warns and the start logs a
  * warning naming the host; where the right certificate is served, neither.
  */
@@ -51,7 +52,7 @@ t.test('RSA and ECDSA hosts side by side: each client gets its host\'s own certi
     t.equal(await served(p, 'rsa.test', v), 'rsa.test rsa', `${v}: rsa.test gets its RSA certificate`);
     t.equal(await served(p, 'ec.test', v), 'ec.test ec', `${v}: ec.test gets its ECDSA certificate`);
     t.equal(await served(p, 'other.test', v), `portico default ${SNI_KEY_TYPE_DEFECT ? 'rsa' : 'ec'}`,
-      `${v}: an unknown name gets portico's default certificate (RSA on Node ${process.version} ${SNI_KEY_TYPE_DEFECT ? 'where an RSA certificate is served' : ': ECDSA'})`);
+      `${v}: an unknown name gets portico's default certificate (${SNI_KEY_TYPE_DEFECT ? 'RSA' : 'ECDSA'} on Node ${process.version}${SNI_KEY_TYPE_DEFECT ? ', where an RSA certificate is served' : ''})`);
   }
   const check = await runCli(['check', '--config', p.configPath]);
   t.equal(check.code, 0, check.stderr);
@@ -59,11 +60,11 @@ t.test('RSA and ECDSA hosts side by side: each client gets its host\'s own certi
   t.notOk(warned(p, 'rsa.test') || warned(p, 'ec.test'), 'no warning at start');
 });
 
-t.test('an IP host\'s ECDSA certificate as the no-SNI default next to an RSA host: portico warns exactly when this Node serves the default', async (t) => {
+for (const ipTls of ['file', 'self-signed'] as const) t.test(`an IP host's ECDSA certificate (${ipTls}) as the no-SNI default next to an RSA host: portico warns exactly when this Node serves the default`, async (t) => {
   const dir = t.testdir();
   certificate(dir, 'rsa.test', 'rsa');
-  certificate(dir, '127.0.0.1', 'ec', 'IP:127.0.0.1');
-  const p = await startProxy(dir, proxyConfig(['rsa.test', '127.0.0.1'].map((h) => ({ hosts: [h], upstreams: [backend.origin], tls: 'file' }))));
+  if (ipTls === 'file') certificate(dir, '127.0.0.1', 'ec', 'IP:127.0.0.1');
+  const p = await startProxy(dir, proxyConfig([{ hosts: ['rsa.test'], upstreams: [backend.origin], tls: 'file' }, { hosts: ['127.0.0.1'], upstreams: [backend.origin], tls: ipTls }]));
   t.teardown(() => p.close());
   t.equal(await served(p, '', 'TLSv1.3'), '127.0.0.1 ec', 'a client without SNI gets the IP host\'s certificate');
   const cn13 = await served(p, 'rsa.test', 'TLSv1.3');
