@@ -55,8 +55,27 @@ async function tryCreate(path: string, owner: string): Promise<boolean> {
 
 /** ownerOf reads the owner recorded in a lock file (null: gone, unreadable or not ours to parse). */
 async function ownerOf(path: string): Promise<string | null> {
+  const o = await heartbeatOwner(path);
+  return o === UNREADABLE ? null : o;
+}
+
+/** UNREADABLE: the lock file could not be read for another reason than its absence (EIO, EMFILE…). */
+const UNREADABLE = Symbol('unreadable');
+
+/**
+ * heartbeatOwner is ownerOf for a holder's heartbeat: a file gone or holding another owner (or a
+ * half-written one: a new holder writing it) is a takeover; a failed read is not (the next
+ * heartbeat reads again) — a transient EMFILE must not stop what the lock guards.
+ */
+async function heartbeatOwner(path: string): Promise<string | null | typeof UNREADABLE> {
+  let text: string;
   try {
-    return (JSON.parse(await readFile(path, 'utf8')) as { owner?: string }).owner ?? null;
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : UNREADABLE;
+  }
+  try {
+    return (JSON.parse(text) as { owner?: string }).owner ?? null;
   } catch {
     return null;
   }
@@ -190,7 +209,9 @@ function heldLock(path: string, owner: string, heartbeatMs: number, events: Lock
   const lost = new AbortController();
   const timer = setInterval(() => {
     void (async () => {
-      if ((await ownerOf(path)) !== owner) {
+      const current = await heartbeatOwner(path);
+      if (current === UNREADABLE) return;
+      if (current !== owner) {
         if (released || lost.signal.aborted) return;
         clearInterval(timer);
         events.lost?.(path);

@@ -3,8 +3,9 @@
  * holder at a time. The old takeover (unlink, then create) let a second waiter unlink the lock the
  * first had just created, so both held it. Also: a holder that was taken over learns it (its lock's
  * signal aborts) instead of touching someone else's lock, and its release leaves the new lock alone.
+ * A heartbeat that cannot read its file for another reason than its absence keeps the lock.
  */
-import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -82,4 +83,29 @@ t.test('a lock held by a process of this machine that is gone is taken over at o
   const ac = new AbortController();
   setTimeout(() => ac.abort(new Error('gave up')), 300);
   await t.rejects(new FileStorage(dir).lock('order-z', { pollMs: 10, staleMs: 60_000, signal: ac.signal }), /gave up/, 'not taken from a live process');
+});
+
+t.test('a heartbeat whose read fails (not for absence) is no takeover: the holder keeps its lock', async (t) => {
+  const dir = t.testdir();
+  const s = new FileStorage(dir);
+  const lock = await s.lock('pre-start', { heartbeatMs: 20, staleMs: 60_000 });
+  const path = join(dir, 'locks', 'pre-start.lock');
+  const mine = await readFile(path, 'utf8');
+  // the file unreadable for a few heartbeats (EISDIR standing in for EIO/EMFILE), then back
+  await rename(path, `${path}.kept`);
+  await mkdir(path);
+  await sleep(120);
+  t.notOk(lock.signal?.aborted, 'not lost while its file could not be read');
+  await rm(path, { recursive: true });
+  await rename(`${path}.kept`, path);
+  await sleep(60);
+  t.notOk(lock.signal?.aborted, 'still held');
+  t.equal(await readFile(path, 'utf8'), mine);
+  await lock.release();
+  // a file that is gone is a takeover
+  const again = await s.lock('pre-start', { heartbeatMs: 20, staleMs: 60_000 });
+  await rm(path);
+  for (let i = 0; i < 50 && !again.signal?.aborted; i++) await sleep(10);
+  t.ok(again.signal?.aborted, 'lost once its file is gone');
+  await again.release();
 });
