@@ -35,14 +35,20 @@ export interface PreStartOptions {
  * with an Error saying why they may not. A lock lost while the step runs (a file lock taken over
  * after missed heartbeats, a Redis lease not renewed in time: another replica may start the step)
  * stops the step, as a leader that lost its lease stops its work; then the lock is waited for again
- * and the marker read again (the replica that took it over has usually run the step by then).
+ * and the marker read again (the replica that took it over has usually run the step by then). After
+ * MAX_LOCK_LOSSES such stops the step fails: a lock that cannot be kept is an error to see.
  */
 export async function runPreStart(app: AppSpec, o: PreStartOptions): Promise<PreStartResult> {
   const hash = definitionHash(app);
   if (app.pre_start.length === 0) return { ran: false, hash, at: null };
   const marker = doneKey(app, hash);
   const log = o.log.child({ app: app.name, pre_start: true });
-  for (;;) {
+  for (let losses = 0; ; losses++) {
+    if (losses === MAX_LOCK_LOSSES) {
+      const error = `pre-start step ${JSON.stringify(app.pre_start.join(' '))} failed: stopped ${losses} times, its storage lock lost each time (the storage is unreachable or too slow for the lock's heartbeats)`;
+      await o.storage.write(failedKey(app, hash), JSON.stringify({ at: new Date().toISOString(), error })).catch(() => undefined);
+      throw new Error(error);
+    }
     const done = await o.storage.read(marker);
     if (done !== null) return { ran: false, hash, at: done.toString().trim() || null };
     const lock = await o.storage.lock(`${baseKey(app)}/pre-start`, { signal: o.signal });
@@ -65,11 +71,16 @@ async function runStep(app: AppSpec, hash: string, o: PreStartOptions, log: Logg
   log.info({ argv: app.pre_start, hash }, 'pre-start step running');
   const run = new ChildRun({ argv: app.pre_start, cwd: app.cwd, env: o.env }, log, o.watcher);
   const grace = o.killGrace ?? 5000;
-  const timer = setTimeout(() => void run.stop(grace), app.pre_start_timeout);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void run.stop(grace);
+  }, app.pre_start_timeout);
   const stop = AbortSignal.any(lockLost === undefined ? [o.signal] : [o.signal, lockLost]);
   let forLock = false;
   const onStop = () => {
-    forLock = !o.signal.aborted;
+    // a lock lost while a timed-out step is being stopped: the timeout is what it failed of
+    forLock = !o.signal.aborted && !timedOut;
     void run.stop(grace);
   };
   stop.addEventListener('abort', onStop, { once: true });
@@ -85,7 +96,7 @@ async function runStep(app: AppSpec, hash: string, o: PreStartOptions, log: Logg
   }
   const at = new Date().toISOString();
   if (exit.code !== 0) {
-    const why = took >= app.pre_start_timeout && exit.error === null ? `timed out after ${app.pre_start_timeout}ms` : describeExit(exit);
+    const why = timedOut && exit.error === null ? `timed out after ${app.pre_start_timeout}ms` : describeExit(exit);
     const error = `pre-start step ${JSON.stringify(app.pre_start.join(' '))} failed: ${why}`;
     // recorded for `portico check` (and other replicas' operators); cleared by the next success
     await o.storage.write(failedKey(app, hash), JSON.stringify({ at, error })).catch(() => undefined);
@@ -96,6 +107,9 @@ async function runStep(app: AppSpec, hash: string, o: PreStartOptions, log: Logg
   log.info({ hash, took_ms: took }, 'pre-start step succeeded');
   return { ran: true, hash, at };
 }
+
+/** MAX_LOCK_LOSSES: stops for a lost lock after which the step fails instead of waiting for the lock again. */
+const MAX_LOCK_LOSSES = 3;
 
 const baseKey = (app: AppSpec): string => `apps/${safeSegment(app.name)}`;
 const doneKey = (app: AppSpec, hash: string): string => `${baseKey(app)}/pre-start-${hash}.done`;

@@ -3,7 +3,7 @@
  * another replica took over after this one missed its renewals (a real redis-server): the step is
  * stopped (two replicas must never migrate at once), nothing is recorded as failed, and the lock is
  * waited for again: the step runs again once it is free, or not at all when the replica that took it
- * over ran it meanwhile.
+ * over ran it meanwhile; a lock lost three times fails the step.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,12 +19,13 @@ t.teardown(() => redis.close());
 await redis.cli('SET', 'portico:meta:epoch', 'pre-start-test:0');
 
 // the first run of the step hangs (a long migration) until it is stopped; later runs succeed at once
+// (with STEP_HANG, every run hangs)
 const STEP = `
 const fs = require('node:fs');
 process.on('SIGTERM', () => { fs.appendFileSync(process.env.STEP_LOG, 'stopped ' + process.pid + '\\n'); process.exit(143); });
 fs.appendFileSync(process.env.STEP_LOG, 'ran ' + process.pid + '\\n');
 const runs = fs.readFileSync(process.env.STEP_LOG, 'utf8').trim().split('\\n').length;
-if (runs === 1) setInterval(() => undefined, 1000); else process.exit(0);
+if (runs === 1 || process.env.STEP_HANG) setInterval(() => undefined, 1000); else process.exit(0);
 `;
 
 function app(dir: string): AppSpec {
@@ -83,4 +84,24 @@ t.test('a lost lock stops the step; the replica that took it over ran it: not ru
   const r = await result;
   t.same(r, { ran: false, hash: definitionHash(spec), at: '2026-12-06T00:00:00.000Z' }, 'found done by the other replica');
   t.equal(steps(dir).filter((l) => l.startsWith('ran')).length, 1, 'not run again');
+});
+
+t.test('a lock lost again and again: after three stops the step fails, recorded for check', async (t) => {
+  const dir = t.testdir();
+  const s = await open(t, join(dir, 'cache'));
+  const { log } = captureLogger();
+  const base = app(dir);
+  const spec = { ...base, env: { ...base.env, STEP_HANG: '1' } };
+  const result = runPreStart(spec, { storage: s, log, env: { ...process.env, ...spec.env }, watcher: null, signal: new AbortController().signal, killGrace: 2000 });
+  const failed = result.then(() => null, (err: Error) => err);
+  for (let run = 1; run <= 3; run++) {
+    await waitUntil(() => steps(dir).filter((l) => l.startsWith('ran')).length === run, 10_000, `run ${run} started`);
+    const key = (await redis.cli('KEYS', 'portico:lock:*')).split('\n').find((k) => k.includes('pre-start'))!;
+    await redis.cli('SET', key, 'another-replica', 'XX', 'PX', '1000');
+    await waitUntil(() => steps(dir).filter((l) => l.startsWith('stopped')).length === run, 5000, `run ${run} stopped`);
+  }
+  const err = await failed;
+  t.match(err, { message: /pre-start step .* failed: stopped 3 times, its storage lock lost each time/ }, 'the app fails, saying why');
+  t.equal(steps(dir).filter((l) => l.startsWith('ran')).length, 3, 'not run a fourth time');
+  t.match(String(await s.read(`apps/web/pre-start-${definitionHash(spec)}.failed`)), /stopped 3 times/, 'recorded for `portico check`');
 });
