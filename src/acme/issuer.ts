@@ -217,6 +217,9 @@ function isUnknownAccount(err: unknown): boolean {
   return err.problemType === 'urn:ietf:params:acme:error:accountDoesNotExist' || /account\b.*\b(not found|does not exist|deactivated)/i.test(err.message);
 }
 
+/** ACCOUNT_LOCK_TRIES: resolutions of the account whose lock was lost before the order fails. */
+const ACCOUNT_LOCK_TRIES = 3;
+
 /** AcmeIssuer is an Issuer for one CA directory and account. */
 export class AcmeIssuer implements Issuer {
   private account: Account | null = null;
@@ -317,12 +320,16 @@ export class AcmeIssuer implements Issuer {
     return { key: `${this.o.prefix}/account.key`, meta: `${this.o.prefix}/account.json` };
   }
 
-  /** accountKey reads the account key, or creates and stores a new one (`fresh`); only under the account lock. */
-  private async accountKey(): Promise<{ key: string; fresh: boolean }> {
+  /**
+   * accountKey reads the account key, or creates and stores a new one (`fresh`); only under the account
+   * lock, and null when that lock is lost before a new key is written (it would replace the new holder's).
+   */
+  private async accountKey(lost: AbortSignal | undefined): Promise<{ key: string; fresh: boolean } | null> {
     const stored = await this.o.storage.read(this.keys.key);
     if (stored !== null && thumbprint(stored.toString()) !== null) return { key: stored.toString(), fresh: false };
     if (stored !== null) this.log.error({ path: this.o.storage.describe(this.keys.key), code: 'PORTICO_ERR_STORAGE' }, 'stored ACME account key is unreadable; creating a new key and account');
     const key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
+    if (lost?.aborted) return null;
     await this.o.storage.write(this.keys.key, key);
     return { key, fresh: true };
   }
@@ -338,11 +345,26 @@ export class AcmeIssuer implements Issuer {
     return this.accountPending;
   }
 
-  /** resolveAccount makes the stored key, URL and contact consistent (see the file comment); holds the account lock. */
+  /**
+   * resolveAccount: resolveAccountOnce again while the account lock is lost under it (another process
+   * took it over: what that one stored is read the next time), at most ACCOUNT_LOCK_TRIES times.
+   */
   private async resolveAccount(staleUrl: string | null): Promise<Account> {
+    for (let i = 1; ; i++) {
+      const a = await this.resolveAccountOnce(staleUrl);
+      if (a !== null) return a;
+      if (i === ACCOUNT_LOCK_TRIES) throw new AcmeError(`the ACME account lock was lost ${i} times while registering (the storage is unreachable or too slow for the lock's heartbeats)`);
+      this.log.warn({ attempt: i }, 'the ACME account lock was lost while registering: nothing written; reading the account again under the lock');
+    }
+  }
+
+  /** resolveAccountOnce makes the stored key, URL and contact consistent (see the file comment) under the account lock; null when the lock was lost. */
+  private async resolveAccountOnce(staleUrl: string | null): Promise<Account | null> {
     const lock = await this.o.storage.lock(`account-${this.o.prefix}`);
     try {
-      const { key, fresh } = await this.accountKey();
+      const k = await this.accountKey(lock.signal);
+      if (k === null) return null;
+      const { key, fresh } = k;
       const thumb = thumbprint(key)!;
       const meta = await this.readMeta();
       const usable = meta?.url && meta.url !== staleUrl ? meta.url : null;
@@ -360,9 +382,9 @@ export class AcmeIssuer implements Issuer {
         // an account.json of an older version (no thumbprint) is checked at the CA once: the same URL comes back when it matches
         ({ url, created } = await this.register(key));
         registered = true;
-        // lost while registering (another process may be registering now): write nothing; this order
-        // fails and the next one reads what the new holder stored (the CA gives the same URL for a key)
-        if (lock.signal?.aborted) throw new AcmeError(`the ACME account lock was lost while registering: ${(lock.signal.reason as Error | undefined)?.message ?? 'lost'}`, { retryAfterMs: 5_000 });
+        // lost while registering (another process may be registering now): write nothing; read what
+        // the new holder stored, under the lock (the CA gives the same URL for the same key)
+        if (lock.signal?.aborted) return null;
       }
       this.account = { key, url };
       const contactChanged = !created && meta !== null && (meta.email ?? '') !== this.o.email;
