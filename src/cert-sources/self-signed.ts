@@ -59,13 +59,14 @@ export async function makeCertificate(opts: SelfSignedOptions): Promise<Pems> {
 export class SelfSignedSource {
   private readonly cache = new Map<string, Promise<Pems>>();
 
-  /** forName returns the certificate for a host, generating it on first use. */
-  forName(name: string): Promise<Pems> {
-    let p = this.cache.get(name);
+  /** forName returns the certificate for a host (of a key type), generating it on first use. */
+  forName(name: string, keyType: 'ec' | 'rsa' = 'ec'): Promise<Pems> {
+    const id = `${keyType} ${name}`;
+    let p = this.cache.get(id);
     if (p === undefined) {
-      p = makeCertificate({ commonName: name, names: [name] });
-      p.catch(() => this.cache.delete(name));
-      this.cache.set(name, p);
+      p = makeCertificate({ commonName: name, names: [name], keyType });
+      p.catch(() => this.cache.delete(id));
+      this.cache.set(id, p);
     }
     return p;
   }

@@ -133,9 +133,11 @@ export function covers(certName: string, host: string): boolean {
 export async function materialise(plan: CertPlan, selfSigned: SelfSignedSource): Promise<{ certificates: CertPems[]; refused: string[] }> {
   const certificates: CertPems[] = plan.files.map((f) => ({ names: f.names, cert: f.cert, key: f.key }));
   const refused: string[] = [];
+  // an IP host's may be the no-SNI (default) certificate: of the default's key type (tls/key-types.ts)
+  const ipType = defaultKeyTypeFor(plan.files);
   for (const h of plan.hosts) {
     if (h.source === 'self-signed') {
-      const p = await selfSigned.forName(h.host);
+      const p = await selfSigned.forName(h.host, isIP(h.host) === 0 ? 'ec' : ipType);
       certificates.push({ names: [h.host], cert: p.cert, key: p.key });
       // its expiry for /status.json and the dashboard (the plan itself is made before generating)
       h.notAfter ??= new Date(new X509Certificate(p.cert).validTo);
@@ -164,14 +166,15 @@ export function keyTypeWarning(config: Config, p: CertPlan): string | null {
 
 /**
  * noSniKeyType is the key type of the certificate Runtime.noSniCertificate picks: the first routed IP
- * literal that has one — portico's own (ACME, or its self-signed placeholder; self-signed: P-256), else
- * the last file naming it — else portico's default one (RSA when a file certificate is RSA).
+ * literal that has one — portico's own (ACME and its placeholder: P-256; self-signed: the default's
+ * type), else the last file naming it — else portico's default one (RSA when a file certificate is RSA).
  */
 function noSniKeyType(config: Config, p: CertPlan): string | null {
   const source = new Map(p.hosts.map((h) => [h.host, h.source]));
   for (const h of config.routes.flatMap((r) => r.hosts)) {
     if (isIP(h) === 0) continue;
-    if (source.get(h) === 'acme' || source.get(h) === 'self-signed') return 'ec';
+    if (source.get(h) === 'acme') return 'ec';
+    if (source.get(h) === 'self-signed') return defaultKeyTypeFor(p.files);
     const file = [...p.files].reverse().find((f) => f.names.includes(h));
     if (file !== undefined) return keyTypeOf(file.cert);
   }

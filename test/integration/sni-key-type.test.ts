@@ -5,9 +5,9 @@
  * ECDHE-ECDSA-first suites in TLS 1.2): an ECDSA default would shadow every RSA host. portico's own
  * default certificate is therefore RSA there as soon as an RSA certificate is served — behind it an
  * ECDSA host's certificate is still the one chosen — so every host gets its own certificate on every
- * Node. What is left (an IP host's ECDSA certificate — a file, or portico's self-signed one — as the
- * no-SNI default, next to an RSA host) is
- * read off a real handshake, and portico must say so exactly then: `check` warns and the start logs a
+ * Node; so does an IP host's self-signed certificate (the no-SNI default then). What is left (an IP
+ * host's ECDSA certificate file, or its ACME one, as the no-SNI default next to an RSA host) is read
+ * off a real handshake, and portico must say so exactly then: `check` warns and the start logs a
  * warning naming the host; where the right certificate is served, neither.
  */
 import { execFileSync } from 'node:child_process';
@@ -60,11 +60,27 @@ t.test('RSA and ECDSA hosts side by side: each client gets its host\'s own certi
   t.notOk(warned(p, 'rsa.test') || warned(p, 'ec.test'), 'no warning at start');
 });
 
-for (const ipTls of ['file', 'self-signed'] as const) t.test(`an IP host's ECDSA certificate (${ipTls}) as the no-SNI default next to an RSA host: portico warns exactly when this Node serves the default`, async (t) => {
+t.test('an IP host\'s self-signed certificate (the no-SNI default) next to an RSA host: of the default\'s key type, each host gets its own', async (t) => {
   const dir = t.testdir();
   certificate(dir, 'rsa.test', 'rsa');
-  if (ipTls === 'file') certificate(dir, '127.0.0.1', 'ec', 'IP:127.0.0.1');
-  const p = await startProxy(dir, proxyConfig([{ hosts: ['rsa.test'], upstreams: [backend.origin], tls: 'file' }, { hosts: ['127.0.0.1'], upstreams: [backend.origin], tls: ipTls }]));
+  const p = await startProxy(dir, proxyConfig([{ hosts: ['rsa.test'], upstreams: [backend.origin], tls: 'file' }, { hosts: ['127.0.0.1'], upstreams: [backend.origin], tls: 'self-signed' }]));
+  t.teardown(() => p.close());
+  const type = SNI_KEY_TYPE_DEFECT ? 'rsa' : 'ec';
+  for (const v of ['TLSv1.3', 'TLSv1.2'] as const) {
+    t.equal(await served(p, '', v), `127.0.0.1 ${type}`, `${v}: a client without SNI gets the IP host's self-signed certificate (${type})`);
+    t.equal(await served(p, 'rsa.test', v), 'rsa.test rsa', `${v}: rsa.test gets its own`);
+  }
+  const check = await runCli(['check', '--config', p.configPath]);
+  t.equal(check.code, 0, check.stderr);
+  t.notMatch(check.stdout + check.stderr, /get the default .* certificate, not theirs/, 'check says nothing');
+  t.notOk(warned(p, 'rsa.test'), 'no warning at start');
+});
+
+t.test('an IP host\'s ECDSA certificate file as the no-SNI default next to an RSA host: portico warns exactly when this Node serves the default', async (t) => {
+  const dir = t.testdir();
+  certificate(dir, 'rsa.test', 'rsa');
+  certificate(dir, '127.0.0.1', 'ec', 'IP:127.0.0.1');
+  const p = await startProxy(dir, proxyConfig([{ hosts: ['rsa.test'], upstreams: [backend.origin], tls: 'file' }, { hosts: ['127.0.0.1'], upstreams: [backend.origin], tls: 'file' }]));
   t.teardown(() => p.close());
   t.equal(await served(p, '', 'TLSv1.3'), '127.0.0.1 ec', 'a client without SNI gets the IP host\'s certificate');
   const cn13 = await served(p, 'rsa.test', 'TLSv1.3');
