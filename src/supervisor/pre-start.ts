@@ -44,13 +44,13 @@ export async function runPreStart(app: AppSpec, o: PreStartOptions): Promise<Pre
   const marker = doneKey(app, hash);
   const log = o.log.child({ app: app.name, pre_start: true });
   for (let losses = 0; ; losses++) {
+    const done = await o.storage.read(marker);
+    if (done !== null) return { ran: false, hash, at: done.toString().trim() || null };
     if (losses === MAX_LOCK_LOSSES) {
       const error = `pre-start step ${JSON.stringify(app.pre_start.join(' '))} failed: stopped ${losses} times, its storage lock lost each time (the storage is unreachable or too slow for the lock's heartbeats)`;
       await o.storage.write(failedKey(app, hash), JSON.stringify({ at: new Date().toISOString(), error })).catch(() => undefined);
       throw new Error(error);
     }
-    const done = await o.storage.read(marker);
-    if (done !== null) return { ran: false, hash, at: done.toString().trim() || null };
     const lock = await o.storage.lock(`${baseKey(app)}/pre-start`, { signal: o.signal });
     try {
       // another replica may have run it while we waited for the lock
