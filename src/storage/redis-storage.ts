@@ -135,6 +135,10 @@ export class RedisStorage implements Storage {
   private locksAsOf: Date | null = null;
   private poller: NodeJS.Timeout | null = null;
   private closed = false;
+  /** the connections are gone (close's link close returned): the cache is written no more */
+  private shut = false;
+  /** cache writes and deletes under way: close waits for them */
+  private readonly cacheOps = new Set<Promise<unknown>>();
 
   constructor(private readonly o: RedisStorageOptions) {
     this.url = redactUrl(o.url);
@@ -159,11 +163,26 @@ export class RedisStorage implements Storage {
     this.poller.unref();
   }
 
-  /** close stops the poll and the connections (replies of calls sent are waited for, at most `waitMs`, or the call deadline). */
+  /**
+   * close stops the poll and the connections (replies of calls sent are waited for, at most `waitMs`,
+   * or the call deadline), then waits for the cache writes under way: once it returns, nothing writes
+   * into `cacheDir` (a reply that comes later is not mirrored; the next start syncs).
+   */
   async close(waitMs?: number): Promise<void> {
     this.closed = true;
     if (this.poller !== null) clearInterval(this.poller);
     await this.link.close(waitMs);
+    this.shut = true;
+    await Promise.allSettled([...this.cacheOps]);
+  }
+
+  /** toCache runs one cache write or delete unless closed, tracked for close (errors are the caller's). */
+  private toCache(op: () => Promise<void>): Promise<void> {
+    if (this.shut) return Promise.resolve();
+    const p = op();
+    this.cacheOps.add(p);
+    void p.finally(() => this.cacheOps.delete(p)).catch(() => undefined);
+    return p;
   }
 
   /** settleMs: how long after a fresh epoch began a lock is held back (SETTLE_MS), for callers that bound their wait. */
@@ -204,8 +223,8 @@ export class RedisStorage implements Storage {
   private async mirror(key: string, value: Buffer | null): Promise<void> {
     try {
       const cached = await this.cache.read(key);
-      if (value === null && cached !== null) await this.cache.delete(key);
-      else if (value !== null && (cached === null || !cached.equals(value))) await this.cache.write(key, value);
+      if (value === null && cached !== null) await this.toCache(() => this.cache.delete(key));
+      else if (value !== null && (cached === null || !cached.equals(value))) await this.toCache(() => this.cache.write(key, value));
     } catch {
       // the cache is only a fallback
     }
@@ -214,13 +233,13 @@ export class RedisStorage implements Storage {
   async write(key: string, data: string | Buffer): Promise<void> {
     checkKey(key);
     await this.link.call(['EVAL', WRITE, '2', KEY_PREFIX + key, VERSION, data, CHANNEL, key]);
-    if (isDurable(key)) await this.cache.write(key, data).catch(() => undefined);
+    if (isDurable(key)) await this.toCache(() => this.cache.write(key, data)).catch(() => undefined);
   }
 
   async delete(key: string): Promise<void> {
     checkKey(key);
     await this.link.call(['EVAL', DELETE, '2', KEY_PREFIX + key, VERSION, CHANNEL, key]);
-    if (isDurable(key)) await this.cache.delete(key).catch(() => undefined);
+    if (isDurable(key)) await this.toCache(() => this.cache.delete(key)).catch(() => undefined);
   }
 
   /** list asks Redis; while it is away or not in step, durable keys are listed from the cache (as `read` does), others throw. */
@@ -326,7 +345,7 @@ export class RedisStorage implements Storage {
         if (this.closed) return; // nothing written to the cache after close
         const republished = mine === epoch ? 0 : await this.republish();
         if (this.closed) return; // (closed while re-publishing: the next start re-publishes, MSETNX)
-        if (mine !== epoch) await this.cache.write(CACHE_EPOCH, epoch);
+        if (mine !== epoch) await this.toCache(() => this.cache.write(CACHE_EPOCH, epoch));
         this.epoch = epoch;
         this.seenVersion = String(await this.link.call(['GET', VERSION]));
         this.synced = true;

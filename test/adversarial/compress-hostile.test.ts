@@ -16,6 +16,7 @@ import {
   accessLines, assertRoutesIntact, bodyFor, h2Connect, planFromQuery, proxyConfig, rawH1, rawHeader, startProxy, startRecorder, waitUntil,
   type ProxyHandle, type Recorder,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 /** ABORT_WITHIN: the spec says 1 s; 1.5 s leaves room for a loaded CI machine. */
 const ABORT_WITHIN = 1500;
@@ -24,7 +25,7 @@ async function setup(t: Test, extra: { timeouts?: string } = {}): Promise<{ a: R
   // the recorder's bodies as text/plain: compressible
   const a = await startRecorder('a', { plan: (req) => ({ ...planFromQuery(req.url ?? ''), headers: { 'content-type': 'text/plain' } }) });
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig(
+  const p = await startProxy(testDir(t), proxyConfig(
     [{ hosts: ['localhost'], upstreams: [a.origin], passive: 'max_fails = 1, fail_window = "10s"', extra: 'compress = ["br", "gzip"]' }],
     { server: 'shutdown_grace = "1s"', timeouts: extra.timeouts },
   ));
@@ -123,7 +124,7 @@ t.test('a client that stops reading an endless compressed stream: backpressure h
   await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => (up.closeAllConnections(), up.close(() => r()))));
   const origin = `http://127.0.0.1:${(up.address() as AddressInfo).port}`;
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [origin], extra: 'compress = ["gzip"]' }], { timeouts: 'send = "1s"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [origin], extra: 'compress = ["gzip"]' }], { timeouts: 'send = "1s"' }));
   t.teardown(() => p.close());
   const c = await rawH1(p.port);
   t.teardown(() => c.destroy());

@@ -27,11 +27,12 @@ import {
   type ProxyHandle, type RawConn, type Recorder,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 async function setup(t: Test, extra: Parameters<typeof proxyConfig>[1] = {}): Promise<{ a: Recorder; p: ProxyHandle }> {
   const a = await startRecorder('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost', 'test.local'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"', ...extra }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost', 'test.local'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"', ...extra }));
   t.teardown(() => p.close());
   return { a, p };
 }
@@ -188,7 +189,7 @@ t.test('SNI vs Host: a request for a host the SNI-selected certificate does not 
   const a = await startRecorder('a');
   t.teardown(() => a.close());
   const ca = await makeCA();
-  const dir = t.testdir();
+  const dir = testDir(t);
   const certs = join(dir, 'certs');
   await writePair(certs, 'a.test', await ca.issue(['a.test']));
   await writePair(certs, 'b.test', await ca.issue(['b.test']));
@@ -296,7 +297,7 @@ t.test('an HTTP/1.1 request line claiming HTTP/2.0 is refused and never crashes 
   // request line (`GET / HTTP/2.0`) over TLS stopped the process. A spawned portico, so a crash is an exit.
   const a = await startRecorder('a');
   t.teardown(() => a.close());
-  const s = await spawnReady(t, t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
+  const s = await spawnReady(t, testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
   const port = s.portOf('https');
   for (const line of ['GET /v2 HTTP/2.0', 'POST /v2 HTTP/2.0', 'GET /v2 HTTP/2.1']) {
     const c = await send(port, `${line}\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n`).catch((e: Error) => e);

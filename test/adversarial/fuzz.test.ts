@@ -22,6 +22,7 @@ import {
   ejections, proxyConfig, rawH1, request, spawnReady, startRecorder, upstreamStates, type Recorded,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
 const SEED = Number(process.env.FUZZ_SEED ?? 20231023);
@@ -132,7 +133,7 @@ t.test(`fuzzed HTTP/1.1 request bytes: no crash, no desync, no ejection (seed ${
   t.teardown(() => a.close());
   const b = await startRecorder('b');
   t.teardown(() => b.close());
-  const s = await spawnReady(t, t.testdir(), proxyConfig([{ hosts: ['localhost', 'test.local'], upstreams: [a.origin, b.origin], passive: 'max_fails = 3, fail_window = "10s"' }], {
+  const s = await spawnReady(t, testDir(t), proxyConfig([{ hosts: ['localhost', 'test.local'], upstreams: [a.origin, b.origin], passive: 'max_fails = 3, fail_window = "10s"' }], {
     server: 'shutdown_grace = "1s"',
     timeouts: 'header = "1s"\nbody = "1s"',
   }));

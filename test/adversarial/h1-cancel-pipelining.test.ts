@@ -15,6 +15,7 @@ import {
   accessLines, assertRoutesIntact, assertionLines, bodyFor, inFlight, proxyConfig, rawH1, rawHeader, startProxy, startRecorder, waitUntil,
   type ProxyHandle, type Recorded, type Recorder,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 /** ABORT_WITHIN: the spec says 1 s; 1.5 s leaves room for a loaded CI machine. */
 const ABORT_WITHIN = 1500;
@@ -24,7 +25,7 @@ async function setup(t: Test): Promise<{ a: Recorder; b: Recorder; p: ProxyHandl
   t.teardown(() => a.close());
   const b = await startRecorder('b');
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin], passive: 'max_fails = 3, fail_window = "10s"' }], { server: 'shutdown_grace = "1s"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin], passive: 'max_fails = 3, fail_window = "10s"' }], { server: 'shutdown_grace = "1s"' }));
   t.teardown(() => p.close());
   return { a, b, p };
 }

@@ -21,6 +21,7 @@ import {
   accessLines, assertRoutesIntact, dataFrame, ejections, getHead, goawayFrame, h2Connect, headersFrame, proxyConfig, rawH2, reqHead, request, rstFrame,
   sleep, startProxy, startRecorder, waitUntil, type ProxyHandle, type Recorded, type Recorder,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -32,7 +33,7 @@ async function setup(t: Test, keepAliveTimeout = 30_000): Promise<{ a: Recorder;
   t.teardown(() => a.close());
   const b = await startRecorder('b', { keepAliveTimeout });
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin], passive: 'max_fails = 3, fail_window = "10s"' }], { server: 'shutdown_grace = "1s"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin], passive: 'max_fails = 3, fail_window = "10s"' }], { server: 'shutdown_grace = "1s"' }));
   t.teardown(() => p.close());
   return { a, b, p };
 }

@@ -34,6 +34,7 @@ import {
   hpackRaw, pingFrame, priorityFrame, proxyConfig, rawH2, reqHead, rstFrame, settingsFrame, sleep, spawnReady, startProxy, startRecorder, waitUntil,
   windowUpdateFrame, type ProxyHandle, type RawH2, type Recorder,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const C = http2.constants;
 const NODE20 = process.versions.node.startsWith('20.');
@@ -112,7 +113,7 @@ t.test('raw HTTP/2 protocol errors: RFC 9113 errors, nothing malformed upstream,
   // keeps its open stream, unread, even after the client closed; the stream's exchange ends at its
   // own deadline (body 1 s) and the session is destroyed once stalled (every timeout + 1 s)
   const timeouts = ['header', 'idle', 'body', 'send', 'upstream_response'].map((k) => `${k} = "1s"`).join('\n');
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], passive: 'max_fails = 3, fail_window = "10s"' }], { server: 'shutdown_grace = "1s"', timeouts }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], passive: 'max_fails = 3, fail_window = "10s"' }], { server: 'shutdown_grace = "1s"', timeouts }));
   t.teardown(() => p.close());
   for (const k of CASES) {
     t.test(k.name, async (t) => {
@@ -158,7 +159,7 @@ t.test('raw HTTP/2 protocol errors: RFC 9113 errors, nothing malformed upstream,
 t.test('stream id reused after close, or lower than one already used: never reaches the upstream twice (Node ignores the HEADERS)', async (t) => {
   const a = await startRecorder('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
   t.teardown(() => p.close());
   for (const [name, first, second] of [
     ['reuse after close', headersFrame(3, head('/sid-first')), headersFrame(3, head('/sid-reused'))],
@@ -184,7 +185,7 @@ t.test('stream id reused after close, or lower than one already used: never reac
 t.test('PRIORITY depending on its own stream: PROTOCOL_ERROR (Node 20) or ignored (Node 26); the server keeps serving', async (t) => {
   const a = await startRecorder('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
   t.teardown(() => p.close());
   const c = await rawH2(p.port);
   t.teardown(() => c.close());
@@ -204,7 +205,7 @@ t.test('invalid characters in h2 header names and values never reach the upstrea
   // sees it, the request is served without it: the test records which happened for each field.
   const a = await startRecorder('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "1s"' }));
   t.teardown(() => p.close());
   const bad: Array<[string, [string, string]]> = [
     ['value with CRLF (header injection)', ['x-bad', 'a\r\nx-injected: 1']],
@@ -256,7 +257,7 @@ function rssMiB(pid: number): number {
 }
 
 async function spawned(t: Test, a: Recorder, extra = ''): Promise<ProxyHandle & { pid: number }> {
-  const s = await spawnReady(t, t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], passive: 'max_fails = 3, fail_window = "10s"' }], { server: `shutdown_grace = "1s"\n${extra}` }));
+  const s = await spawnReady(t, testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], passive: 'max_fails = 3, fail_window = "10s"' }], { server: `shutdown_grace = "1s"\n${extra}` }));
   return { port: s.portOf('https'), adminPort: s.portOf('admin'), httpPort: s.portOf('http'), logs: s.logs, pid: s.child.pid! } as ProxyHandle & { pid: number };
 }
 

@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { writeFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { h2Connect, proxyConfig, rawH1, spawnReady, startRecorder, type Recorder } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const GRACE_MS = 2000;
 const DEADLINE_MS = GRACE_MS + 3000;
@@ -55,7 +56,7 @@ const CASES: Array<[proto: 'http/1.1' | 'h2', client: Client, reload: Reload]> =
 for (const [proto, client, reload] of CASES) {
   t.test(`SIGTERM with a stuck ${proto} request, client ${client}, reload: ${reload}: exits 0 within shutdown_grace + 1 s, logs "stopped"`, async (t) => {
     const [a, b] = await recorders(t);
-    const s = await spawnReady(t, t.testdir(), config([a.origin]));
+    const s = await spawnReady(t, testDir(t), config([a.origin]));
     const port = s.portOf('https');
     // a request the upstream never answers
     let leave: () => void;

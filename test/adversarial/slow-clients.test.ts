@@ -12,6 +12,7 @@ import {
   FRAME, accessLines, assertRoutesIntact, failures, getHead, headersFrame, proxyConfig, rawH1, rawH2, runLoad, sleep, startProxy, startRecorder, waitUntil,
   type ProxyHandle, type RawConn, type Recorder,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const ATTACKERS = 40;
 const NORMAL = 200;
@@ -21,7 +22,7 @@ async function setup(t: Test, timeouts = ''): Promise<{ a: Recorder; b: Recorder
   t.teardown(() => a.close());
   const b = await startRecorder('b');
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin], passive: 'max_fails = 3, fail_window = "10s"' }], {
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin], passive: 'max_fails = 3, fail_window = "10s"' }], {
     server: 'shutdown_grace = "1s"',
     timeouts,
   }));

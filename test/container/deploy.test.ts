@@ -25,6 +25,7 @@ import {
   asPodman, buildImages, inspect, logs, must, podman, readmeCommands, removeLater, sh, uniqueName, waitLog,
 } from '../../test-support/container.js';
 import { parseConfig } from '../../src/config/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 t.setTimeout(15 * 60_000);
 
@@ -133,7 +134,7 @@ t.test('kubernetes/: the pod as the Deployment runs it (user, read-only root, no
     .replace('enabled = true', 'enabled = false')   // no CA here (the ACME path is the image test's)
     .replace('hosts = ["app.example.com"]', 'hosts = ["k8s.test"]')
     .replace('upstreams = ["http://app:8000"]', `upstreams = ["http://10.0.2.2:${up.port}"]`);
-  const cm = t.testdir();
+  const cm = testDir(t);
   kubeletUpdate(cm, '..2026_12_01_10_00_00.1', toml(a), true);
   const name = uniqueName('pod');
   const certs = uniqueName('pod-certs');
@@ -182,7 +183,7 @@ t.test('README "Compose": podman-compose up, HTTPS to the app on the private net
   t.equal(cmds.length, 4);
   const [build, up, reload, down] = cmds;
   const project = uniqueName('compose').replace(/-/g, '');
-  const copy = join(t.testdir(), 'deploy');
+  const copy = join(testDir(t), 'deploy');
   cpSync(join(ROOT, 'deploy'), copy, { recursive: true });
   const configPath = join(copy, 'config', 'config.toml');
   writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('enabled = true', 'enabled = false').replace('hosts = ["app.example.com"]', 'hosts = ["app.test"]'));

@@ -18,6 +18,7 @@ import { httpRequest } from '../../test-support/http.js';
 import {
   asPodman, buildImages, inspect, logs, must, podman, readmeCommands, removeLater, sh, uniqueName, waitLog, type Substitutions,
 } from '../../test-support/container.js';
+import { testDir } from '../../test-support/wait.js';
 
 // image builds take minutes on a fresh machine (the stand-in base, npm ci in the build)
 t.setTimeout(15 * 60_000);
@@ -111,7 +112,7 @@ t.test('README "Production": config directory, ACME from inside the container, -
     runOptions: `--network slirp4netns:allow_host_loopback=true --read-only -v ${pebble.tlsCaFile}:/pebble/ca.pem:ro -e PORTICO_PUBLIC_HTTPS_PORT=${https}`,
   };
   removeLater(t, [subs.container!], [subs.volume!]);
-  const cwd = t.testdir();
+  const cwd = testDir(t);
   symlinkSync(join(ROOT, 'deploy'), join(cwd, 'deploy'));
 
   await run(t, build!, subs);

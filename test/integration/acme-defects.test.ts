@@ -24,6 +24,7 @@ import t from 'tap';
 import {
   acmeConfig, obtained, ordering, ROOT, spawnPortico, startAcmeFront, startBackend, startPebble, startProxy, TEST_TUNING, waitForLog, waitUntil,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const pebble = await startPebble();
 t.teardown(() => pebble.stop());
@@ -33,7 +34,7 @@ const route = (...hosts: string[]) => hosts.map((h) => ({ hosts: [h], upstreams:
 const caDir = (state: string, port = pebble.acmePort) => join(state, 'acme', `127.0.0.1-${port}-dir`);
 
 t.test('a missing or corrupt account key: a new account, not the old URL with a new key', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const first = await startProxy(dir, acmeConfig(pebble, route('a.test')), { acmeTuning: TEST_TUNING });
   await waitForLog(first.logs, obtained('a.test'));
   await first.close();
@@ -55,7 +56,7 @@ t.test('a missing or corrupt account key: a new account, not the old URL with a 
 });
 
 t.test('a changed acme.email updates the account contact (on reload)', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const front = await startAcmeFront(pebble, dir);
   t.teardown(() => front.close());
   const cfg = (email: string, ...hosts: string[]) => acmeConfig(pebble, route(...hosts), { directory: front.directoryUrl, caBundle: front.tlsCaFile, email });
@@ -75,7 +76,7 @@ t.test('a changed acme.email updates the account contact (on reload)', async (t)
 });
 
 t.test('an order past finalize: SIGTERM waits for the certificate; after SIGKILL the next start resumes it', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const front = await startAcmeFront(pebble, dir);
   t.teardown(() => front.close());
   const configPath = join(dir, 'config.toml');
@@ -161,7 +162,7 @@ t.test('challenge answers left behind by a stopped process are removed at start'
 });
 
 t.test('acme.order_rate limits orders', async (t) => {
-  const p = await startProxy(t.testdir(), acmeConfig(pebble, route('r1.test', 'r2.test'), { extra: 'order_rate = "1 in 1h"\norder_concurrency = 1' }), { acmeTuning: { ...TEST_TUNING, limiter: undefined } });
+  const p = await startProxy(testDir(t), acmeConfig(pebble, route('r1.test', 'r2.test'), { extra: 'order_rate = "1 in 1h"\norder_concurrency = 1' }), { acmeTuning: { ...TEST_TUNING, limiter: undefined } });
   t.teardown(() => p.close());
   await waitForLog(p.logs, (l) => obtained('r1.test')(l) || obtained('r2.test')(l));
   await new Promise((r) => setTimeout(r, 1500));

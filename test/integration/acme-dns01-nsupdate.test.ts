@@ -15,6 +15,7 @@ import t from 'tap';
 import {
   acmeConfig, obtained, ROOT, startBackend, startNamed, startPebble, startProxy, TEST_TUNING, waitForLog,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const ZONE = 'nsupdate.test';
 const named = await startNamed(ZONE);
@@ -32,7 +33,7 @@ async function txt(name: string): Promise<string[]> {
 
 t.test('a wildcard certificate through nsupdate.sh and BIND, the zone\'s server found by itself', async (t) => {
   const hook = [join(ROOT, 'examples', 'dns-hooks', 'nsupdate.sh'), '127.0.0.1', String(named.port), named.keyFile];
-  const p = await startProxy(t.testdir(), acmeConfig(pebble, [{ hosts: [`*.${ZONE}`], upstreams: [backend.origin] }], {
+  const p = await startProxy(testDir(t), acmeConfig(pebble, [{ hosts: [`*.${ZONE}`], upstreams: [backend.origin] }], {
     extra: `dns_hook = ${JSON.stringify(hook)}`,
   }), { acmeTuning: { ...TEST_TUNING, dnsPollMs: 50, dnsSystemResolver: [named.server], dnsAuthoritativePort: named.port } });
   t.teardown(() => p.close());
@@ -55,7 +56,7 @@ t.test('a wildcard certificate through nsupdate.sh and BIND, the zone\'s server 
 
 t.test('nsupdate.sh reports a refused update (wrong key) with its stderr', async (t) => {
   const hook = join(ROOT, 'examples', 'dns-hooks', 'nsupdate.sh');
-  const wrong = join(t.testdir(), 'wrong.key');
+  const wrong = join(testDir(t), 'wrong.key');
   writeFileSync(wrong, 'key "portico" { algorithm hmac-sha256; secret "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; };\n');
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     const c = execFile(hook, ['127.0.0.1', String(named.port), wrong, 'add', `_acme-challenge.${ZONE}`, 'v'], (err, _out, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stderr }));

@@ -23,6 +23,7 @@ import {
   acmeConfig, captureLogger, freePort, obtained, ROOT, startBackend, startPebble, startProxy, TEST_TUNING, waitForLog, waitUntil,
 } from '../../test-support/index.js';
 import { runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const pebble = await startPebble();
 t.teardown(() => pebble.stop());
@@ -51,7 +52,7 @@ function solver(dir: string, o: Partial<ConstructorParameters<typeof DnsSolver>[
 }
 
 t.test('the hook: argv without a shell, stderr logged, killed with its children at the timeout, exit codes reported', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const script = join(dir, 'hook.mjs');
   const out = join(dir, 'argv.json');
   const marker = join(dir, 'pwned');
@@ -92,7 +93,7 @@ t.test('the hook: argv without a shell, stderr logged, killed with its children 
 });
 
 t.test('portico waits until the TXT record is visible, and gives up after dns_propagation_timeout', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const { s } = solver(dir, { propagationTimeoutMs: 400 });
   await t.rejects(s.waitVisible('_acme-challenge.never.test', 'nope'), /the dns-01 TXT record _acme-challenge\.never\.test was not visible at 127\.0\.0\.1:\d+ within 400ms/);
   const { s: s2 } = solver(dir);
@@ -107,7 +108,7 @@ const wildcardConfig = (extra: string) => acmeConfig(pebble, [{ hosts: ['*.wild.
 });
 
 t.test('a wildcard certificate via DNS-01: TXT set, visible, validated, removed', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const p = await startProxy(dir, wildcardConfig(`dns_resolvers = ["${pebble.dnsServer}"]`), { acmeTuning: { ...TEST_TUNING, dnsPollMs: 50 } });
   t.teardown(() => p.close());
   const line = await waitForLog(p.logs, obtained('*.wild.test'));
@@ -135,7 +136,7 @@ t.test('a wildcard certificate via DNS-01: TXT set, visible, validated, removed'
 
 t.test('a TXT record that never becomes visible: the order fails, and remove runs anyway', async (t) => {
   const dead = `127.0.0.1:${await freePort()}`;
-  const p = await startProxy(t.testdir(), wildcardConfig(`dns_resolvers = ["${dead}"]\ndns_propagation_timeout = "600ms"`), { acmeTuning: { ...TEST_TUNING, dnsPollMs: 50 } });
+  const p = await startProxy(testDir(t), wildcardConfig(`dns_resolvers = ["${dead}"]\ndns_propagation_timeout = "600ms"`), { acmeTuning: { ...TEST_TUNING, dnsPollMs: 50 } });
   t.teardown(() => p.close());
   const failed = await waitForLog(p.logs, (l) => l.msg === 'certificate order failed' && l.host === '*.wild.test');
   t.match(failed.err, /was not visible at 127\.0\.0\.1:\d+ within 600ms/);

@@ -19,6 +19,7 @@ import { Metrics } from '../../src/metrics.js';
 import { FileStorage } from '../../src/storage/file.js';
 import { captureLogger, makeCA, startFakeAcme, type FakeAcme } from '../../test-support/index.js';
 import { waitUntil as until } from '../../test-support/wait.js';
+import { testDir } from '../../test-support/wait.js';
 
 const HOUR = 3_600_000;
 
@@ -38,7 +39,7 @@ function setup(fake: FakeAcme, dir: string, backoff = { min: 100, max: 400 }) {
 t.test('429 + Retry-After: the next attempt waits for it, also after a restart', async (t) => {
   const fake = await startFakeAcme();
   t.teardown(() => fake.close());
-  const dir = t.testdir();
+  const dir = testDir(t);
   const { m, lines, metrics } = setup(fake, dir);
   await m.load();
   const ac = new AbortController();
@@ -77,7 +78,7 @@ t.test('ARI: the CA\'s suggested window decides the renewal time', async (t) => 
     },
   });
   t.teardown(() => fake.close());
-  const dir = t.testdir();
+  const dir = testDir(t);
   const { m, lines, storage } = setup(fake, dir);
   const ca = await makeCA();
   const leaf = await ca.issue(['ari.test']); // 30 days: without ARI renewal would be ~20 days away
@@ -125,7 +126,7 @@ t.test('the account lock lost while registering: nothing is written by that hold
       return { owner: l.owner, signal: held.signal, release: () => l.release() };
     }
   }
-  const storage = new TakenOver(t.testdir());
+  const storage = new TakenOver(testDir(t));
   const prefix = storagePrefix(fake.directoryUrl);
   const { log, lines } = captureLogger();
   const issuer = new AcmeIssuer({ directory: fake.directoryUrl, email: '', caBundle: fake.tlsCa, eab: null, storage, prefix, responder: new ChallengeStore(storage), dns: null, log });

@@ -15,12 +15,13 @@ import {
   TEST_TUNING, waitForLog, waitUntil, type ProxyHandle,
 } from '../../test-support/index.js';
 import { runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const pebble = await startPebble();
 t.teardown(() => pebble.stop());
 const backend = await startBackend('upstream');
 t.teardown(() => backend.close());
-const dir = t.testdir();
+const dir = testDir(t);
 const routes = [{ name: 'app', hosts: ['app.test', 'www.app.test'], upstreams: [backend.origin], tls: 'acme' }];
 const storage = join(dir, 'state');
 const certFile = (host: string) => join(storage, 'acme', `127.0.0.1-${pebble.acmePort}-dir`, 'certs', `${host}.pem`);
@@ -128,7 +129,7 @@ t.test('tls-alpn-01 on the https port (challenges = ["tls-alpn-01"])', async (t)
 });
 
 t.test('server.workers = 2: tls-alpn-01 answered by the data-plane workers, http-01 by the control plane', async (t) => {
-  const d = t.testdir();
+  const d = testDir(t);
   const configPath = join(d, 'config.toml');
   const hosts = { 'w-alpn.test': 'tls-alpn-01', 'w-http.test': 'http-01' } as const;
   for (const [host, challenge] of Object.entries(hosts)) {
@@ -168,7 +169,7 @@ t.test('acme-tls/1 without a pending challenge fails the handshake; normal clien
 });
 
 t.test('fallback: http-01 fails (nothing on the CA\'s http port), tls-alpn-01 succeeds; unrouted names are never ordered', async (t) => {
-  const d = t.testdir();
+  const d = testDir(t);
   const toml = acmeConfig(pebble, [{ hosts: ['fallback.test'], upstreams: [backend.origin], tls: 'acme' }], { challenges: ['http-01', 'tls-alpn-01'] })
     .replace(`http = "127.0.0.1:${pebble.httpPort}"`, 'http = "127.0.0.1:0"');
   const p = await startProxy(d, toml, { acmeTuning: TEST_TUNING });
@@ -189,7 +190,7 @@ t.test('fallback: http-01 fails (nothing on the CA\'s http port), tls-alpn-01 su
 });
 
 t.test('reload adding a host: only the new host is ordered; the others keep their certificates', async (t) => {
-  const d = t.testdir();
+  const d = testDir(t);
   const one = [{ name: 'r', hosts: ['keep.test'], upstreams: [backend.origin], tls: 'acme' }];
   const p = await startProxy(d, acmeConfig(pebble, one), { acmeTuning: TEST_TUNING });
   t.teardown(() => p.close());

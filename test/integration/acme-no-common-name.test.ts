@@ -16,12 +16,13 @@ import { CertFiles } from '../../src/acme/stored.js';
 import { FileStorage } from '../../src/storage/file.js';
 import { makeCA, proxyConfig, startBackend, startProxy, TEST_TUNING, writePair } from '../../test-support/index.js';
 import { runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const DIRECTORY = 'https://ca.invalid/directory';
 const DAY = 86_400_000;
 
 t.test('no Common Name, no OCSP URL: check, SNI, status and metrics', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const backend = await startBackend('no-cn');
   t.teardown(() => backend.close());
   const ca = await makeCA('no-CN test CA');

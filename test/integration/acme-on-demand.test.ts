@@ -22,6 +22,7 @@ import {
   acmeConfig, obtained, ordering, request, spawnPortico, startBackend, startPebble, startProxy, TEST_TUNING, type ProxyHandle,
 } from '../../test-support/index.js';
 import { runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const pebble = await startPebble();
 t.teardown(() => pebble.stop());
@@ -64,7 +65,7 @@ function shake(port: number, name: string, ca: string): Promise<Shake> {
 }
 
 const orders = (p: ProxyHandle) => p.logs.filter(ordering());
-const dir = t.testdir();
+const dir = testDir(t);
 let p: ProxyHandle;
 
 t.test('an approved name gets a CA certificate at its first handshake', async (t) => {
@@ -152,7 +153,7 @@ t.test('after a restart the on-demand name is served from storage at once', asyn
 });
 
 t.test('with data-plane workers, the question travels over IPC', async (t) => {
-  const d = t.testdir();
+  const d = testDir(t);
   await writeFile(join(d, 'config.toml'), config({ server: 'workers = 2', storage: join(d, 'state') }));
   const s = spawnPortico(['run', '--config', join(d, 'config.toml')]);
   t.teardown(() => {

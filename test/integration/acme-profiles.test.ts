@@ -17,10 +17,11 @@ import {
   acmeConfig, obtained, startAcmeFront, startBackend, startPebble, startProxy, TEST_TUNING, verifiedSerial, waitForLog,
 } from '../../test-support/index.js';
 import { runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const pebble = await startPebble({ validitySeconds: 24 });
 t.teardown(() => pebble.stop());
-const dir = t.testdir();
+const dir = testDir(t);
 const front = await startAcmeFront(pebble, dir, { profiles: { classic: '90 days (front)', shortlived: 'about 6 days (front)', tlsserver: '45 days (front)' } });
 t.teardown(() => front.close());
 const backend = await startBackend('profiled');
@@ -32,7 +33,7 @@ const viaFront = (profile: string) => acmeConfig(pebble, [{ hosts: [HOST], upstr
 });
 
 t.test('check shows the profile and what the directory offers; an unlisted profile is refused by check and start-up', async (t) => {
-  const d = t.testdir();
+  const d = testDir(t);
   const file = join(d, 'config.toml');
   await writeFile(file, viaFront('shortlived'));
   const ok = await runCli(['check', '--config', file]);
@@ -54,7 +55,7 @@ t.test('check shows the profile and what the directory offers; an unlisted profi
 });
 
 t.test('the profile goes into newOrder; the short-lived certificate renews at 1/3 of its lifetime left, under load, with 0 failed handshakes', async (t) => {
-  const p = await startProxy(t.testdir(), viaFront('shortlived'), { acmeTuning: TEST_TUNING });
+  const p = await startProxy(testDir(t), viaFront('shortlived'), { acmeTuning: TEST_TUNING });
   t.teardown(() => p.close());
   const first = await waitForLog(p.logs, obtained(HOST));
   t.strictSame(front.orders().map((o) => o.profile), ['shortlived'], 'newOrder carried the profile');

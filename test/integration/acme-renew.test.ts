@@ -9,6 +9,7 @@ import t from 'tap';
 import {
   acmeConfig, obtained, startBackend, startPebble, startProxy, TEST_TUNING, verifiedSerial, waitForLog,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const pebble = await startPebble({ validitySeconds: 60 });
 t.teardown(() => pebble.stop());
@@ -19,7 +20,7 @@ const HOST = 'renew.test';
 const roots: string[] = [await pebble.root()];
 
 t.test('renews before expiry while clients connect; survives a CA that forgot the account', async (t) => {
-  const p = await startProxy(t.testdir(), acmeConfig(pebble, [{ hosts: [HOST], upstreams: [backend.origin], tls: 'acme' }], { renewBefore: '50s', backoff: '200ms..1s' }), { acmeTuning: TEST_TUNING });
+  const p = await startProxy(testDir(t), acmeConfig(pebble, [{ hosts: [HOST], upstreams: [backend.origin], tls: 'acme' }], { renewBefore: '50s', backoff: '200ms..1s' }), { acmeTuning: TEST_TUNING });
   t.teardown(() => p.close());
   await waitForLog(p.logs, obtained(HOST));
 

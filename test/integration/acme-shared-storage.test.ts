@@ -11,6 +11,7 @@ import t from 'tap';
 import {
   acmeSection, peerCertificate, proxyConfig, spawnPortico, startBackend, startPebble, type Spawned,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const pebble = await startPebble();
 t.teardown(() => pebble.stop());
@@ -27,7 +28,7 @@ async function spawnWith(dir: string, toml: string): Promise<Spawned> {
 }
 
 t.test('one order per host; the process that did not order answers the challenge', async (t) => {
-  const root = t.testdir();
+  const root = testDir(t);
   const storage = join(root, 'shared-state');
   const acme = acmeSection(pebble, { challenges: ['http-01'] });
   const a = await spawnWith(join(root, 'a'), proxyConfig([{ hosts: ['shared.test'], upstreams: [backend.origin], tls: 'acme' }], {

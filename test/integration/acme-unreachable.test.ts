@@ -13,6 +13,7 @@ import {
 } from '../../test-support/index.js';
 import { ladderDelay, type LedgerEntry } from '../../src/acme/ledger.js';
 import { runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const pebble = await startPebble({ startStopped: true });
 t.teardown(() => pebble.stop());
@@ -23,7 +24,7 @@ const HOSTS = ['down.test', 'www.down.test', 'api.down.test'];
 const BACKOFF = { min: 300, max: 1200 };
 
 t.test('CA down at start: self-signed meanwhile, real causes logged, backed off; then issued without a restart', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const p = await startProxy(dir, acmeConfig(pebble, [{ hosts: HOSTS, upstreams: [backend.origin], tls: 'acme' }], { backoff: '300ms..1200ms' }), { acmeTuning: TEST_TUNING });
   t.teardown(() => p.close());
 

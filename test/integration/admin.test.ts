@@ -6,13 +6,14 @@
 import t, { type Test } from 'tap';
 import { proxyConfig, request, startBackend, startProxy, type ProxyHandle, type RouteSpec } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 // tls = "self-signed": these tests are about the admin listener, not certificate files.
 async function start(t: Test, extra: Parameters<typeof proxyConfig>[1] = {}, routes?: (origin: string) => RouteSpec[]): Promise<ProxyHandle & { origin: string }> {
   const b = await startBackend('b');
   t.teardown(() => b.close());
   const r = routes?.(b.origin) ?? [{ name: 'web', hosts: ['web.test'], upstreams: [b.origin], tls: 'self-signed' }];
-  const p = await startProxy(t.testdir(), proxyConfig(r, extra));
+  const p = await startProxy(testDir(t), proxyConfig(r, extra));
   t.teardown(() => p.close());
   return { ...p, origin: b.origin };
 }

@@ -11,6 +11,7 @@ import t from 'tap';
 import { ROOT, freePort, proxyConfig, request, spawnPortico, startProxy, waitUntil } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
 import { writeFile } from 'node:fs/promises';
+import { testDir } from '../../test-support/wait.js';
 
 const APP = join(ROOT, 'test-support', 'upstream-app.mjs');
 const q = JSON.stringify;
@@ -38,7 +39,7 @@ async function appConfig(o: { workers: number; env: Record<string, string>; comm
 }
 
 t.test('/readyz and "portico ready" wait for the app workers: every request after ready is served; ${PORT} and the level of app lines', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const path = join(dir, 'config.toml');
   await writeFile(path, await appConfig({
     workers: 2,
@@ -81,7 +82,7 @@ t.test('/readyz and "portico ready" wait for the app workers: every request afte
 
 t.test('start timeout: a worker that never gets ready → ready anyway, with a warning naming the route', async (t) => {
   const toml = await appConfig({ workers: 1, env: { START_DELAY_MS: '600000' } });
-  const p = await startProxy(t.testdir(), toml, { supervisorTuning: { readyTimeoutMs: 800 } });
+  const p = await startProxy(testDir(t), toml, { supervisorTuning: { readyTimeoutMs: 800 } });
   t.teardown(() => p.close());
   await waitUntil(() => p.logs.some((l) => l.msg === 'portico ready'), 5000, 'the ready line');
   t.match(p.logs.find((l) => String(l.msg).startsWith('ready, but')), { level: 'warn', routes: ['web'] });
@@ -90,7 +91,7 @@ t.test('start timeout: a worker that never gets ready → ready anyway, with a w
 
 t.test('a failed app does not hold readiness for the whole start timeout', async (t) => {
   const toml = await appConfig({ workers: 1, env: { EXIT_CODE: '3' }, extra: 'crash_loop = "1 in 60s"' });
-  const p = await startProxy(t.testdir(), toml, { supervisorTuning: { readyTimeoutMs: 60_000 } });
+  const p = await startProxy(testDir(t), toml, { supervisorTuning: { readyTimeoutMs: 60_000 } });
   t.teardown(() => p.close());
   await waitUntil(() => p.logs.some((l) => l.msg === 'portico ready'), 5000, 'the ready line');
   const warning = p.logs.find((l) => String(l.msg).startsWith('ready, but'));
@@ -99,7 +100,7 @@ t.test('a failed app does not hold readiness for the whole start timeout', async
 });
 
 t.test('SIGTERM while waiting for the workers: stops at once with exit 0, never says ready', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const path = join(dir, 'config.toml');
   await writeFile(path, await appConfig({ workers: 1, env: { START_DELAY_MS: '600000' } }));
   const s = spawnPortico(['run', '--config', path]);

@@ -12,6 +12,7 @@ import {
   ROOT, failures, freePort, proxyConfig, request, runLoad, spawnPortico, startBackend, startProxy, waitUntil, type ProxyHandle,
 } from '../../test-support/index.js';
 import { httpRequest, runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const APP = join(ROOT, 'test-support', 'upstream-app.mjs');
 const PRE = join(ROOT, 'test-support', 'pre-start.mjs');
@@ -58,7 +59,7 @@ async function appStatus(p: ProxyHandle, name = 'web'): Promise<AppStatus | unde
 
 /** startWithApps runs portico in-process with the given extra TOML (apps + routes). */
 async function startWithApps(t: Test, toml: string, opts: { sampleMs?: number } = {}): Promise<ProxyHandle> {
-  const p = await startProxy(t.testdir(), proxyConfig([], { log: 'access = false' }) + toml, { supervisorTuning: { sampleMs: opts.sampleMs ?? 5000, readyTimeoutMs: 20_000 } });
+  const p = await startProxy(testDir(t), proxyConfig([], { log: 'access = false' }) + toml, { supervisorTuning: { sampleMs: opts.sampleMs ?? 5000, readyTimeoutMs: 20_000 } });
   t.teardown(() => p.close());
   return p;
 }
@@ -74,7 +75,7 @@ const alive = (pid: number): boolean => {
 };
 
 t.test('3 workers start after the pre-start step (run once); a SIGKILLed worker is replaced under load with 0 failed requests', async (t) => {
-  const log = join(t.testdir(), 'pre-start.log');
+  const log = join(testDir(t), 'pre-start.log');
   const p = await startWithApps(t, (await appToml({ workers: 3, pre_start: [process.execPath, PRE], env: { PRESTART_LOG: log } })) + appRoute());
   await waitUntil(async () => running(await appStatus(p), 3), 20_000, '3 workers running');
   t.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1, 'pre-start ran once');
@@ -122,7 +123,7 @@ t.test('an app that exits at once stops being restarted after crash_loop and is 
 t.test('a failing pre-start step: no worker starts, the error is visible, other routes still serve', async (t) => {
   const other = await startBackend('other');
   t.teardown(() => other.close());
-  const log = join(t.testdir(), 'pre.log');
+  const log = join(testDir(t), 'pre.log');
   const toml = (await appToml({ workers: 2, pre_start: [process.execPath, PRE], env: { PRESTART_LOG: log, PRESTART_EXIT: '7' } })) + appRoute() +
     `[[routes]]\nname = "other"\nhosts = ["other.test"]\nupstreams = [${q(other.origin)}]\ntls = "self-signed"\nhealth = { enabled = false }\n`;
   const p = await startWithApps(t, toml);
@@ -173,7 +174,7 @@ t.test('a rolling restart of 3 workers under load: 0 failed requests, every pid 
 
 t.test('no worker nor its child survives portico: SIGTERM stops them, and so does SIGKILL', async (t) => {
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    const dir = join(t.testdir(), signal);
+    const dir = join(testDir(t), signal);
     const { mkdirSync } = await import('node:fs');
     mkdirSync(dir);
     const configPath = join(dir, 'config.toml');
@@ -196,7 +197,7 @@ t.test('no worker nor its child survives portico: SIGTERM stops them, and so doe
 });
 
 t.test('reloads: an unchanged app keeps its workers; a changed env rolls them under load; more workers are added', async (t) => {
-  const log = join(t.testdir(), 'pre.log');
+  const log = join(testDir(t), 'pre.log');
   const port = await freePort();
   const config = async (v: string, workers = 2) =>
     proxyConfig([], { log: 'access = false' }) + (await appToml({ port, workers, pre_start: [process.execPath, PRE], env: { PRESTART_LOG: log, V: v } })) + appRoute();
@@ -232,7 +233,7 @@ t.test('reloads: an unchanged app keeps its workers; a changed env rolls them un
 });
 
 t.test('two porticos sharing the storage run the pre-start step once', async (t) => {
-  const root = t.testdir();
+  const root = testDir(t);
   const log = join(root, 'pre.log');
   const storage = join(root, 'shared-state');
   const mk = async (dir: string) => {

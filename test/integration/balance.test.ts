@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import https from 'node:https';
 import t from 'tap';
 import { CLI, proxyConfig, request, startProxy } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 interface Counted {
   origin: string;
@@ -50,7 +51,7 @@ for (const policy of ['round_robin', 'least_requests', 'p2c'] as const) {
     t.teardown(() => slow.close());
     const fast = await upstream('fast', 0);
     t.teardown(() => fast.close());
-    const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [slow.origin, fast.origin], extra: `balance = "${policy}"` }]));
+    const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [slow.origin, fast.origin], extra: `balance = "${policy}"` }]));
     t.teardown(() => p.close());
     const statuses = await drive(p.port, 6, 8);
     t.same([...new Set(statuses)], [200], 'every request answered 200');
@@ -72,7 +73,7 @@ t.test('least_requests: with equal upstreams the load is shared evenly; a retry 
   // c refuses connections: its port is closed
   const gone = await upstream('gone', 0);
   await gone.close();
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [gone.origin, a.origin, b.origin], extra: 'balance = "least_requests"', passive: 'max_fails = 0' }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [gone.origin, a.origin, b.origin], extra: 'balance = "least_requests"', passive: 'max_fails = 0' }]));
   t.teardown(() => p.close());
   const statuses = await drive(p.port, 4, 10);
   t.same([...new Set(statuses)], [200], 'the refusing upstream never costs a client its request (retried elsewhere)');
@@ -82,7 +83,7 @@ t.test('least_requests: with equal upstreams the load is shared evenly; a retry 
 t.test('check prints the policy; /status.json shows it', async (t) => {
   const a = await upstream('a', 0);
   t.teardown(() => a.close());
-  const dir = t.testdir();
+  const dir = testDir(t);
   const toml = proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: 'balance = "p2c"' }, { hosts: ['x.test'], upstreams: [a.origin], extra: 'balance = "least_requests"' }]);
   await writeFile(join(dir, 'check.toml'), toml);
   const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'check', '--config', join(dir, 'check.toml')]);

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ROOT, failures, freePort, proxyConfig, runLoad, startProxy, waitUntil, type ProxyHandle } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const APP = join(ROOT, 'test-support', 'upstream-app.mjs');
 
@@ -41,7 +42,7 @@ async function threeApps(t: Test): Promise<{ ports: number[]; apps: ChildProcess
 
 t.test('SIGKILL of one upstream process under load costs the clients nothing; restarted, it rejoins', async (t) => {
   const { ports, apps, origins } = await threeApps(t);
-  const p = await startProxy(t.testdir(), proxyConfig(
+  const p = await startProxy(testDir(t), proxyConfig(
     [{ hosts: ['app.test'], upstreams: origins, health: 'interval = "100ms", timeout = "500ms", unhealthy_threshold = 2, healthy_threshold = 2' }],
     { timeouts: 'upstream_response = "5s"', log: 'access = false' },
   ));
@@ -74,7 +75,7 @@ t.test('SIGKILL of one upstream process under load costs the clients nothing; re
 
 t.test('an upstream that hangs: only requests sent before it was dropped may time out; later ones avoid it', async (t) => {
   const { apps, origins } = await threeApps(t);
-  const p = await startProxy(t.testdir(), proxyConfig(
+  const p = await startProxy(testDir(t), proxyConfig(
     [{ hosts: ['app.test'], upstreams: origins, health: 'interval = "100ms", timeout = "400ms", unhealthy_threshold = 2, healthy_threshold = 2' }],
     { timeouts: 'upstream_response = "2s"', log: 'access = false' },
   ));

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { runCli } from '../../test-support/http.js';
 import { detectMemory, formatBytes } from '../../src/supervisor/memory.js';
+import { testDir } from '../../test-support/wait.js';
 
 /** A config with listeners on free ports, the given [supervisor] and one app "web" behind one route. */
 function appConfig(supervisor: string, app: string): string {
@@ -23,7 +24,7 @@ function appConfig(supervisor: string, app: string): string {
 }
 
 async function check(t: Test, toml: string): ReturnType<typeof runCli> {
-  const path = join(t.testdir(), 'config.toml');
+  const path = join(testDir(t), 'config.toml');
   await writeFile(path, toml);
   return runCli(['check', '--config', path]);
 }

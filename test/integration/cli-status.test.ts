@@ -9,6 +9,7 @@ import t from 'tap';
 import { freePort, proxyConfig, request, startBackend, startProxy, startRedis, waitUntil } from '../../test-support/index.js';
 import { httpRequest, runCli } from '../../test-support/http.js';
 import { renderStatusText } from '../../src/lifecycle/status-text.js';
+import { testDir } from '../../test-support/wait.js';
 
 t.test('status prints routes, upstream health with reasons, certificates; exit 0 when ready, 1 unreachable', async (t) => {
   const b = await startBackend('b');
@@ -19,7 +20,7 @@ t.test('status prints routes, upstream health with reasons, certificates; exit 0
     { name: 'shop', hosts: ['shop.test'], upstreams: [b.origin], tls: 'self-signed' },
     { name: 'api', hosts: ['api.test'], upstreams: [b.origin, dead], tls: 'self-signed', health: 'path = "/", interval = "50ms", unhealthy_threshold = 1' },
   ]).replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${adminPort}"`);
-  const p = await startProxy(t.testdir(), toml, { historyStepMs: 100 });
+  const p = await startProxy(testDir(t), toml, { historyStepMs: 100 });
   t.teardown(() => p.close());
   for (let i = 0; i < 5; i++) t.equal((await request({ port: p.port, servername: 'shop.test' })).status, 200);
   await waitUntil(async () => {
@@ -72,7 +73,7 @@ t.test('status shows the storage (Redis in step, then away) and a redirect route
     { name: 'shop', hosts: ['shop.test'], upstreams: [b.origin], tls: 'self-signed' },
     { name: 'old', hosts: ['old.test'], upstreams: [], tls: 'self-signed', extra: 'redirect = "https://shop.test"\nredirect_status = 301' },
   ], { redis: redis.url }).replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${adminPort}"`);
-  const p = await startProxy(t.testdir(), toml, { historyStepMs: 100 });
+  const p = await startProxy(testDir(t), toml, { historyStepMs: 100 });
   t.teardown(() => p.close());
   const row = (out: string, first: string) => out.split('\n').map((l) => l.trim().split(/ {2,}/)).find((cells) => cells[0] === first && cells.length > 5);
   let r = await runCli(['status', '--config', p.configPath]);

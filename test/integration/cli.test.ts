@@ -14,6 +14,7 @@ import {
   ROOT, freePort, makeCA, proxyConfig, request, spawnPortico, startBackend, writePair, type Backend, type RouteSpec, type Spawned,
 } from '../../test-support/index.js';
 import { connectError, httpRequest, runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -52,7 +53,7 @@ async function heldBackend(t: Test): Promise<HeldBackend> {
 
 /** writeConfig writes config.toml into a fresh test dir and returns its path. */
 async function writeConfig(t: Test, toml: string): Promise<string> {
-  const path = join(t.testdir(), 'config.toml');
+  const path = join(testDir(t), 'config.toml');
   await writeFile(path, toml);
   return path;
 }
@@ -87,7 +88,7 @@ t.test('--help, --version, unknown arguments', async (t) => {
 
 t.test('check on a valid config prints the plan and exits 0', async (t) => {
   const ca = await makeCA();
-  const dir = t.testdir();
+  const dir = testDir(t);
   const pair = await ca.issue(['a.test']);
   await writePair(join(dir, 'certs'), 'a.test', pair);
   const toml = proxyConfig([

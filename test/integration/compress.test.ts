@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import t, { type Test } from 'tap';
 import { codingAvailable } from '../../src/proxy/compress.js';
 import { accessLines, h2Connect, h2Request, proxyConfig, request, startBackend, startProxy, waitUntil } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 /** JSON of ~20 KiB (compressible, like an API answer). */
 const JSON_BODY = JSON.stringify(Array.from({ length: 300 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b', 'c'], price: i * 1.5 })));
@@ -82,7 +83,7 @@ function upstream(req: IncomingMessage, res: ServerResponse): void {
 async function setup(t: Test, compress = '["br", "gzip"]') {
   const b = await startBackend('c', (req, res) => upstream(req, res));
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [b.origin], extra: `compress = ${compress}` }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [b.origin], extra: `compress = ${compress}` }]));
   t.teardown(() => p.close());
   return { b, p };
 }

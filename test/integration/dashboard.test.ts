@@ -12,6 +12,7 @@ import { freePort, proxyConfig, request, startBackend, startProxy, startRedis, w
 import { httpRequest } from '../../test-support/http.js';
 import { launchBrowser, type Browser, type PageWatch } from '../../test-support/browser.js';
 import { ROOT } from '../../test-support/proxy.js';
+import { testDir } from '../../test-support/wait.js';
 
 // the page's globals, inside page.evaluate callbacks (they run in the browser; this program has no DOM lib)
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -25,7 +26,7 @@ const STEP_MS = 200;
 
 /** browserFor starts a Chromium for one test (closed at its end). */
 async function browserFor(t: Test): Promise<Browser> {
-  const b = await launchBrowser(t.testdir());
+  const b = await launchBrowser(testDir(t));
   t.teardown(() => b.close());
   return b;
 }
@@ -89,7 +90,7 @@ t.test('a busy instance: self-contained, fits 1280×800, charts drawn, values as
     { name: 'api', hosts: ['api.test'], upstreams: [ok.origin, dead], tls: 'self-signed', health: 'path = "/", interval = "100ms", unhealthy_threshold = 1', extra: 'balance = "least_requests"\nhsts = "max-age=60"' },
   ])
     .concat(`\n[[apps]]\nname = "shop"\ncommand = [${JSON.stringify(process.execPath)}, ${JSON.stringify(APP)}]\nworkers = 2\nport = ${appPort}\nmemory = "128MiB"\n`);
-  const p = await startProxy(t.testdir(), toml, { historyStepMs: STEP_MS, supervisorTuning: { sampleMs: STEP_MS } });
+  const p = await startProxy(testDir(t), toml, { historyStepMs: STEP_MS, supervisorTuning: { sampleMs: STEP_MS } });
   t.teardown(() => p.close());
   const load = [traffic(p, 'shop.test'), traffic(p, 'api.test')];
   t.teardown(() => Promise.all(load.map((l) => l.stop())));
@@ -163,7 +164,7 @@ t.test('a busy instance: self-contained, fits 1280×800, charts drawn, values as
 t.test('server.workers = 2: the page shows the sum of both data-plane workers', async (t) => {
   const ok = await startBackend('ok');
   t.teardown(() => ok.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ name: 'web', hosts: ['web.test'], upstreams: [ok.origin], tls: 'self-signed' }], { server: 'workers = 2', log: 'access = false' }), { historyStepMs: STEP_MS });
+  const p = await startProxy(testDir(t), proxyConfig([{ name: 'web', hosts: ['web.test'], upstreams: [ok.origin], tls: 'self-signed' }], { server: 'workers = 2', log: 'access = false' }), { historyStepMs: STEP_MS });
   t.teardown(() => p.close());
   // new connections until both workers have served some (the kernel spreads them)
   let sent = 0;
@@ -194,7 +195,7 @@ t.test('storage.redis away: needs attention; a redirect route shows its redirect
   t.teardown(() => redis.close());
   const ok = await startBackend('ok');
   t.teardown(() => ok.close());
-  const p = await startProxy(t.testdir(), proxyConfig([
+  const p = await startProxy(testDir(t), proxyConfig([
     { name: 'web', hosts: ['web.test'], upstreams: [ok.origin], tls: 'self-signed' },
     { name: 'old', hosts: ['old.test'], upstreams: [], tls: 'self-signed', extra: 'redirect = "https://web.test"' },
   ], { redis: redis.url }), { historyStepMs: STEP_MS });

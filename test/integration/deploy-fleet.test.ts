@@ -19,6 +19,7 @@ import { Service } from 'kubernetes-models/v1';
 import { ROOT } from '../../test-support/index.js';
 import { runCli } from '../../test-support/http.js';
 import { parseConfig } from '../../src/config/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const FLEET = join(ROOT, 'deploy', 'fleet');
 const CONFIG = join(FLEET, 'config', 'config.toml');
@@ -74,7 +75,7 @@ t.test('compose.yaml and haproxy.cfg: three replicas behind HAProxy with PROXY v
   t.ok(config.server.proxy_protocol.length > 0, 'the config expects the header');
 
   // HAProxy itself accepts the file (the replicas' names resolve only inside compose: loopback here)
-  const file = join(t.testdir(), 'haproxy.cfg');
+  const file = join(testDir(t), 'haproxy.cfg');
   writeFileSync(file, cfg.replace(/portico-\d/g, '127.0.0.1'));
   const r = spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8' });
   t.equal(r.status, 0, `haproxy -c: ${r.stdout}${r.stderr}`);

@@ -5,12 +5,13 @@ import zlib from 'node:zlib';
 import t from 'tap';
 import { proxyConfig, request, spawnReady, startBackend } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 t.test('features in data-plane workers', async (t) => {
   const body = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ i, name: `item ${i}` })) });
   const a = await startBackend('a', (_req, res) => res.writeHead(200, { 'content-type': 'application/json', server: 'app' }).end(body));
   t.teardown(() => a.close());
-  const s = await spawnReady(t, t.testdir(), proxyConfig([
+  const s = await spawnReady(t, testDir(t), proxyConfig([
     { hosts: ['localhost'], upstreams: [a.origin], extra: 'balance = "least_requests"\ncompress = ["gzip"]\nhsts = "max-age=600"\nrate_limit = "2 in 1m"\n[routes.headers]\nresponse = { remove = ["Server"] }' },
     { hosts: ['example.test'], upstreams: [], extra: 'redirect = "https://www.example.test"' },
   ], { server: 'workers = 2' }));

@@ -19,6 +19,7 @@ import {
   type FleetSpec, type Replica,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.close());
@@ -33,7 +34,7 @@ const spec: FleetSpec = {
   routes: [{ hosts: ['one.test'], upstreams: [backend.origin], tls: 'acme' }],
   acme: { challenges: ['tls-alpn-01'] },
 };
-const root = t.testdir();
+const root = testDir(t);
 const replicas: Replica[] = [];
 for (const name of ['a', 'b', 'c']) replicas.push(await startReplica(spec, name, join(root, name)));
 t.teardown(async () => {

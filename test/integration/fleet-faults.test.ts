@@ -21,6 +21,7 @@ import {
 } from '../../test-support/index.js';
 import { httpRequest, runCli } from '../../test-support/http.js';
 import { launchBrowser } from '../../test-support/browser.js';
+import { testDir } from '../../test-support/wait.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.close());
@@ -30,7 +31,7 @@ const backend = await startBackend('up');
 t.teardown(() => backend.close());
 
 const spec: FleetSpec = { pebble, redisUrl: redis.url, routes: [{ hosts: ['f.test'], upstreams: [backend.origin], tls: 'acme' }], acme: { challenges: ['http-01'] } };
-const root = t.testdir();
+const root = testDir(t);
 const replicas: Replica[] = [await startReplica(spec, 'a', join(root, 'a')), await startReplica(spec, 'b', join(root, 'b'))];
 t.teardown(() => {
   for (const r of replicas) r.proc.child.kill('SIGKILL');
@@ -153,7 +154,7 @@ t.test('a replica started while Redis is down, with an empty storage.dir, catche
   t.match(check.stdout, /storage: redis redis:\/\/127\.0\.0\.1:\d+\/0: NOT ANSWERING/, '`portico check` says Redis does not answer');
   const text = await runCli(['status', '--config', join(c.dir, 'config.toml')]);
   t.match(text.stdout, /\nSTORAGE\n {2}redis redis:\/\/127\.0\.0\.1:\d+\/0: NOT ANSWERING for /, 'so does `portico status`');
-  const browser = await launchBrowser(t.testdir());
+  const browser = await launchBrowser(testDir(t));
   t.teardown(() => browser.close());
   const w = await browser.open();
   await w.page.goto(`http://127.0.0.1:${c.admin}/status`);

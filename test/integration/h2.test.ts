@@ -16,6 +16,7 @@ import {
   FRAME, getHead, h2Connect, h2Request, headersFrame, pingFrame, proxyConfig, rawH2, request, rstFrame, sleep, startBackend, startProxy, waitUntil,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -96,7 +97,7 @@ async function startEcho(): Promise<{ origin: string; requests: Array<{ method: 
 t.test('ALPN: h2 preferred when offered, http/1.1 otherwise; acme-tls/1 only when it is the one protocol offered', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
   t.teardown(() => p.close());
   t.equal(await alpnOf(p.port, ['h2', 'http/1.1']), 'h2');
   t.equal(await alpnOf(p.port, ['http/1.1', 'h2']), 'h2', 'the server prefers h2 whatever the client order');
@@ -117,7 +118,7 @@ t.test('ALPN: h2 preferred when offered, http/1.1 otherwise; acme-tls/1 only whe
 t.test('h2 requests reach the upstream as HTTP/1.1 with Host = :authority and the forwarding headers; bodies come back byte-exact', async (t) => {
   const echo = await startEcho();
   t.teardown(() => echo.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ name: 'echo', hosts: ['echo.test'], upstreams: [echo.origin], tls: 'self-signed' }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ name: 'echo', hosts: ['echo.test'], upstreams: [echo.origin], tls: 'self-signed' }]));
   t.teardown(() => p.close());
   const session = await h2Connect(p.port, 'echo.test');
   t.teardown(() => session.close());
@@ -169,7 +170,7 @@ t.test('h2 requests reach the upstream as HTTP/1.1 with Host = :authority and th
 t.test('h2 answers that leave the body unread (413, 408) reset only their stream; the session keeps serving', async (t) => {
   const echo = await startEcho();
   t.teardown(() => echo.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [echo.origin], max_body_bytes: '100KiB' }], { timeouts: 'body = "300ms"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [echo.origin], max_body_bytes: '100KiB' }], { timeouts: 'body = "300ms"' }));
   t.teardown(() => p.close());
   const session = await h2Connect(p.port);
   t.teardown(() => session.close());
@@ -217,7 +218,7 @@ t.test('an upstream that answers an upload before reading it: the h2 client gets
     early.closeAllConnections();
     early.close();
   });
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [`http://127.0.0.1:${(early.address() as AddressInfo).port}`] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [`http://127.0.0.1:${(early.address() as AddressInfo).port}`] }]));
   t.teardown(() => p.close());
   const session = await h2Connect(p.port);
   t.teardown(() => session.close());
@@ -253,7 +254,7 @@ t.test('upstream hop-by-hop and repeated single-value headers do not break h2', 
     res.end('chunk two');
   });
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
   t.teardown(() => p.close());
   const session = await h2Connect(p.port);
   t.teardown(() => session.close());
@@ -281,7 +282,7 @@ t.test('many concurrent streams on one session; max_concurrent_streams bounds th
     }, 30);
   });
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: '[server.http2]\nmax_concurrent_streams = 8' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: '[server.http2]\nmax_concurrent_streams = 8' }));
   t.teardown(() => p.close());
   const session = await h2Connect(p.port);
   t.teardown(() => session.close());
@@ -295,7 +296,7 @@ t.test('many concurrent streams on one session; max_concurrent_streams bounds th
 t.test('h2 limits: streams beyond the limit are refused, an oversized header list is refused, and the session keeps serving', async (t) => {
   const a = await startBackend('a', (req, res) => setTimeout(() => res.end(req.url), 100));
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], {
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], {
     server: '[server.http2]\nmax_concurrent_streams = 5',
     limits: 'max_header_bytes = "4KiB"',
   }));
@@ -340,7 +341,7 @@ t.test('h2 limits: streams beyond the limit are refused, an oversized header lis
 t.test('rapid reset (CVE-2023-44487): a client that opens and resets streams past max_resets loses its session; others are served', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: '[server.http2]\nmax_resets = "50 in 10s"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: '[server.http2]\nmax_resets = "50 in 10s"' }));
   t.teardown(() => p.close());
 
   // under the limit: cancelled streams are normal (a browser navigating away)
@@ -380,7 +381,7 @@ t.test('rapid reset (CVE-2023-44487): a client that opens and resets streams pas
 t.test('h2 session timers: nothing sent → closed after timeouts.header; no open stream for timeouts.idle → GOAWAY; open streams keep it', async (t) => {
   const a = await startBackend('a', (req, res) => setTimeout(() => res.end('done'), req.url === '/slow' ? 800 : 0));
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { timeouts: 'header = "300ms"\nidle = "400ms"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { timeouts: 'header = "300ms"\nidle = "400ms"' }));
   t.teardown(() => p.close());
 
   const silent = await rawH2(p.port);
@@ -424,7 +425,7 @@ t.test('graceful shutdown: an open h2 session gets GOAWAY, its in-flight stream 
     release = () => res.end('part two');
   });
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "5s"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "5s"' }));
   const session = await h2Connect(p.port);
   t.teardown(() => session.destroy());
   t.equal((await h2Request(session, { ':path': '/' })).status, 200);
@@ -445,7 +446,7 @@ t.test('graceful shutdown: an open h2 session gets GOAWAY, its in-flight stream 
 t.test('shutdown_grace cuts an h2 stream that never ends', async (t) => {
   const a = await startBackend('a', (_req, res) => res.writeHead(200).write('forever'));
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "300ms"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'shutdown_grace = "300ms"' }));
   const session = await h2Connect(p.port);
   t.teardown(() => session.destroy());
   const stream = session.request({ ':path': '/' });
@@ -466,7 +467,7 @@ t.test('moving server.https: h2 sessions on the old listener get GOAWAY and fini
     else res.end('fast');
   });
   t.teardown(() => a.close());
-  const dir = t.testdir();
+  const dir = testDir(t);
   const cfg = (https: string) => proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { https });
   const p = await startProxy(dir, cfg('127.0.0.1:0'));
   t.teardown(() => p.close());
@@ -487,7 +488,7 @@ t.test('reload: [server.http2] enabled and max_concurrent_streams change without
   const a = await startBackend('a');
   t.teardown(() => a.close());
   const cfg = (h2: string) => proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: `[server.http2]\n${h2}` });
-  const p = await startProxy(t.testdir(), cfg('enabled = false'));
+  const p = await startProxy(testDir(t), cfg('enabled = false'));
   t.teardown(() => p.close());
   t.equal(await alpnOf(p.port, ['h2', 'http/1.1']), 'http/1.1', 'enabled = false: h2 is not offered');
   await p.writeConfig(cfg('max_concurrent_streams = 7'));
@@ -508,7 +509,7 @@ t.test('HTTP/1.1 negotiated by ALPN on the same listener keeps its limits: 431, 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => (wss.close(), server.closeAllConnections(), server.close(() => r()))));
   const wsOrigin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }, { hosts: ['localhost'], path_prefix: '/chat', upstreams: [wsOrigin] }], {
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }, { hosts: ['localhost'], path_prefix: '/chat', upstreams: [wsOrigin] }], {
     timeouts: 'header = "300ms"\nidle = "600ms"',
     limits: 'max_header_bytes = "4KiB"',
   }));

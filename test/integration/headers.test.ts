@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { CLI, h2Connect, h2Request, proxyConfig, request, startBackend, startProxy } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const RULES = `hsts = "max-age=31536000; includeSubDomains"
 [routes.headers]
@@ -20,7 +21,7 @@ t.test('header rules and HSTS on h1 and h2', async (t) => {
     res.end('ok');
   });
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: RULES }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: RULES }]));
   t.teardown(() => p.close());
   const check = (h: Record<string, unknown>, proto: string) => {
     t.equal(h['strict-transport-security'], 'max-age=31536000; includeSubDomains', `${proto}: HSTS replaces the upstream's`);
@@ -51,7 +52,7 @@ t.test('header rules and HSTS on h1 and h2', async (t) => {
 t.test('portico\'s own answers on the route carry HSTS and the set fields too (502, 503, 429); a 404 has no route', async (t) => {
   const gone = await startBackend('gone');
   await gone.close();
-  const p = await startProxy(t.testdir(), proxyConfig([
+  const p = await startProxy(testDir(t), proxyConfig([
     { hosts: ['localhost'], upstreams: [gone.origin], passive: 'max_fails = 0', extra: RULES },
     { hosts: ['limited.test'], upstreams: [gone.origin], extra: `rate_limit = "1 in 1m"\n${RULES}` },
   ]));
@@ -71,7 +72,7 @@ t.test('portico\'s own answers on the route carry HSTS and the set fields too (5
 });
 
 t.test('check refuses rules that would re-add hop-by-hop or forwarding fields, naming each key path', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const file = join(dir, 'bad.toml');
   await writeFile(file, proxyConfig([{
     hosts: ['localhost'], upstreams: ['http://127.0.0.1:9'],

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { proxyConfig, rawTls, request, startBackend, startProxy, waitUntil, type Backend, type BackendHandler, type ProxyHandle } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 type Log = Record<string, unknown>;
 const transitions = (p: ProxyHandle, upstream: string): Log[] =>
@@ -47,7 +48,7 @@ t.test('200 → 503 → 200: out after exactly unhealthy_threshold failed probes
   t.teardown(() => a.close());
   const b = await startBackend('b');
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{
+  const p = await startProxy(testDir(t), proxyConfig([{
     hosts: ['localhost'], upstreams: [a.origin, b.origin],
     health: 'path = "/health", interval = "150ms", timeout = "1s", unhealthy_threshold = 3, healthy_threshold = 2',
   }]));
@@ -93,7 +94,7 @@ t.test('a refused connection is retried for POST; a POST that was sent is not', 
     res.end(`b got ${body.length}`);
   });
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [refused, b.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [refused, b.origin] }]));
   t.teardown(() => p.close());
   const small = await request({ port: p.port, method: 'POST', body: 'x'.repeat(1000) });
   t.equal(small.body, 'b got 1000', 'POST moved to b after the refused connection');
@@ -112,7 +113,7 @@ t.test('a refused connection is retried for POST; a POST that was sent is not', 
   t.teardown(() => dropper.close());
   const c = await startBackend('c');
   t.teardown(() => c.close());
-  const dir2 = join(t.testdir(), 'second');
+  const dir2 = join(testDir(t), 'second');
   mkdirSync(dir2);
   const p2 = await startProxy(dir2, proxyConfig([{ hosts: ['localhost'], upstreams: [dropper.origin, c.origin] }]));
   t.teardown(() => p2.close());
@@ -141,7 +142,7 @@ t.test('idempotent requests are retried on another upstream after sending, with 
     res.end(`good ${req.method} ${body.length}`);
   });
   t.teardown(() => good.close());
-  const p = await startProxy(t.testdir(), proxyConfig([
+  const p = await startProxy(testDir(t), proxyConfig([
     { hosts: ['localhost'], upstreams: [flaky.origin, good.origin], passive: 'max_fails = 0' },
     { name: 'partial', hosts: ['localhost'], path_prefix: '/partial', upstreams: [flaky.origin, good.origin], passive: 'max_fails = 0' },
     { name: 'chunked', hosts: ['localhost'], path_prefix: '/chunked', upstreams: [flaky.origin, good.origin], passive: 'max_fails = 0' },
@@ -183,7 +184,7 @@ t.test('a client that goes away is never counted against the upstream', async (t
     }, 300);
   });
   t.teardown(() => slow.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [slow.origin], passive: 'max_fails = 1' }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [slow.origin], passive: 'max_fails = 1' }]));
   t.teardown(() => p.close());
   for (let i = 0; i < 3; i++) {
     const err = await request({ port: p.port, timeout: 50 }).catch((e: Error) => e);
@@ -206,7 +207,7 @@ t.test('every upstream down: 503 with Retry-After at once, no connection attempt
     res.end('busy');
   });
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{
+  const p = await startProxy(testDir(t), proxyConfig([{
     hosts: ['localhost'], upstreams: [a.origin, b.origin],
     health: 'enabled = false', passive: 'max_fails = 1, fail_statuses = [503], eject_for = "1h"',
   }]));
@@ -236,7 +237,7 @@ async function twoUpstreams(t: Test, handler: BackendHandler, route: { health: s
   t.teardown(() => a.close());
   const b = await startBackend('b');
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin], ...route }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin], ...route }]));
   t.teardown(() => p.close());
   return { a, b, p };
 }
@@ -279,7 +280,7 @@ t.test('health state survives a runtime swap for unchanged upstreams', async (t)
   const b = await startBackend('b');
   t.teardown(() => b.close());
   const route = (extra: string) => ({ hosts: ['localhost'], upstreams: [a.origin, b.origin], health: `path = "/health", interval = "${extra}", unhealthy_threshold = 1, healthy_threshold = 100` });
-  const p = await startProxy(t.testdir(), proxyConfig([route('50ms')]));
+  const p = await startProxy(testDir(t), proxyConfig([route('50ms')]));
   t.teardown(() => p.close());
   await waitUntil(() => transitions(p, a.origin).length === 1, 5000, 'a down');
   // probes would pass now, but healthy_threshold = 100: a reset state would show as "up" at once
@@ -314,7 +315,7 @@ t.test('a request whose body is still arriving during a reload completes, and no
   });
   t.teardown(() => b.close());
   const cfg = (connect: string) => proxyConfig([{ hosts: ['localhost'], upstreams: [b.origin], passive: 'max_fails = 1' }], { timeouts: `upstream_connect = "${connect}"` });
-  const p = await startProxy(t.testdir(), cfg('3s'));
+  const p = await startProxy(testDir(t), cfg('3s'));
   t.teardown(() => p.close());
   const { socket, reply } = slowBody(p.port, 'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n', 'x'.repeat(500));
   await new Promise((r) => setTimeout(r, 100));
@@ -332,7 +333,7 @@ t.test('a trial request that ends without a verdict (body timeout) leaves the tr
     res.end('a\n');
   });
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig(
+  const p = await startProxy(testDir(t), proxyConfig(
     [{ hosts: ['localhost'], upstreams: [a.origin], health: 'enabled = false', passive: 'max_fails = 1, fail_statuses = [503], eject_for = "200ms"' }],
     { timeouts: 'body = "300ms"' },
   ));
@@ -353,7 +354,7 @@ t.test('an upstream failing while the client is still sending its body: the answ
   t.teardown(() => a.close());
   a.server.removeAllListeners('request');
   a.server.on('request', (req: http.IncomingMessage) => req.socket.destroy());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], retries: 0 }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], retries: 0 }]));
   t.teardown(() => p.close());
   const { reply } = slowBody(p.port, 'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n', 'x'.repeat(1000));
   const text = await reply;

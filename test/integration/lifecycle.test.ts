@@ -4,13 +4,14 @@ import https from 'node:https';
 import t from 'tap';
 import { loadConfig } from '../../src/config/index.js';
 import { proxyConfig, request, startBackend, startProxy } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 t.test('a runtime swap under client load: 0 failed requests, the new route served, listener untouched', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
   const b = await startBackend('b');
   t.teardown(() => b.close());
-  const dir = t.testdir();
+  const dir = testDir(t);
   const before = proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]);
   const after = proxyConfig([
     { hosts: ['localhost'], upstreams: [a.origin] },
@@ -69,7 +70,7 @@ t.test('a runtime swap under client load: 0 failed requests, the new route serve
 t.test('retire stops the old runtime; upstream connections survive the swap', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
   t.teardown(() => p.close());
   await request({ port: p.port });
   const acceptedBefore = a.accepted;
@@ -87,7 +88,7 @@ t.test('retire stops the old runtime; upstream connections survive the swap', as
 t.test('a failed build leaves the running runtime in place', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
   t.teardown(() => p.close());
   const current = p.portico.publisher.runtime;
   await p.writeConfig(proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], tls: 'file' }]));

@@ -11,7 +11,7 @@ import t from 'tap';
 import { definitionHash, runPreStart } from '../../src/supervisor/pre-start.js';
 import type { AppSpec } from '../../src/supervisor/spec.js';
 import { RedisStorage } from '../../src/storage/redis-storage.js';
-import { captureLogger, startRedis, waitUntil } from '../../test-support/index.js';
+import { captureLogger, startRedis, testDir, waitUntil } from '../../test-support/index.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.close());
@@ -48,7 +48,7 @@ async function open(t: { teardown(fn: () => unknown): void }, cacheDir: string):
 const steps = (dir: string): string[] => (existsSync(join(dir, 'step.log')) ? readFileSync(join(dir, 'step.log'), 'utf8').trim().split('\n') : []);
 
 t.test('a lost lock stops the step; it runs again once the lock is free, and succeeds', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const s = await open(t, join(dir, 'cache'));
   const { log, lines } = captureLogger();
   const spec = app(dir);
@@ -70,7 +70,7 @@ t.test('a lost lock stops the step; it runs again once the lock is free, and suc
 });
 
 t.test('a lost lock stops the step; the replica that took it over ran it: not run again here', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const s = await open(t, join(dir, 'cache'));
   const { log } = captureLogger();
   const spec = app(dir);
@@ -87,7 +87,7 @@ t.test('a lost lock stops the step; the replica that took it over ran it: not ru
 });
 
 t.test('a lock lost again and again: after three stops the step fails, recorded for check', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const s = await open(t, join(dir, 'cache'));
   const { log } = captureLogger();
   const base = app(dir);

@@ -16,6 +16,7 @@ import {
   h2Connect, h2Request, proxyConfig, request, spawnReady, startBackend, startHaproxy, startProxy, waitForLog, waitUntil,
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const backend = await startBackend('up');
 t.teardown(() => backend.close());
@@ -24,7 +25,7 @@ const LB = '127.0.0.9';
 const config = (server: string, admin = 'write_from = ["127.0.0.5/32"]') =>
   proxyConfig(routes, { server, timeouts: 'header = "1s"', admin, log: 'level = "debug"' });
 
-const dir = t.testdir();
+const dir = testDir(t);
 const p = await startProxy(dir, config(`proxy_protocol = ["${LB}/32"]`));
 t.teardown(() => p.close());
 const lb = await startHaproxy([
@@ -171,7 +172,7 @@ t.test('a reload turning it off serves direct connections again', async (t) => {
 });
 
 t.test('data-plane workers (server.workers = 2) read the header too', async (t) => {
-  const wdir = t.testdir();
+  const wdir = testDir(t);
   const s = await spawnReady(t, wdir, proxyConfig(routes, { server: 'workers = 2\nproxy_protocol = ["127.0.0.1/32"]' }));
   t.teardown(() => s.child.kill('SIGTERM'));
   const port = s.portOf('https');

@@ -6,13 +6,14 @@ import net from 'node:net';
 import t from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import { proxyConfig, rawTls, request, startBackend, startProxy, waitUntil } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 t.test('requests alternate across upstreams (round-robin)', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
   const b = await startBackend('b');
   t.teardown(() => b.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin, b.origin] }]));
   t.teardown(() => p.close());
   const seen: string[] = [];
   for (let i = 0; i < 6; i++) seen.push((await request({ port: p.port })).body.trim());
@@ -22,7 +23,7 @@ t.test('requests alternate across upstreams (round-robin)', async (t) => {
 t.test('Connection: close clients open no new upstream connection per request', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
   t.teardown(() => p.close());
   await request({ port: p.port });
   const before = a.accepted;
@@ -40,7 +41,7 @@ t.test('hop-by-hop headers are stripped both ways; Host is kept', async (t) => {
     res.end('ok');
   });
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['app.test'], upstreams: [a.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['app.test'], upstreams: [a.origin] }]));
   t.teardown(() => p.close());
   const r = await request({ port: p.port, servername: 'app.test', headers: { connection: 'x-private', 'x-private': '1', te: 'trailers', 'x-other': '2' } });
   t.equal(r.status, 200);
@@ -56,7 +57,7 @@ t.test('hop-by-hop headers are stripped both ways; Host is kept', async (t) => {
 t.test('client X-Forwarded-* and Forwarded never reach the upstream from an untrusted peer', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }]));
   t.teardown(() => p.close());
   await request({ port: p.port, headers: { 'x-forwarded-for': '6.6.6.6', forwarded: 'for=6.6.6.6', 'x-real-ip': '6.6.6.6', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'evil.test' } });
   const h = a.requests[0]!.headers;
@@ -71,7 +72,7 @@ t.test('client X-Forwarded-* and Forwarded never reach the upstream from an untr
 t.test('a trusted proxy peer has its X-Forwarded-For appended to', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'trusted_proxies = ["127.0.0.0/8"]' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin] }], { server: 'trusted_proxies = ["127.0.0.0/8"]' }));
   t.teardown(() => p.close());
   await request({ port: p.port, headers: { 'x-forwarded-for': '6.6.6.6', forwarded: 'for=6.6.6.6', 'x-forwarded-proto': 'http' } });
   const h = a.requests[0]!.headers;
@@ -91,7 +92,7 @@ t.test('WebSocket echo through the proxy, with forwarding headers replaced', asy
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => (wss.close(), server.closeAllConnections(), server.close(() => r()))));
   const port = (server.address() as net.AddressInfo).port;
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [`http://127.0.0.1:${port}`] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [`http://127.0.0.1:${port}`] }]));
   t.teardown(() => p.close());
   const ws = new WebSocket(`wss://localhost:${p.port}/chat`, { rejectUnauthorized: false, headers: { 'x-forwarded-for': '6.6.6.6' } });
   const reply = await new Promise<string>((resolve, reject) => {
@@ -117,7 +118,7 @@ t.test('failures map to statuses and the process keeps serving', async (t) => {
   const deadPort = (closed.address() as net.AddressInfo).port;
   await new Promise<void>((r) => closed.close(() => r()));
   const p = await startProxy(
-    t.testdir(),
+    testDir(t),
     proxyConfig(
       [
         { hosts: ['slow.test'], upstreams: [slow.origin] },
@@ -201,7 +202,7 @@ t.test('request and response bodies stream both ways', async (t) => {
     res.end();
   });
   t.teardown(() => big.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['echo.test'], upstreams: [echo.origin] }, { hosts: ['big.test'], upstreams: [big.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['echo.test'], upstreams: [echo.origin] }, { hosts: ['big.test'], upstreams: [big.origin] }]));
   t.teardown(() => p.close());
   const payload = 'y'.repeat(300_000);
   const r = await request({ port: p.port, servername: 'echo.test', method: 'POST', body: payload });
@@ -219,7 +220,7 @@ t.test('a client that goes away mid-request is logged as 499 and leaks no upstre
     req.socket.once('close', () => upstreamClosed());
   });
   t.teardown(() => hang.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [hang.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [hang.origin] }]));
   t.teardown(() => p.close());
   const req = https.request({ host: '127.0.0.1', port: p.port, servername: 'localhost', rejectUnauthorized: false, headers: { host: 'localhost' } });
   req.on('error', () => undefined);

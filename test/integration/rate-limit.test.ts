@@ -6,11 +6,12 @@ import t from 'tap';
 import {
   accessLines, h2Connect, h2Request, metricSum, proxyConfig, rawH1, rawHeader, request, startBackend, startProxy, waitUntil,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 t.test('"3 in 1m": three requests pass, the fourth gets 429 + Retry-After and never reaches the upstream', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: 'rate_limit = "3 in 1m"' }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: 'rate_limit = "3 in 1m"' }]));
   t.teardown(() => p.close());
   const statuses: number[] = [];
   for (let i = 0; i < 3; i++) statuses.push((await request({ port: p.port, path: `/ok${i}` })).status);
@@ -29,7 +30,7 @@ t.test('"3 in 1m": three requests pass, the fourth gets 429 + Retry-After and ne
 t.test('h1 and h2 requests of one client share its bucket; the limit is per route', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([
+  const p = await startProxy(testDir(t), proxyConfig([
     { hosts: ['localhost'], upstreams: [a.origin], extra: 'rate_limit = "3 in 1m"' },
     { hosts: ['other.test'], upstreams: [a.origin], extra: 'rate_limit = "3 in 1m"' },
   ]));
@@ -51,7 +52,7 @@ t.test('h1 and h2 requests of one client share its bucket; the limit is per rout
 t.test('behind a trusted proxy the forwarded address is the client; from anyone else X-Forwarded-For changes nothing', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const trusted = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: 'rate_limit = "2 in 1m"' }], { server: 'trusted_proxies = ["127.0.0.0/8"]' }));
+  const trusted = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: 'rate_limit = "2 in 1m"' }], { server: 'trusted_proxies = ["127.0.0.0/8"]' }));
   t.teardown(() => trusted.close());
   const via = (xff: string) => request({ port: trusted.port, headers: { 'x-forwarded-for': xff } }).then((r) => r.status);
   t.same([await via('203.0.113.1'), await via('203.0.113.1'), await via('203.0.113.1')], [200, 200, 429], 'client .1: two, then 429');
@@ -60,7 +61,7 @@ t.test('behind a trusted proxy the forwarded address is the client; from anyone 
   t.equal(await via('2001:db8:1:2::1'), 200);
   t.equal(await via('2001:db8:1:2::1'), 200);
   t.equal(await via('2001:db8:1:2::ffff'), 429, 'IPv6 clients count per /64');
-  const untrusted = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: 'rate_limit = "2 in 1m"' }]));
+  const untrusted = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: 'rate_limit = "2 in 1m"' }]));
   t.teardown(() => untrusted.close());
   const direct = (xff: string) => request({ port: untrusted.port, headers: { 'x-forwarded-for': xff } }).then((r) => r.status);
   t.same([await direct('198.51.100.1'), await direct('198.51.100.2'), await direct('198.51.100.3')], [200, 200, 429], 'an untrusted peer is itself, whatever it claims');
@@ -69,7 +70,7 @@ t.test('behind a trusted proxy the forwarded address is the client; from anyone 
 t.test('a refused request with a body: 429, its body unread, the connection closed; the next connection is served', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: 'rate_limit = "1 in 1m"' }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['localhost'], upstreams: [a.origin], extra: 'rate_limit = "1 in 1m"' }]));
   t.teardown(() => p.close());
   t.equal((await request({ port: p.port })).status, 200);
   const c = await rawH1(p.port);

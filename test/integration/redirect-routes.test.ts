@@ -5,11 +5,12 @@
 import t, { type Test } from 'tap';
 import { h2Connect, h2Request, proxyConfig, rawH1, rawHeader, request, startBackend, startProxy } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 async function setup(t: Test) {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([
+  const p = await startProxy(testDir(t), proxyConfig([
     { name: 'apex', hosts: ['example.test'], upstreams: [], extra: 'redirect = "https://www.example.test"' },
     { name: 'old', hosts: ['old.test'], upstreams: [], extra: 'redirect = "https://new.test/landing?from=old"\nredirect_status = 301\nredirect_keep_path = false' },
     { name: 'moved', hosts: ['app.test'], path_prefix: '/blog/', upstreams: [], extra: 'redirect = "https://blog.test/archive/"\nredirect_status = 302' },
@@ -96,7 +97,7 @@ t.test('the plain-HTTP listener sends a redirect route\'s host straight to the t
 t.test('a WebSocket upgrade to a redirect route gets the redirect; to a rate-limited route, 429 once over', async (t) => {
   const a = await startBackend('a');
   t.teardown(() => a.close());
-  const p = await startProxy(t.testdir(), proxyConfig([
+  const p = await startProxy(testDir(t), proxyConfig([
     { hosts: ['example.test'], upstreams: [], extra: 'redirect = "https://www.example.test"' },
     { hosts: ['ws.test'], upstreams: [a.origin], extra: 'rate_limit = "1 in 1m"' },
   ]));

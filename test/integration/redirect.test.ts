@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap';
 import { proxyConfig, startBackend, startProxy, type ProxyHandle } from '../../test-support/index.js';
 import { httpRequest, rawTcp } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 // tls = "self-signed": these tests are about redirects, not certificate files.
 const route = (origin: string) => [{ name: 'app', hosts: ['app.test', '::1', '*.wild.test'], upstreams: [origin], tls: 'self-signed' }];
@@ -13,7 +14,7 @@ const route = (origin: string) => [{ name: 'app', hosts: ['app.test', '::1', '*.
 async function start(t: Test, extra: Parameters<typeof proxyConfig>[1] = {}): Promise<ProxyHandle> {
   const backend = await startBackend('b');
   t.teardown(() => backend.close());
-  const p = await startProxy(t.testdir(), proxyConfig(route(backend.origin), extra));
+  const p = await startProxy(testDir(t), proxyConfig(route(backend.origin), extra));
   t.teardown(() => p.close());
   return p;
 }

@@ -23,7 +23,7 @@ import { OnDemand } from '../../src/acme/on-demand.js';
 import { Metrics } from '../../src/metrics.js';
 import { RedisStorage, SETTLE_MS } from '../../src/storage/redis-storage.js';
 import { safeSegment } from '../../src/storage/storage.js';
-import { captureLogger, FakeIssuer, makeCA, proxyConfig, spawnPortico, startBackend, startRedis, waitUntil } from '../../test-support/index.js';
+import { captureLogger, FakeIssuer, makeCA, proxyConfig, spawnPortico, startBackend, startRedis, testDir, waitUntil } from '../../test-support/index.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.close());
@@ -41,7 +41,7 @@ async function open(t: { teardown(fn: () => unknown): void }, cacheDir: string, 
 }
 
 t.test('a fresh epoch: a lock whose caller stopped waiting during the settle time is not handed out', async (t) => {
-  const s = await open(t, t.testdir());
+  const s = await open(t, testDir(t));
   const epoch = s.status().epoch!;
   t.ok(Number(epoch.split(':')[1]) > Date.now() - SETTLE_MS, 'the epoch began just now (a new Redis)');
   await t.rejects(s.lock('ticket', { signal: AbortSignal.timeout(300) }), /timeout|aborted/i, 'rejected with the signal');
@@ -54,7 +54,7 @@ t.test('a fresh epoch: a lock whose caller stopped waiting during the settle tim
 
 t.test('a lost lease aborts the lock\'s signal: another owner, or Redis hung longer than the lease', async (t) => {
   const lost: string[] = [];
-  const s = await open(t, t.testdir(), { leaseLost: (name) => lost.push(name) });
+  const s = await open(t, testDir(t), { leaseLost: (name) => lost.push(name) });
   const a = await s.lock('stolen');
   t.ok(a.signal, 'a lease has a signal');
   t.notOk(a.signal!.aborted);
@@ -77,7 +77,7 @@ t.test('a lost lease aborts the lock\'s signal: another owner, or Redis hung lon
 });
 
 t.test('an order whose lease is lost stops (no failure recorded) and is made again under the lock', async (t) => {
-  const s = await open(t, t.testdir());
+  const s = await open(t, testDir(t));
   const ca = await makeCA();
   let first = true;
   const issuer = new FakeIssuer((req) => {
@@ -112,7 +112,7 @@ t.test('an order whose lease is lost stops (no failure recorded) and is made aga
 });
 
 t.test('an on-demand name approved while Redis is away is maintained: ordered when it is back, then recorded', async (t) => {
-  const s = await open(t, t.testdir());
+  const s = await open(t, testDir(t));
   const ask = http.createServer((req, res) => res.writeHead(new URL(req.url ?? '/', 'http://x').searchParams.get('domain') === 'od.example.com' ? 200 : 404).end());
   await new Promise<void>((r) => ask.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => ask.close(() => r())));
@@ -148,7 +148,7 @@ t.test('portico with on-demand TLS starts and stops while Redis is away', async 
   const backend = await startBackend('any');
   t.teardown(() => backend.close());
   await redis.stop();
-  const dir = t.testdir();
+  const dir = testDir(t);
   const acme = ['enabled = true', 'directory = "https://127.0.0.1:9/dir"', '[acme.on_demand]', 'ask = "http://127.0.0.1:9/ask"'].join('\n');
   await writeFile(join(dir, 'config.toml'), proxyConfig([{ hosts: ['*'], upstreams: [backend.origin], tls: 'acme' }], { redis: redis.url, acme }));
   const p = spawnPortico(['run', '--config', join(dir, 'config.toml')]);

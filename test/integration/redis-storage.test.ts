@@ -12,7 +12,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { RedisStorage } from '../../src/storage/redis-storage.js';
-import { startRedis, waitUntil } from '../../test-support/index.js';
+import { startRedis, testDir, waitUntil } from '../../test-support/index.js';
 const redis = await startRedis();
 t.teardown(() => redis.close());
 
@@ -27,7 +27,7 @@ async function open(t: { teardown(fn: () => unknown): void }, cacheDir: string, 
 }
 
 t.test('the Storage contract on Redis; changes are heard by the other processes', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const a = await open(t, join(dir, 'a'));
   const b = await open(t, join(dir, 'b'));
   const heard: Array<string | null> = [];
@@ -51,7 +51,7 @@ t.test('the Storage contract on Redis; changes are heard by the other processes'
 });
 
 t.test('Redis down: reads come from the cache, writes fail, and the state is reported', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const s = await open(t, dir);
   await s.write('acme/ca/ledger/y.test.json', '{"n":1}');
   await redis.stop();
@@ -74,7 +74,7 @@ t.test('Redis down: reads come from the cache, writes fail, and the state is rep
 });
 
 t.test('a hung Redis: every call gives up within its deadline and the cache answers', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const s = await open(t, dir);
   await s.write('apps/web/pre-start-abc.done', 'at\n');
   const frozen = redis.freeze(2000);
@@ -88,7 +88,7 @@ t.test('a hung Redis: every call gives up within its deadline and the cache answ
 });
 
 t.test('closing while Redis hangs with a reply pending: the wait is cut at the given bound (a shutdown\'s), or the call deadline', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const s = await open(t, join(dir, 'a'), { timeoutMs: 3000 });
   const frozen = redis.freeze(2500);
   t.teardown(() => frozen);
@@ -102,7 +102,7 @@ t.test('closing while Redis hangs with a reply pending: the wait is cut at the g
 });
 
 t.test('restarted empty: re-published from a cache, a certificate with its key; deletions stay deleted otherwise', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const a = await open(t, join(dir, 'a'));
   await a.write('acme/ca/certs/z.test.key', 'KEY1');
   await a.write('acme/ca/certs/z.test.crt', 'CRT1');
@@ -131,7 +131,7 @@ t.test('restarted empty: re-published from a cache, a certificate with its key; 
 });
 
 t.test('leases: one holder, renewed while held, released by its owner only, expiring when the holder dies', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const a = await open(t, join(dir, 'a'));
   const b = await open(t, join(dir, 'b'));
   const la = await a.lock('order-x');
@@ -159,7 +159,7 @@ t.test('leases: one holder, renewed while held, released by its owner only, expi
 });
 
 t.test('a waiter keeps waiting while Redis is away, and gets the lock when it is back', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const waiting: string[] = [];
   const s = await open(t, dir, { events: { waitingForRedis: (name) => waiting.push(name) } });
   await redis.stop();

@@ -14,6 +14,7 @@ import {
   failures, freePort, proxyConfig, request, runLoad, spawnReady, startBackend, startProxy, waitUntil, type Backend, type RouteSpec, type Spawned,
 } from '../../test-support/index.js';
 import { connectError, httpRequest, runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const route = (b: Backend, host: string, name: string, extra: Partial<RouteSpec> = {}): RouteSpec => ({ name, hosts: [host], upstreams: [b.origin], tls: 'self-signed', ...extra });
 const reloads = (s: { logs: Array<Record<string, unknown>> }, msg = 'config reloaded'): number => s.logs.filter((l) => l.msg === msg).length;
@@ -41,7 +42,7 @@ t.test('50 SIGHUPs alternating two configs under load: 0 failed requests, routes
   const extra = { timeouts: 'upstream_idle = "200ms"', log: 'access = false' };
   const configA = proxyConfig([route(stable, 'stable.test', 'stable'), route(two, 'two.test', 'two')], extra);
   const configB = proxyConfig([route(stable, 'stable.test', 'stable'), route(three, 'three.test', 'three')], extra);
-  const s = await spawn(t, t.testdir(), configA);
+  const s = await spawn(t, testDir(t), configA);
   const port = s.portOf('https');
   // warm up (certificates for both configs generated and cached), then settle and count fds
   await hup(s, configB);
@@ -78,7 +79,7 @@ t.test('an invalid file keeps the running config; `portico reload` lists every p
   t.teardown(() => b.close());
   const adminPort = await freePort();
   const good = (hosts: string) => proxyConfig([route(b, hosts, 'app')]).replace('listen = "127.0.0.1:0"', `listen = "127.0.0.1:${adminPort}"`);
-  const s = await spawn(t, t.testdir(), good('app.test'));
+  const s = await spawn(t, testDir(t), good('app.test'));
   const port = s.portOf('https');
   const bad = good('app.test')
     .replace('[server.timeouts]', '[server.timeouts]\nheader = "soon"')
@@ -149,7 +150,7 @@ t.test('a WebSocket on an unchanged route survives 10 reloads; one on a removed 
   const goneRoute: RouteSpec = { name: 'gone', hosts: ['gone.test'], upstreams: [doomed.origin], tls: 'self-signed' };
   const server = 'shutdown_grace = "300ms"';
   const withGone = proxyConfig([wsRoute(), goneRoute], { server });
-  const s = await spawn(t, t.testdir(), withGone);
+  const s = await spawn(t, testDir(t), withGone);
   const port = s.portOf('https');
   const ws = await openWs(port, 'ws.test');
   t.teardown(() => ws.terminate());
@@ -189,7 +190,7 @@ t.test('moving server.https: the new port serves, a request in flight on the old
   t.teardown(() => slow.close());
   const [p1, p2] = [await freePort(), await freePort()];
   const config = (p: number) => proxyConfig([route(slow, 'app.test', 'app')]).replace('https = "127.0.0.1:0"', `https = "127.0.0.1:${p}"`);
-  const s = await spawn(t, t.testdir(), config(p1));
+  const s = await spawn(t, testDir(t), config(p1));
   const inFlight = request({ port: p1, servername: 'app.test', path: '/slow' });
   await waitUntil(() => held.length === 1, 5000, 'slow request arrived');
   const line = await hup(s, config(p2));
@@ -219,7 +220,7 @@ t.test('in-process: reloads asked for during a reload coalesce (the last file wi
     { name: 'one', hosts: ['one.test'], upstreams: [a.origin], tls: 'self-signed', health: 'interval = "1h"' },
     { name: host, hosts: [`${host}.test`], upstreams: [b.origin], tls: 'self-signed', health: 'interval = "1h"' },
   ], { log: 'access = false', timeouts: 'upstream_idle = "100ms"' });
-  const p = await startProxy(t.testdir(), cfg('x'));
+  const p = await startProxy(testDir(t), cfg('x'));
   t.teardown(() => p.close());
   await p.writeConfig(cfg('y'));
   await p.portico.reload();

@@ -18,6 +18,7 @@ import t from 'tap';
 import { SNI_KEY_TYPE_DEFECT } from '../../src/tls/key-types.js';
 import { proxyConfig, startBackend, startProxy, waitForLog, type ProxyHandle } from '../../test-support/index.js';
 import { runCli } from '../../test-support/http.js';
+import { testDir } from '../../test-support/wait.js';
 
 const backend = await startBackend('up');
 t.teardown(() => backend.close());
@@ -43,7 +44,7 @@ const served = (p: ProxyHandle, servername: string, version: tls.SecureVersion) 
 const warned = (p: ProxyHandle, host: string) => p.logs.some((l) => l.component === 'tls' && Array.isArray(l.hosts) && (l.hosts as string[]).includes(host));
 
 t.test('RSA and ECDSA hosts side by side: each client gets its host\'s own certificate, on every Node, without a warning', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   certificate(dir, 'rsa.test', 'rsa');
   certificate(dir, 'ec.test', 'ec');
   const p = await startProxy(dir, proxyConfig(['rsa.test', 'ec.test'].map((h) => ({ hosts: [h], upstreams: [backend.origin], tls: 'file' }))));
@@ -61,7 +62,7 @@ t.test('RSA and ECDSA hosts side by side: each client gets its host\'s own certi
 });
 
 t.test('an IP host\'s self-signed certificate (the no-SNI default) next to an RSA host: of the default\'s key type, each host gets its own', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   certificate(dir, 'rsa.test', 'rsa');
   const p = await startProxy(dir, proxyConfig([{ hosts: ['rsa.test'], upstreams: [backend.origin], tls: 'file' }, { hosts: ['127.0.0.1'], upstreams: [backend.origin], tls: 'self-signed' }]));
   t.teardown(() => p.close());
@@ -77,7 +78,7 @@ t.test('an IP host\'s self-signed certificate (the no-SNI default) next to an RS
 });
 
 t.test('an IP host\'s ECDSA certificate file as the no-SNI default next to an RSA host: portico warns exactly when this Node serves the default', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   certificate(dir, 'rsa.test', 'rsa');
   certificate(dir, '127.0.0.1', 'ec', 'IP:127.0.0.1');
   const p = await startProxy(dir, proxyConfig([{ hosts: ['rsa.test'], upstreams: [backend.origin], tls: 'file' }, { hosts: ['127.0.0.1'], upstreams: [backend.origin], tls: 'file' }]));

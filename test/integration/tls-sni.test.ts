@@ -16,6 +16,7 @@ import { Portico } from '../../src/main.js';
 import {
   makeCA, peerCertificate, proxyConfig, request, startBackend, startProxy, writePair, type Backend,
 } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 /** serialOf is a PEM certificate's serial as Node's peer certificate shows it (upper-case hex). */
 const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber.toUpperCase();
@@ -41,7 +42,7 @@ function handshake(port: number, servername: string, opts: tls.ConnectionOptions
 t.test('two hosts on one port: tls.dir and [[tls.certificates]], each verified against the CA', async (t) => {
   const b = await backend(t);
   const ca = await makeCA();
-  const dir = t.testdir();
+  const dir = testDir(t);
   await writePair(join(dir, 'certs'), 'a.test', await ca.issue(['a.test']));
   const other = await ca.issue(['b.test', 'www.b.test']);
   const paths = await writePair(join(dir, 'elsewhere'), 'b-cert', other);
@@ -75,7 +76,7 @@ t.test('a routed host without files gets a self-signed certificate for its name 
   // "routes[0].hosts: own.test: loading certificate … own.test.key" (about 1 start in 20).
   const b = await backend(t);
   const ca = await makeCA();
-  const p = await startProxy(t.testdir(), proxyConfig([{ name: 'own', hosts: ['own.test'], upstreams: [b.origin] }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ name: 'own', hosts: ['own.test'], upstreams: [b.origin] }]));
   t.teardown(() => p.close());
   const peer = await peerCertificate(p.port, 'own.test', ca.cert);
   t.match(peer.subjectaltname, /(^|, )DNS:own\.test(,|$)/);
@@ -90,7 +91,7 @@ t.test('a routed host without files gets a self-signed certificate for its name 
 
 t.test('unknown SNI gets the "portico default" certificate, then a 404 with a short plain body', async (t) => {
   const b = await backend(t);
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['known.test'], upstreams: [b.origin], tls: 'self-signed' }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['known.test'], upstreams: [b.origin], tls: 'self-signed' }]));
   t.teardown(() => p.close());
   const peer = await peerCertificate(p.port, 'unknown.test');
   t.equal(peer.subject.CN, 'portico default');
@@ -106,7 +107,7 @@ t.test('unknown SNI gets the "portico default" certificate, then a 404 with a sh
 
 t.test('tls.min_version = "TLSv1.3": a TLS 1.2-only client fails the handshake', async (t) => {
   const b = await backend(t);
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['v13.test'], upstreams: [b.origin], tls: 'self-signed' }], { tls: 'min_version = "TLSv1.3"' }));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['v13.test'], upstreams: [b.origin], tls: 'self-signed' }], { tls: 'min_version = "TLSv1.3"' }));
   t.teardown(() => p.close());
   for (const servername of ['v13.test', 'unknown.test']) {
     await t.rejects(handshake(p.port, servername, { maxVersion: 'TLSv1.2' }), `${servername}: TLS 1.2 refused`);
@@ -118,14 +119,14 @@ t.test('tls.min_version = "TLSv1.3": a TLS 1.2-only client fails the handshake',
 
 t.test('default min_version TLSv1.2 accepts a TLS 1.2 client', async (t) => {
   const b = await backend(t);
-  const p = await startProxy(t.testdir(), proxyConfig([{ hosts: ['v12.test'], upstreams: [b.origin], tls: 'self-signed' }]));
+  const p = await startProxy(testDir(t), proxyConfig([{ hosts: ['v12.test'], upstreams: [b.origin], tls: 'self-signed' }]));
   t.teardown(() => p.close());
   t.equal(await handshake(p.port, 'v12.test', { maxVersion: 'TLSv1.2' }), 'TLSv1.2');
   await t.rejects(handshake(p.port, 'v12.test', { maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }), 'TLS 1.1 refused');
 });
 
 t.test('routes.tls = "file" without a file: start rejects naming routes[0].tls', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const configPath = join(dir, 'config.toml');
   await writeFile(configPath, proxyConfig([{ hosts: ['nofile.test'], upstreams: ['http://127.0.0.1:9'], tls: 'file' }]));
   const err = await Portico.start({ configPath }).then(
@@ -144,7 +145,7 @@ t.test('routes.tls = "file" without a file: start rejects naming routes[0].tls',
 t.test('certificate swap: the next handshake presents the new certificate on the same listener', async (t) => {
   const b = await backend(t);
   const ca = await makeCA();
-  const dir = t.testdir();
+  const dir = testDir(t);
   const certs = join(dir, 'certs');
   const first = await ca.issue(['swap.test']);
   await writePair(certs, 'swap.test', first);
@@ -184,7 +185,7 @@ t.test('certificate swap: the next handshake presents the new certificate on the
 t.test('a full chain is served: leaf + CA from the file', async (t) => {
   const b = await backend(t);
   const ca = await makeCA();
-  const dir = t.testdir();
+  const dir = testDir(t);
   await writePair(join(dir, 'certs'), 'chain.test', await ca.issue(['chain.test']));
   const leafOnly = await ca.issue(['leaf.test']);
   await writePair(join(dir, 'certs'), 'leaf.test', { cert: leafOnly.leaf, key: leafOnly.key });

@@ -9,6 +9,7 @@ import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { proxyConfig, request, spawnPortico, startBackend, waitUntil, type Backend, type Spawned } from '../../test-support/index.js';
+import { testDir } from '../../test-support/wait.js';
 
 const OK = 'config reloaded';
 const FAILED = 'config reload failed; keeping the running config';
@@ -52,7 +53,7 @@ async function change(s: Spawned, msg: string, edit: () => void): Promise<void> 
 
 t.test('editor saves (rename over the file, then in place) reload; an invalid save keeps serving; the same content reloads nothing', async (t) => {
   const [a, b] = await backends(t);
-  const dir = t.testdir();
+  const dir = testDir(t);
   const path = join(dir, 'config.toml');
   writeFileSync(path, config(a));
   const s = await watched(t, path);
@@ -88,7 +89,7 @@ t.test('editor saves (rename over the file, then in place) reload; an invalid sa
 t.test('a Kubernetes ConfigMap update (..data symlink swap) reloads', async (t) => {
   const [a, b] = await backends(t);
   // the layout kubelet makes: config.toml -> ..data/config.toml, ..data -> ..<timestamp>/
-  const dir = t.testdir();
+  const dir = testDir(t);
   const version = (name: string, text: string) => {
     mkdirSync(join(dir, name));
     writeFileSync(join(dir, name, 'config.toml'), text);

@@ -20,6 +20,7 @@ import {
 } from '../../test-support/index.js';
 import { httpRequest } from '../../test-support/http.js';
 import { V8_FLAGS } from '../../src/node-flags.js';
+import { testDir } from '../../test-support/wait.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -63,7 +64,7 @@ function handshake(port: number, session?: Buffer): Promise<{ reused: boolean; s
 const get = (port: number) => request({ port, servername: 'localhost' });
 
 t.test('workers serve, ack, sum their metrics, get replaced when killed under load, and resume sessions they did not issue', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const a = await startBackend('a');
   t.teardown(() => a.close());
   const p = await spawn(t, dir, proxyConfig([route(a)], { server: 'workers = 2' }));
@@ -129,7 +130,7 @@ t.test('workers serve, ack, sum their metrics, get replaced when killed under lo
 });
 
 t.test('a reload reaches every worker (routes, certificates); server.workers needs a restart', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const a = await startBackend('a');
   const b = await startBackend('b');
   t.teardown(() => Promise.all([a.close(), b.close()]));
@@ -189,7 +190,7 @@ t.test('a reload reaches every worker (routes, certificates); server.workers nee
 });
 
 t.test('a worker that does not apply a reload within 10 s is replaced, and the reload says so', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const a = await startBackend('a');
   const b = await startBackend('b');
   t.teardown(() => Promise.all([a.close(), b.close()]));
@@ -215,7 +216,7 @@ t.test('a worker that does not apply a reload within 10 s is replaced, and the r
 });
 
 t.test('the session-ticket key rotates in every worker', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const a = await startBackend('a');
   t.teardown(() => a.close());
   // an RSA certificate: portico renews tickets (and keeps the previous key) only when it serves one
@@ -244,7 +245,7 @@ t.test('the session-ticket key rotates in every worker', async (t) => {
 });
 
 t.test('a passive failure seen in a worker ejects the upstream everywhere', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const good = await startBackend('good');
   const bad = await startBackend('bad', (_req, res) => {
     res.writeHead(503, { 'x-upstream': 'bad' });
@@ -269,7 +270,7 @@ t.test('a passive failure seen in a worker ejects the upstream everywhere', asyn
 });
 
 t.test('[[apps]] behind data-plane workers: a rolling restart under load fails no request', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const port = await freePort();
   const app = [
     '[[apps]]', 'name = "web"', `command = [${JSON.stringify(process.execPath)}, ${JSON.stringify(join(ROOT, 'test-support', 'upstream-app.mjs'))}]`,
@@ -293,7 +294,7 @@ t.test('[[apps]] behind data-plane workers: a rolling restart under load fails n
 });
 
 t.test('WebSockets through the workers: echo, counted on /status.json, closed with 1001 on SIGTERM', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const b = await startBackend('ws');
   const wss = new WebSocketServer({ server: b.server as http.Server });
   wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
@@ -321,7 +322,7 @@ t.test('WebSockets through the workers: echo, counted on /status.json, closed wi
 });
 
 t.test('SIGTERM drains every worker: an in-flight request completes, the workers exit, exit code 0', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const slow = await startBackend('slow', (_req, res) => setTimeout(() => res.end('slow\n'), 600));
   t.teardown(() => slow.close());
   const p = await spawn(t, dir, proxyConfig([route(slow)], { server: 'workers = 2' }));

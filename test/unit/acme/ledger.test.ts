@@ -6,6 +6,7 @@
 import t from 'tap';
 import { Ledger, ladderDelay } from '../../../src/acme/ledger.js';
 import { FileStorage } from '../../../src/storage/file.js';
+import { testDir } from '../../../test-support/wait.js';
 
 const BACKOFF = { min: 60_000, max: 86_400_000 };
 
@@ -16,7 +17,7 @@ t.test('ladderDelay: 1m doubling to a 1-day cap', async (t) => {
 });
 
 t.test('N failures → next attempt on the ladder, also after a restart; Retry-After wins when later', async (t) => {
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   let now = Date.parse('2026-01-01T00:00:00Z');
   const clock = () => now;
   const before = new Ledger(storage, 'acme/ca', BACKOFF, clock);
@@ -43,7 +44,7 @@ t.test('N failures → next attempt on the ladder, also after a restart; Retry-A
 });
 
 t.test('a corrupt entry reads as empty and is flagged', async (t) => {
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   await storage.write('acme/ca/ledger/b.test.json', '{"consecutive_fail');
   const e = await new Ledger(storage, 'acme/ca', BACKOFF).get('b.test');
   t.equal(e.consecutive_failures, 0);

@@ -14,6 +14,7 @@ import { Metrics } from '../../../src/metrics.js';
 import { FileStorage } from '../../../src/storage/file.js';
 import { captureLogger, makeCA } from '../../../test-support/index.js';
 import { waitUntil as until } from '../../../test-support/wait.js';
+import { testDir } from '../../../test-support/wait.js';
 
 const DIRECTORY = 'https://ca.test/directory';
 const DAY = 86_400_000;
@@ -67,7 +68,7 @@ t.test('renewalTime: fraction, fixed duration, a duration longer than the lifeti
 });
 
 t.test('a valid stored certificate is served and never re-ordered', async (t) => {
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   const ca = await makeCA();
   await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).save('a.test', await ca.issue(['a.test']));
   const issuer = new FakeIssuer();
@@ -88,7 +89,7 @@ t.test('a valid stored certificate is served and never re-ordered', async (t) =>
 });
 
 t.test('failures back off on the ladder, and keep doing so after a restart', async (t) => {
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   const backoff = { min: 100, max: 400 };
   const issuer = new FakeIssuer();
   const first = manager(storage, issuer, { backoff });
@@ -121,7 +122,7 @@ t.test('failures back off on the ladder, and keep doing so after a restart', asy
 });
 
 t.test('last sixth of the lifetime and renewal failing: error-level alert and metric', async (t) => {
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   const ca = await makeCA();
   await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).save('a.test', await ca.issue(['a.test'])); // 30 days
   const issuer = new FakeIssuer();
@@ -149,7 +150,7 @@ t.test('an issued certificate that cannot be saved is served from memory, not or
       return super.write(key, data);
     }
   }
-  const storage = new FailingWrites(t.testdir());
+  const storage = new FailingWrites(testDir(t));
   const ca = await makeCA();
   const issuer = new FakeIssuer(() => ca.issue(['a.test']));
   const { m, lines, installs } = manager(storage, issuer, { checkIntervalMs: 50 });
@@ -174,7 +175,7 @@ t.test('an issued certificate that cannot be saved is served from memory, not or
  */
 // the notice names the key that changed: the one-write bundle (.pem), or the .crt of an older replica
 for (const ext of ['pem', 'crt']) t.test(`a certificate adopted from a storage change notice (.${ext}) while waiting for the lock is not ordered again`, async (t) => {
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   const listeners: Array<(k: string | null) => void> = [];
   const watched = Object.assign(Object.create(storage) as FileStorage, { watch: (fn: (k: string | null) => void) => (listeners.push(fn), () => undefined) });
   const ca = await makeCA();
@@ -196,7 +197,7 @@ for (const ext of ['pem', 'crt']) t.test(`a certificate adopted from a storage c
 
 t.test('an order resumed from a stale record (no newer certificate than the one served) is forgotten and made again', async (t) => {
   // a fleet: a replica's cache held an orders/ record another replica had finished, and re-published it into an emptied Redis
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   const ca = await makeCA();
   const served = await ca.issue(['a.test'], { days: 30 });
   await new CertFiles(storage, storagePrefix(DIRECTORY), () => {}).save('a.test', served);

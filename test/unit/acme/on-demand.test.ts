@@ -14,6 +14,7 @@ import { Metrics } from '../../../src/metrics.js';
 import { FileStorage } from '../../../src/storage/file.js';
 import { captureLogger, FakeIssuer, makeCA } from '../../../test-support/index.js';
 import { waitUntil as until } from '../../../test-support/wait.js';
+import { testDir } from '../../../test-support/wait.js';
 
 const DIRECTORY = 'https://ca.test/directory';
 const PREFIX = storagePrefix(DIRECTORY);
@@ -36,7 +37,7 @@ async function askServer(t: Test, allow: Set<string>, delayMs = 0) {
 }
 
 function setup(t: Test, ask: string, rate = { count: 10, window: 60_000 }, issuer?: FakeIssuer, now?: () => number) {
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   const { log, lines } = captureLogger();
   const metrics = new Metrics();
   const od = new OnDemand({ storage, log, metrics, now });

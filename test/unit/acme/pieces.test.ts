@@ -9,6 +9,7 @@ import { retryAfterMs } from '../../../src/acme/issuer.js';
 import { issuerKey } from '../../../src/acme/manager.js';
 import { selectAlpn } from '../../../src/server/listeners.js';
 import { FileStorage } from '../../../src/storage/file.js';
+import { testDir } from '../../../test-support/wait.js';
 
 t.test('retryAfterMs: seconds or an HTTP date', async (t) => {
   const now = Date.parse('2026-01-01T00:00:00Z');
@@ -38,7 +39,7 @@ t.test('selectAlpn: acme-tls/1 alone marks the socket; h2 preferred, else http/1
 });
 
 t.test('ChallengeStore: written to storage, published, answered from memory or storage', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const mine = new ChallengeStore(new FileStorage(dir));
   const other = new ChallengeStore(new FileStorage(dir)); // another process on the same storage
   let changes = 0;

@@ -11,11 +11,12 @@ import { storagePrefix } from '../../../src/acme/manager.js';
 import { CertFiles } from '../../../src/acme/stored.js';
 import { FileStorage } from '../../../src/storage/file.js';
 import { makeCA } from '../../../test-support/index.js';
+import { testDir } from '../../../test-support/wait.js';
 
 const PREFIX = storagePrefix('https://ca.test/directory');
 
 t.test('loads while saving never see a mismatched pair', async (t) => {
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   const ca = await makeCA();
   const pairs = await Promise.all([ca.issue(['a.test']), ca.issue(['a.test'])]);
   const corrupt: string[] = [];
@@ -38,7 +39,7 @@ t.test('loads while saving never see a mismatched pair', async (t) => {
 });
 
 t.test('the two-file form of older versions is read, and replaced by the bundle on save', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const storage = new FileStorage(dir);
   const ca = await makeCA();
   const old = await ca.issue(['b.test']);
@@ -55,7 +56,7 @@ t.test('the two-file form of older versions is read, and replaced by the bundle 
 });
 
 t.test('a change notice of the key a save writes is a new certificate (replicas adopt it from storage.watch)', async (t) => {
-  const storage = new FileStorage(t.testdir());
+  const storage = new FileStorage(testDir(t));
   const written: string[] = [];
   const watched = Object.assign(Object.create(storage) as FileStorage, {
     write: (key: string, data: string | Buffer) => (written.push(key), storage.write(key, data)),

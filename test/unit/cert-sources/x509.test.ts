@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { makeCertificate } from '../../../src/cert-sources/self-signed.js';
+import { testDir } from '../../../test-support/wait.js';
 
 t.test('a self-signed leaf: names, validity, not a CA, verifies with its own key', async (t) => {
   const before = Date.now();
@@ -35,7 +36,7 @@ t.test('an RSA self-signed leaf (the default certificate where Node has the SNI 
   t.equal(c.publicKey.asymmetricKeyDetails?.modulusLength, 2048);
   t.ok(c.verify(c.publicKey), 'signature verifies (sha256WithRSAEncryption)');
   t.ok(c.checkPrivateKey(createPrivateKey(p.key)), 'the key is the certificate key');
-  const dir = t.testdir();
+  const dir = testDir(t);
   await writeFile(join(dir, 'rsa.pem'), p.cert);
   const { stdout } = await promisify(execFile)('openssl', ['x509', '-in', join(dir, 'rsa.pem'), '-noout', '-text']);
   t.match(stdout, /Signature Algorithm: sha256WithRSAEncryption/);
@@ -61,7 +62,7 @@ t.test('a CA and a leaf it signs: openssl verifies the chain, and a TLS client t
   t.ok(leafCert.checkIssued(caCert), 'issuer name and key id match');
   t.ok(leafCert.verify(caCert.publicKey), 'signed by the CA key');
 
-  const dir = t.testdir();
+  const dir = testDir(t);
   await writeFile(join(dir, 'ca.pem'), ca.cert);
   await writeFile(join(dir, 'leaf.pem'), leaf.cert);
   const { stdout } = await promisify(execFile)('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), join(dir, 'leaf.pem')]);

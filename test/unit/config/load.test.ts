@@ -6,6 +6,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS, loadConfig, parseConfig } from '../../../src/config/index.js';
 import { ConfigInvalidError, ConfigUnreadableError } from '../../../src/errors.js';
+import { testDir } from '../../../test-support/wait.js';
 
 const ROUTE = '[[routes]]\nhosts = ["a.example.com"]\nupstreams = ["http://127.0.0.1:3001"]\n';
 const INLINE = { file: '<inline>', baseDir: '/srv/portico', env: {} };
@@ -110,7 +111,7 @@ t.test('route defaults follow server.limits.max_body_bytes and name = first host
 });
 
 t.test('paths in [[tls.certificates]] may be absolute or relative', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   mkdirSync(join(dir, 'etc'));
   writeFileSync(join(dir, 'etc', 'p.toml'), '[[tls.certificates]]\ncert = "/abs/x.crt"\nkey = "k/x.key"\n');
   const config = await loadConfig(join(dir, 'etc', 'p.toml'));

@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import t from 'tap';
 import { FileStorage } from '../../../src/storage/file.js';
 import { checkKey } from '../../../src/storage/storage.js';
+import { testDir } from '../../../test-support/wait.js';
 
 t.test('write/read/list/delete, modes, no temporary files left', async (t) => {
-  const root = join(t.testdir(), 'state');
+  const root = join(testDir(t), 'state');
   const s = new FileStorage(root);
   t.equal(await s.read('a/b.txt'), null, 'absent → null');
   t.strictSame(await s.list('a'), [], 'absent prefix → []');
@@ -33,11 +34,11 @@ t.test('keys cannot leave the storage', async (t) => {
     t.throws(() => checkKey(bad), JSON.stringify(bad));
   }
   t.equal(checkKey('challenges/http-01/abc_DEF-123'), 'challenges/http-01/abc_DEF-123');
-  await t.rejects(new FileStorage(t.testdir()).read('../outside'));
+  await t.rejects(new FileStorage(testDir(t)).read('../outside'));
 });
 
 t.test('lock: exclusive; the second holder gets it after release', async (t) => {
-  const s = new FileStorage(t.testdir());
+  const s = new FileStorage(testDir(t));
   const first = await s.lock('order-x', { pollMs: 20 });
   let second = false;
   const waiting = s.lock('order-x', { pollMs: 20 }).then((l) => ((second = true), l));
@@ -51,7 +52,7 @@ t.test('lock: exclusive; the second holder gets it after release', async (t) => 
 });
 
 t.test('lock: a stale lock (holder gone) is taken over and reported', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const removed: string[] = [];
   const s = new FileStorage(dir, { staleRemoved: (path) => removed.push(path) });
   await mkdir(join(dir, 'locks'), { recursive: true });
@@ -65,7 +66,7 @@ t.test('lock: a stale lock (holder gone) is taken over and reported', async (t) 
 });
 
 t.test('lock: heartbeats keep a held lock fresh; an abort stops waiting', async (t) => {
-  const s = new FileStorage(t.testdir());
+  const s = new FileStorage(testDir(t));
   const held = await s.lock('order-z', { heartbeatMs: 50, staleMs: 300 });
   const ac = new AbortController();
   setTimeout(() => ac.abort(new Error('gave up')), 800);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { FileStorage } from '../../../src/storage/file.js';
+import { testDir } from '../../../test-support/wait.js';
 
 async function staleLock(dir: string, name: string): Promise<string> {
   await mkdir(join(dir, 'locks'), { recursive: true });
@@ -24,7 +25,7 @@ async function staleLock(dir: string, name: string): Promise<string> {
 t.test('many waiters on one stale lock: never two holders at once', async (t) => {
   let overlaps = 0;
   for (let round = 0; round < 20; round++) {
-    const dir = t.testdir();
+    const dir = testDir(t);
     await staleLock(dir, 'order-x');
     const removed: string[] = [];
     const s = new FileStorage(dir, { staleRemoved: (p) => removed.push(p) });
@@ -48,7 +49,7 @@ t.test('many waiters on one stale lock: never two holders at once', async (t) =>
 });
 
 t.test('a holder that was taken over learns it and does not remove the new lock', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const s = new FileStorage(dir);
   const first = await s.lock('order-y', { heartbeatMs: 200, staleMs: 150 });
   const path = join(dir, 'locks', 'order-y.lock');
@@ -66,7 +67,7 @@ t.test('a holder that was taken over learns it and does not remove the new lock'
 });
 
 t.test('a lock held by a process of this machine that is gone is taken over at once', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   await mkdir(join(dir, 'locks'), { recursive: true });
   const path = join(dir, 'locks', 'order-z.lock');
   // fresh (just touched), but its pid does not exist here; and one of our own pid from an earlier incarnation
@@ -86,7 +87,7 @@ t.test('a lock held by a process of this machine that is gone is taken over at o
 });
 
 t.test('a heartbeat whose read fails (not for absence) is no takeover: the holder keeps its lock', async (t) => {
-  const dir = t.testdir();
+  const dir = testDir(t);
   const s = new FileStorage(dir);
   const lock = await s.lock('pre-start', { heartbeatMs: 20, staleMs: 60_000 });
   const path = join(dir, 'locks', 'pre-start.lock');
