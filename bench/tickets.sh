@@ -8,8 +8,9 @@
 #
 # Both the route's host (localhost) and 127.0.0.1 (the no-SNI certificate) get the test certificate: on
 # Node 20 a certificate picked by SNI whose key type differs from the listener's default certificate is
-# not served (nodejs/node#54235; portico's default is its self-signed P-256 one), so an RSA run would
-# otherwise measure P-256 handshakes there.
+# not served (nodejs/node#54235). Builds since 2026-12-06 make their own default RSA when an RSA
+# certificate is served (src/tls/key-types.ts); a baseline from before (a P-256 default) would
+# otherwise measure P-256 handshakes in an RSA run there.
 #
 #   CYCLES=12 DURATION=3 bash bench/tickets.sh          (CERTS="ec rsa", NODES="system <node26 bin dir>")
 # Raw output: bench/run/tickets/<stamp>/; the summary is written by hand to bench/results/.

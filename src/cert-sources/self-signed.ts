@@ -61,26 +61,23 @@ export class SelfSignedSource {
 
   /** forName returns the certificate for a host (of a key type), generating it on first use. */
   forName(name: string, keyType: 'ec' | 'rsa' = 'ec'): Promise<Pems> {
-    const id = `${keyType} ${name}`;
+    return this.once(`${keyType} ${name}`, { commonName: name, names: [name], keyType });
+  }
+
+  /** defaultCertificate is served for unknown or missing SNI ("portico default"); one per key type, kept across runtimes. */
+  defaultCertificate(keyType: 'ec' | 'rsa' = 'ec'): Promise<Pems> {
+    // a space cannot start a host name: no clash with forName's ids
+    return this.once(`${keyType} `, { commonName: 'portico default', names: [], keyType });
+  }
+
+  /** once makes the certificate for `id` on first use (a failed one is made again next time). */
+  private once(id: string, opts: SelfSignedOptions): Promise<Pems> {
     let p = this.cache.get(id);
     if (p === undefined) {
-      p = makeCertificate({ commonName: name, names: [name], keyType });
+      p = makeCertificate(opts);
       p.catch(() => this.cache.delete(id));
       this.cache.set(id, p);
     }
     return p;
   }
-
-  /** defaultCertificate is served for unknown or missing SNI ("portico default"); one per key type, kept across runtimes. */
-  defaultCertificate(keyType: 'ec' | 'rsa' = 'ec'): Promise<Pems> {
-    let p = this.defaults.get(keyType);
-    if (p === undefined) {
-      p = makeCertificate({ commonName: 'portico default', names: [], keyType });
-      p.catch(() => this.defaults.delete(keyType));
-      this.defaults.set(keyType, p);
-    }
-    return p;
-  }
-
-  private readonly defaults = new Map<'ec' | 'rsa', Promise<Pems>>();
 }

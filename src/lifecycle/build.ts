@@ -21,7 +21,6 @@ import type { Metrics } from '../metrics.js';
 import { budgetProblems, detectMemory, memoryBudget, type Budget, type DetectedMemory } from '../supervisor/memory.js';
 import type { LockOptions, Storage } from '../storage/storage.js';
 import type { CertPems } from '../tls/cert-store.js';
-import { defaultKeyTypeFor } from '../tls/key-types.js';
 import { Runtime, type AppEndpoints } from './runtime.js';
 
 /** AcmeDeps are the process-wide ACME pieces (kept across runtimes, so reloads keep accounts, limits, answers). */
@@ -159,9 +158,9 @@ export function allProblems(err: ConfigInvalidError, opts: PlanOptions = {}): Co
 /** build provisions a complete Runtime for a config. */
 export async function build(config: Config, deps: BuildDeps): Promise<Runtime> {
   const certPlan = await plan(config);
-  const { certificates, refused } = await materialise(certPlan, deps.selfSigned);
+  const { certificates, refused, defaultKeyType } = await materialise(certPlan, deps.selfSigned);
   // RSA where this Node would otherwise serve it in place of RSA hosts' own (tls/key-types.ts)
-  const defaultCertificate = await deps.selfSigned.defaultCertificate(defaultKeyTypeFor(certificates));
+  const defaultCertificate = await deps.selfSigned.defaultCertificate(defaultKeyType);
   const acmeHosts = certPlan.hosts.filter((h) => h.source === 'acme').map((h) => h.host);
   const onDemand = certPlan.hosts.some((h) => h.source === 'on-demand');
   if ((acmeHosts.length === 0 && !onDemand) || deps.acme === undefined) {

@@ -129,15 +129,18 @@ export function covers(certName: string, host: string): boolean {
   return dot > 0 && host.slice(dot + 1) === certName.slice(2);
 }
 
-/** materialise turns a plan into the PEM list for the snapshot, generating self-signed ones. */
-export async function materialise(plan: CertPlan, selfSigned: SelfSignedSource): Promise<{ certificates: CertPems[]; refused: string[] }> {
+/**
+ * materialise turns a plan into the PEM list for the snapshot, generating self-signed ones; with the
+ * key type portico's default certificate takes (tls/key-types.ts).
+ */
+export async function materialise(plan: CertPlan, selfSigned: SelfSignedSource): Promise<{ certificates: CertPems[]; refused: string[]; defaultKeyType: 'ec' | 'rsa' }> {
   const certificates: CertPems[] = plan.files.map((f) => ({ names: f.names, cert: f.cert, key: f.key }));
   const refused: string[] = [];
-  // an IP host's may be the no-SNI (default) certificate: of the default's key type (tls/key-types.ts)
-  const ipType = defaultKeyTypeFor(plan.files);
+  // an IP host's may be the no-SNI (default) certificate: of the default's key type
+  const defaultKeyType = defaultKeyTypeFor(plan.files);
   for (const h of plan.hosts) {
     if (h.source === 'self-signed') {
-      const p = await selfSigned.forName(h.host, isIP(h.host) === 0 ? 'ec' : ipType);
+      const p = await selfSigned.forName(h.host, isIP(h.host) === 0 ? 'ec' : defaultKeyType);
       certificates.push({ names: [h.host], cert: p.cert, key: p.key });
       // its expiry for /status.json and the dashboard (the plan itself is made before generating)
       h.notAfter ??= new Date(new X509Certificate(p.cert).validTo);
@@ -147,7 +150,7 @@ export async function materialise(plan: CertPlan, selfSigned: SelfSignedSource):
   }
   // A host whose route says self-signed must not be shadowed by a file certificate covering it:
   // later entries win in the cert store, and self-signed ones come last.
-  return { certificates, refused };
+  return { certificates, refused, defaultKeyType };
 }
 
 /**
