@@ -111,7 +111,9 @@ export async function waitLog(name: string, pred: (l: Line) => boolean, ms = 60_
     if (hit) return hit;
     if (Date.now() > deadline) {
       const r = await podman(['logs', '--tail', '40', name]);
-      throw new Error(`${name}: no matching log line within ${ms}ms; last lines:\n${r.stdout}${r.stderr}`);
+      // its state too: a container that never started logs nothing (seen once in CI, under compose)
+      const state = await podman(['inspect', '--format', '{{.State.Status}} exit={{.State.ExitCode}} started={{.State.StartedAt}} error={{.State.Error}}', name]);
+      throw new Error(`${name}: no matching log line within ${ms}ms; state: ${state.stdout.trim()}${state.stderr.trim()}; last lines:\n${r.stdout}${r.stderr}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
